@@ -1,0 +1,133 @@
+//! `op-p2p`: the op-p2p node binary and its operator tools.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use op_p2p_core::alloy_primitives::Address;
+use op_p2p_core::fork::ForkSchedule;
+use op_p2p_tokio::tools::{examples, verdicts};
+
+/// The peer-to-peer layer of an OP Stack rollup node.
+#[derive(Debug, Parser)]
+#[command(name = "op-p2p", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay captured gossip through one core instance and print each verdict as JSON lines.
+    Verdicts(VerdictsArgs),
+    /// Write the example gossip set (real signed blocks, valid and broken) and its manifest.
+    ExampleGossip {
+        /// Directory to write into.
+        #[arg(long, default_value = "examples/gossip")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct VerdictsArgs {
+    /// L2 chain id.
+    #[arg(long, env = "OP_P2P_CHAIN_ID")]
+    chain_id: u64,
+    /// Unsafe block signer address (0x…); the zero address ignores everything.
+    #[arg(long, env = "OP_P2P_UNSAFE_SIGNER")]
+    unsafe_signer: Address,
+    /// Wall-clock time to judge every message at, Unix seconds.
+    #[arg(long)]
+    now: u64,
+    /// Canyon activation time (Unix seconds); unset means not scheduled.
+    #[arg(long, alias = "override.canyon")]
+    canyon_time: Option<u64>,
+    /// Ecotone activation time.
+    #[arg(long, alias = "override.ecotone")]
+    ecotone_time: Option<u64>,
+    /// Isthmus activation time.
+    #[arg(long, alias = "override.isthmus")]
+    isthmus_time: Option<u64>,
+    /// Jovian activation time (allows non-zero blob_gas_used on v3/v4).
+    #[arg(long, alias = "override.jovian")]
+    jovian_time: Option<u64>,
+    /// L2 block time in seconds (sizes the seen-block bound).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    block_time: u64,
+    /// The manifest: {"cases": [{"file": "000.bin", "topic": "/optimism/901/2/blocks"}, ...]}.
+    #[arg(long)]
+    manifest: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OP_P2P_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("op-p2p: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Verdicts(a) => {
+            let params = verdicts::VerdictsParams {
+                chain_id: a.chain_id,
+                unsafe_signer: a.unsafe_signer,
+                now: a.now,
+                forks: ForkSchedule {
+                    canyon: a.canyon_time,
+                    ecotone: a.ecotone_time,
+                    isthmus: a.isthmus_time,
+                    jovian: a.jovian_time,
+                },
+                block_time: a.block_time,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut write_err: Option<std::io::Error> = None;
+            let summary = verdicts::replay(&params, &a.manifest, |r| {
+                if write_err.is_none() {
+                    if let Err(e) = serde_json::to_writer(&mut out, r)
+                        .map_err(std::io::Error::from)
+                        .and_then(|_| writeln!(out))
+                    {
+                        write_err = Some(e);
+                    }
+                }
+            })?;
+            if let Some(e) = write_err {
+                return Err(e.into());
+            }
+            serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
+            writeln!(out)?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::ExampleGossip { out } => {
+            let m = examples::write(&out)?;
+            eprintln!(
+                "wrote {} cases to {}; replay with: op-p2p verdicts --chain-id {} --unsafe-signer {} --now {} \
+                 --canyon-time 0 --ecotone-time 0 --isthmus-time 0 --jovian-time {} --manifest {}",
+                m.cases.len(),
+                out.display(),
+                m.chain_id,
+                m.unsafe_signer,
+                m.now,
+                m.jovian_time,
+                out.join("manifest.json").display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Operator tools behind `op-p2p` subcommands.
+
+pub mod examples;
+pub mod verdicts;
