@@ -167,3 +167,107 @@ impl Node {
         &self.validator
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fork::ForkSchedule;
+    use crate::testkit::{BlockBuilder, dev_key};
+
+    const NOW: u64 = 1_750_000_000;
+
+    fn node() -> Node {
+        Node::new(Config {
+            validator: ValidatorConfig::new(
+                901,
+                dev_key(0).address(),
+                ForkSchedule::ALL_AT_GENESIS,
+                2,
+            ),
+        })
+    }
+
+    fn gossip(handle: u64, topic: &str, data: Vec<u8>) -> Input {
+        Input::Gossip(GossipMessage {
+            handle: MessageHandle(handle),
+            topic: topic.into(),
+            data: data.into(),
+        })
+    }
+
+    fn drain(n: &mut Node) -> Vec<Action> {
+        std::iter::from_fn(|| n.poll_action()).collect()
+    }
+
+    #[test]
+    fn every_gossip_input_gets_exactly_one_verdict_and_accepts_are_delivered() {
+        let mut n = node();
+        let data = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+            .sign(&dev_key(0), 901)
+            .unwrap();
+        n.handle_input(
+            NOW * 1000,
+            gossip(1, "/optimism/901/3/blocks", data.clone()),
+        );
+        let actions = drain(&mut n);
+        assert!(matches!(
+            actions.as_slice(),
+            [Action::Verdict { handle: MessageHandle(1), verdict: Verdict::Accept, .. }, Action::Deliver(d)]
+                if d.handle == MessageHandle(1) && d.version == BlockVersion::V4
+        ));
+        n.handle_input(
+            NOW * 1000,
+            gossip(2, "/optimism/901/3/blocks", data.clone()),
+        );
+        let actions = drain(&mut n);
+        assert!(matches!(
+            actions.as_slice(),
+            [Action::Verdict {
+                reason: Reason::Duplicate,
+                ..
+            }]
+        ));
+        assert_eq!(n.stats().verdicts(Reason::Accepted), 1);
+        assert_eq!(n.stats().verdicts(Reason::Duplicate), 1);
+    }
+
+    #[test]
+    fn other_chains_and_unknown_topics_are_rejected() {
+        let mut n = node();
+        let data = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+            .sign(&dev_key(0), 10)
+            .unwrap();
+        for (h, topic) in [
+            (1, "/optimism/10/3/blocks"),
+            (2, "/optimism/901/4/blocks"),
+            (3, "blocks"),
+        ] {
+            n.handle_input(NOW * 1000, gossip(h, topic, data.clone()));
+            let actions = drain(&mut n);
+            assert!(matches!(
+                actions.as_slice(),
+                [Action::Verdict {
+                    verdict: Verdict::Reject,
+                    reason: Reason::UnknownTopic,
+                    ..
+                }]
+            ));
+        }
+    }
+
+    #[test]
+    fn signer_changes_arm_a_timer_that_clears_the_old_signer() {
+        let mut n = node();
+        assert_eq!(n.poll_timeout(), None);
+        let t0 = NOW * 1000;
+        n.handle_input(t0, Input::SetUnsafeSigner(dev_key(1).address()));
+        let deadline = n.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + crate::signer::DEFAULT_ROTATION_GRACE_MS);
+        n.handle_input(deadline, Input::Tick);
+        assert_eq!(n.poll_timeout(), None);
+        assert!(n.validator().signer().previous().is_none());
+        // A clock that goes backwards does not revive it or move timers back.
+        n.handle_input(t0, Input::Tick);
+        assert_eq!(n.poll_timeout(), None);
+    }
+}

@@ -97,13 +97,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut write_err: Option<std::io::Error> = None;
             let summary = verdicts::replay(&params, &a.manifest, |r| {
-                if write_err.is_none() {
-                    if let Err(e) = serde_json::to_writer(&mut out, r)
-                        .map_err(std::io::Error::from)
-                        .and_then(|_| writeln!(out))
-                    {
-                        write_err = Some(e);
-                    }
+                let line = serde_json::to_writer(&mut out, r)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| writeln!(out));
+                if let (None, Err(e)) = (&write_err, line) {
+                    write_err = Some(e);
                 }
             })?;
             if let Some(e) = write_err {
