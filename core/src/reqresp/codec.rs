@@ -20,8 +20,7 @@ use crate::block_hash::compute_block_hash;
 use crate::fork::ForkSchedule;
 use crate::topic::BlockVersion;
 use crate::wire::{
-    EncodeError, EnvelopeError, SszError, decode_payload, payload_version, signed_bytes,
-    split_beacon_root,
+    EncodeError, SszError, decode_payload, payload_version, signed_bytes, split_beacon_root,
 };
 
 use super::ChainClock;
@@ -257,8 +256,8 @@ fn io_error(e: io::Error) -> ResponseError {
 }
 
 /// Reads and checks one whole response for block `expected_number`, as an op-node client does:
-/// at most 10 MiB raw and 10 MiB decompressed (checked while reading, so a peer claiming more
-/// costs no more than 10 MiB), then the SSZ shape from the client's own fork schedule at the
+/// at most 10 MiB raw and 10 MiB decompressed, checked while reading (a peer claiming more
+/// makes it read at most 10 MiB + 1 byte and buffer at most 10 MiB + 1 byte of output), then the SSZ shape from the client's own fork schedule at the
 /// block's timestamp: version 0 is v1 before Canyon and v2 after; version 1 is v3 before
 /// Isthmus and v4 after. The block number and block hash are verified too; linking to a trusted
 /// hash is the caller's.
@@ -306,10 +305,9 @@ pub fn decode_response<R: Read>(
         (_, BlockVersion::V4) => BlockVersion::V4,
         _ => BlockVersion::V3,
     };
-    let (root, ssz) = split_beacon_root(shape, &body).map_err(|e| match e {
-        EnvelopeError::MissingBeaconRoot => ResponseError::MissingBeaconRoot,
-        other => ResponseError::Snappy(other.to_string()),
-    })?;
+    // Splitting fails only when the body is shorter than the root.
+    let (root, ssz) =
+        split_beacon_root(shape, &body).map_err(|_| ResponseError::MissingBeaconRoot)?;
     let payload = decode_payload(shape, ssz).map_err(|detail| ResponseError::Ssz {
         version: shape,
         detail,
