@@ -48,6 +48,7 @@ pub mod block_hash;
 pub mod discovery;
 pub mod fork;
 mod node;
+pub mod presets;
 pub mod seen;
 pub mod signer;
 pub mod signing;

@@ -7,7 +7,7 @@
 //! the same filter) and dials what comes back.
 //!
 //! ## Key type
-//! Records are [`enr::Enr<K>`] from the `enr` crate at the version the newest `discv5` uses
+//! Records are [`enr::Enr<K>`](::enr::Enr) from the `enr` crate at the version the newest `discv5` uses
 //! (0.14, for discv5 0.12), so the runtime shares the type. Everything here is generic over
 //! `K: EnrKey` and defaults to [`DefaultKey`] (k256): the core itself does not need the ed25519
 //! half of `enr::CombinedKey`, while the runtime can pass discv5's `Enr<CombinedKey>` to the very
@@ -21,7 +21,8 @@ mod table;
 pub use self::bootnodes::{Bootnode, BootnodeError, Enode, Host, MAX_BOOTNODE_LEN};
 pub use self::enr::{
     DialCandidate, MAX_ENR_TEXT_LEN, OPSTACK_ENR_KEY, OpStackDecodeError, OpStackEntry,
-    ParseEnrError, Refusal, accept_enr, dial_candidate, enr_peer_id, filter_enr, parse_enr,
+    ParseEnrError, Refusal, VarintField, accept_enr, dial_candidate, enr_peer_id, filter_enr,
+    parse_enr,
 };
 pub use self::table::{
     DEFAULT_MAX_AGE_MS, DEFAULT_MAX_ENTRIES, DiscoveryTable, ImportReport, Insert, PersistedEnr,
