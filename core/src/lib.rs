@@ -45,8 +45,10 @@
 #![warn(missing_docs)]
 
 pub mod block_hash;
+pub mod discovery;
 pub mod fork;
 mod node;
+pub mod presets;
 pub mod reqresp;
 pub mod seen;
 pub mod signer;
@@ -58,6 +60,20 @@ pub mod wire;
 
 #[cfg(feature = "test-util")]
 pub mod testkit;
+
+/// Shared by the unit tests: the op-node vectors in `shared/vectors/`, found by walking up from
+/// the crate (beside the repository in CI, or further up from a nested worktree).
+#[cfg(test)]
+pub(crate) fn shared_vectors(name: &str) -> serde_json::Value {
+    let file = format!("shared/vectors/{name}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join(&file))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{file} not found above the crate"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {path:?}: {e}"))
+}
 
 pub use node::{
     Action, Config, DeliveredBlock, GossipMessage, Input, MessageHandle, Node, UnixMillis,

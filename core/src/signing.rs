@@ -163,11 +163,8 @@ mod tests {
 
     #[test]
     fn signing_hash_matches_op_node_vectors() {
-        let p = format!(
-            "{}/../../shared/vectors/block_signing_hash.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let v: Vectors = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let v: Vectors =
+            serde_json::from_value(crate::shared_vectors("block_signing_hash.json")).unwrap();
         assert_eq!(v.vectors.len(), 2);
         for case in v.vectors {
             let payload = hex::decode(&case.payload_hex).unwrap();

@@ -464,14 +464,10 @@ mod tests {
         message_id_hex: String,
     }
 
-    fn shared(path: &str) -> String {
-        let p = format!("{}/../../shared/vectors/{path}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {p}: {e}"))
-    }
-
     #[test]
     fn message_id_matches_op_node_vectors() {
-        let v: IdVectors = serde_json::from_str(&shared("gossip_message_id.json")).unwrap();
+        let v: IdVectors =
+            serde_json::from_value(crate::shared_vectors("gossip_message_id.json")).unwrap();
         assert!(v.vectors.len() >= 6);
         for case in &v.vectors {
             let data = hex::decode(&case.data_hex).unwrap();

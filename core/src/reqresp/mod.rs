@@ -106,17 +106,8 @@ mod tests {
         protocol_id_chain10: String,
     }
 
-    /// The op-node vector file: `shared/vectors/` beside the repository (found by walking up
-    /// from the crate, so it also works from a worktree nested deeper).
     pub(super) fn vectors() -> serde_json::Value {
-        let file = "shared/vectors/reqresp_payload_by_number.json";
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join(file))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("{file} not found above the crate"));
-        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {p:?}: {e}"));
-        serde_json::from_str(&text).unwrap()
+        crate::shared_vectors("reqresp_payload_by_number.json")
     }
 
     #[test]
