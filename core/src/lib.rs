@@ -46,6 +46,7 @@
 
 pub mod block_hash;
 pub mod fork;
+pub mod gater;
 mod node;
 pub mod seen;
 pub mod signer;
