@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod block_hash;
 pub mod fork;
 pub mod gater;
