@@ -44,9 +44,11 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod block_hash;
 pub mod discovery;
 pub mod fork;
+pub mod gater;
 mod node;
 pub mod presets;
 pub mod reqresp;
