@@ -47,6 +47,7 @@
 pub mod block_hash;
 pub mod fork;
 mod node;
+pub mod peers;
 pub mod seen;
 pub mod signer;
 pub mod signing;
