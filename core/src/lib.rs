@@ -45,6 +45,7 @@
 #![warn(missing_docs)]
 
 pub mod block_hash;
+pub mod connmgr;
 pub mod fork;
 mod node;
 pub mod peers;
