@@ -49,6 +49,7 @@ pub mod connmgr;
 pub mod fork;
 mod node;
 pub mod peers;
+pub mod scoring;
 pub mod seen;
 pub mod signer;
 pub mod signing;
