@@ -627,14 +627,20 @@ impl PeerBook {
     /// Loads a snapshot (from disk: untrusted). Every record is re-bounded (addresses,
     /// strings, protocols, ENR length), marked not connected with unknown direction and no
     /// topics, and inserted through the normal bound; peers already held are kept as they are.
-    /// Returns how many peers were added.
+    /// Only the `max_peers` most recently seen entries are considered. The runtime should bound
+    /// the file's size before deserialising it. Returns how many peers were added.
     pub fn import(&mut self, now: u64, snapshot: PeerBookSnapshot) -> Result<usize, PeerBookError> {
         if snapshot.version != SNAPSHOT_VERSION {
             return Err(PeerBookError::SnapshotVersion(snapshot.version));
         }
         let now = self.tick(now);
+        // Only the `max_peers` most recently seen can survive; dropping the rest first keeps
+        // the work bounded whatever the snapshot's length.
+        let mut entries = snapshot.peers;
+        entries.sort_by_key(|e| std::cmp::Reverse(e.record.last_seen));
+        entries.truncate(self.cfg.max_peers);
         let mut added = 0;
-        for PeerEntry { peer, record } in snapshot.peers {
+        for PeerEntry { peer, record } in entries {
             if self.peers.contains_key(&peer) {
                 continue;
             }
