@@ -46,12 +46,15 @@
 
 pub mod admin;
 pub mod block_hash;
+pub mod connmgr;
 pub mod discovery;
 pub mod fork;
 pub mod gater;
 mod node;
+pub mod peers;
 pub mod presets;
 pub mod reqresp;
+pub mod scoring;
 pub mod seen;
 pub mod signer;
 pub mod signing;
