@@ -774,6 +774,7 @@ impl TryFrom<u8> for PeerDirection {
 impl From<gater::Direction> for PeerDirection {
     fn from(d: gater::Direction) -> Self {
         match d {
+            gater::Direction::Unknown => PeerDirection::Unknown,
             gater::Direction::Inbound => PeerDirection::Inbound,
             gater::Direction::Outbound => PeerDirection::Outbound,
         }

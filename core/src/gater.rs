@@ -70,14 +70,8 @@ pub const DEFAULT_MAX_PEER_BANS: usize = 4096;
 /// Default bound on live timed IP bans (same reasoning as [`DEFAULT_MAX_PEER_BANS`]).
 pub const DEFAULT_MAX_IP_BANS: usize = 4096;
 
-/// Which side opened a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Direction {
-    /// The remote dialled us.
-    Inbound,
-    /// We dialled the remote.
-    Outbound,
-}
+/// Which side opened a connection (shared with the peer book).
+pub use crate::peers::Direction;
 
 /// Why the gater refused a connection. The label ([`DenyReason::as_str`]) is stable, for logs
 /// and metrics.
