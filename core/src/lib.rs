@@ -18,19 +18,18 @@
 //!
 //! ## Example
 //! ```
-//! use op_p2p_core::{Config, Input, GossipMessage, MessageHandle, Node, Action};
-//! use op_p2p_core::validate::ValidatorConfig;
+//! use op_p2p_core::{Config, Input, GossipMessage, MessageHandle, Node, Action, PeerId};
 //! use op_p2p_core::fork::ForkSchedule;
 //! use alloy_primitives::Address;
 //!
 //! let signer: Address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse().unwrap();
-//! let mut node = Node::new(Config {
-//!     validator: ValidatorConfig::new(901, signer, ForkSchedule::ALL_AT_GENESIS, 2),
-//! });
+//! let me: PeerId = "16Uiu2HAm31LCBALXkJfNGmK1tVkgzQDw9QQoNcFznzBBCYUPUhAD".parse().unwrap();
+//! let mut node = Node::new(Config::new(901, signer, ForkSchedule::ALL_AT_GENESIS, 2, me));
 //! node.handle_input(1_700_000_000_000, Input::Gossip(GossipMessage {
 //!     handle: MessageHandle(1),
 //!     topic: "/optimism/901/3/blocks".into(),
 //!     data: vec![0xff; 4].into(), // not even a snappy header
+//!     source: None,
 //! }));
 //! match node.poll_action() {
 //!     Some(Action::Verdict { verdict, reason, .. }) => {
@@ -80,8 +79,13 @@ pub(crate) fn shared_vectors(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {path:?}: {e}"))
 }
 
+pub use libp2p_identity::PeerId;
+pub use multiaddr::Multiaddr;
 pub use node::{
-    Action, Config, DeliveredBlock, GossipMessage, Input, MessageHandle, Node, UnixMillis,
+    Action, Config, DeliveredBlock, Direction, DisconnectReason, GossipMessage,
+    HOUSEKEEPING_INTERVAL_MS, Input, LocalInfo, MessageHandle, Node, NodeState, PublishError,
+    PublishRequest, ReqRespConfig, RequestId, RestoreReport, STATE_VERSION, SplitMix64, StateError,
+    StreamHandle, UnixMillis,
 };
 pub use topic::{BlockTopic, BlockVersion};
 pub use validate::{Reason, Verdict};

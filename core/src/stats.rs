@@ -1,4 +1,5 @@
-//! Plain counters the core keeps; the runtime exports them as metrics.
+//! Plain counters the core keeps; the runtime exports them as metrics (op-node's names with
+//! an `op_p2p_` prefix). Gating decisions are counted by [`crate::gater::GaterStats`].
 
 use crate::validate::Reason;
 
@@ -6,6 +7,16 @@ use crate::validate::Reason;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     verdicts: [u64; Reason::ALL.len()],
+    /// Discovered records accepted into the table.
+    pub discovered_accepted: u64,
+    /// Discovered records refused by the filter.
+    pub discovered_refused: u64,
+    /// Dials the node asked for.
+    pub dials_requested: u64,
+    /// Score bans issued.
+    pub bans: u64,
+    /// `payload_by_number` responses by result code (0 ok, 1 not found, 2 invalid, 3 error).
+    pub reqresp_responses: [u64; 4],
 }
 
 impl Stats {
@@ -30,5 +41,26 @@ impl Stats {
             .iter()
             .copied()
             .zip(self.verdicts.iter().copied())
+    }
+
+    pub(crate) fn count_discovery(&mut self, accepted: bool) {
+        if accepted {
+            self.discovered_accepted += 1;
+        } else {
+            self.discovered_refused += 1;
+        }
+    }
+
+    pub(crate) fn count_dial(&mut self) {
+        self.dials_requested += 1;
+    }
+
+    pub(crate) fn count_ban(&mut self) {
+        self.bans += 1;
+    }
+
+    pub(crate) fn count_reqresp(&mut self, code: u8) {
+        let i = usize::from(code.min(3));
+        self.reqresp_responses[i] += 1;
     }
 }

@@ -30,6 +30,37 @@ pub fn dev_key(i: u64) -> SequencerKey {
     }
 }
 
+/// A deterministic libp2p identity (secp256k1, like op-node's), for simulated peers.
+pub fn keypair(i: u64) -> libp2p_identity::Keypair {
+    let mut seed = b"op-p2p peer key ".to_vec();
+    seed.extend_from_slice(&i.to_be_bytes());
+    let mut secret = keccak256(&seed).0;
+    loop {
+        if let Ok(sk) = libp2p_identity::secp256k1::SecretKey::try_from_bytes(secret) {
+            return libp2p_identity::secp256k1::Keypair::from(sk).into();
+        }
+        secret = keccak256(secret).0;
+    }
+}
+
+/// The discovery key of [`keypair`]`(i)`: the same secp256k1 secret, as op-node requires.
+pub fn enr_key(i: u64) -> crate::discovery::DefaultKey {
+    let kp = keypair(i)
+        .try_into_secp256k1()
+        .expect("keypair() is secp256k1");
+    crate::discovery::DefaultKey::from_slice(&kp.secret().to_bytes()).expect("valid secret")
+}
+
+/// A signed record for simulated peer `i` of `chain_id` at `ip:port` (tcp and udp).
+pub fn enr(i: u64, chain_id: u64, ip: std::net::IpAddr, port: u16) -> crate::discovery::Enr {
+    crate::discovery::local_enr(&enr_key(i), 1, chain_id, ip, port, port).expect("small record")
+}
+
+/// The peer id of [`keypair`]`(i)`.
+pub fn peer_id(i: u64) -> libp2p_identity::PeerId {
+    keypair(i).public().to_peer_id()
+}
+
 /// A signed EIP-1559 transfer from `key`, with `data_len` bytes of calldata, EIP-2718 encoded.
 pub fn signed_transfer(key: &SequencerKey, chain_id: u64, nonce: u64, data_len: usize) -> Bytes {
     let input: Vec<u8> = (0..data_len)

@@ -336,6 +336,37 @@ pub fn parse_enr<K: EnrKey>(text: &str) -> Result<Enr<K>, ParseEnrError> {
     Ok(enr)
 }
 
+/// Why our own record could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnrBuildError {
+    /// The `enr` crate refused the record (for example it exceeds 300 bytes).
+    #[error("cannot build the local ENR: {0}")]
+    Build(String),
+}
+
+/// Our own record (spec §7.1): `id` v4, the secp256k1 key (the same key as the libp2p
+/// identity), `ip`/`ip6` with `tcp` (libp2p) and `udp` (discv5), and the `opstack` entry for
+/// `chain_id` with version 0.
+pub fn local_enr<K: EnrKey>(
+    key: &K,
+    seq: u64,
+    chain_id: u64,
+    ip: IpAddr,
+    tcp: u16,
+    udp: u16,
+) -> Result<Enr<K>, EnrBuildError> {
+    let mut b = ::enr::Enr::builder();
+    b.seq(seq);
+    b.add_value_rlp(OPSTACK_ENR_KEY, OpStackEntry::new(chain_id).to_rlp().into());
+    match ip {
+        IpAddr::V4(ip) => b.ip4(ip).tcp4(tcp).udp4(udp),
+        IpAddr::V6(ip) => b.ip6(ip).tcp6(tcp).udp6(udp),
+    };
+    b.build(key)
+        .map_err(|e| EnrBuildError::Build(e.to_string()))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

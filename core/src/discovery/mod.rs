@@ -20,9 +20,9 @@ mod table;
 
 pub use self::bootnodes::{Bootnode, BootnodeError, Enode, Host, MAX_BOOTNODE_LEN};
 pub use self::enr::{
-    DialCandidate, MAX_ENR_TEXT_LEN, OPSTACK_ENR_KEY, OpStackDecodeError, OpStackEntry,
-    ParseEnrError, Refusal, VarintField, accept_enr, dial_candidate, enr_peer_id, filter_enr,
-    parse_enr,
+    DialCandidate, EnrBuildError, MAX_ENR_TEXT_LEN, OPSTACK_ENR_KEY, OpStackDecodeError,
+    OpStackEntry, ParseEnrError, Refusal, VarintField, accept_enr, dial_candidate, enr_peer_id,
+    filter_enr, local_enr, parse_enr,
 };
 pub use self::table::{
     DEFAULT_MAX_AGE_MS, DEFAULT_MAX_ENTRIES, DiscoveryTable, ImportReport, Insert, PersistedEnr,

@@ -78,7 +78,7 @@ pub enum Insert {
 }
 
 /// One persisted entry: plain data for the runtime to write and read back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PersistedEnr {
     /// The record as `enr:<base64url>`.
     pub enr: String,

@@ -78,7 +78,8 @@ pub enum InsertOutcome {
 
 #[derive(Debug, Clone)]
 struct Stored {
-    envelope: OpNetworkPayloadEnvelope,
+    /// Shared with the delivered block: storing costs no copy of the payload.
+    envelope: std::sync::Arc<OpNetworkPayloadEnvelope>,
     size: usize,
 }
 
@@ -132,8 +133,9 @@ impl PayloadStore {
     /// evicts the lowest numbers until both bounds hold.
     pub fn insert(
         &mut self,
-        envelope: OpNetworkPayloadEnvelope,
+        envelope: impl Into<std::sync::Arc<OpNetworkPayloadEnvelope>>,
     ) -> Result<InsertOutcome, StoreError> {
+        let envelope = envelope.into();
         let version = payload_version(&envelope.payload);
         if version.has_beacon_root() != envelope.parent_beacon_block_root.is_some() {
             return Err(StoreError::BeaconRootMismatch);
@@ -182,7 +184,7 @@ impl PayloadStore {
 
     /// The block held at `number`, if any.
     pub fn get(&self, number: u64) -> Option<&OpNetworkPayloadEnvelope> {
-        self.entries.get(&number).map(|s| &s.envelope)
+        self.entries.get(&number).map(|s| &*s.envelope)
     }
 
     /// Blocks held.

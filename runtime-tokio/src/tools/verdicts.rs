@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::validate::ValidatorConfig;
 use op_p2p_core::wire::{MAX_GOSSIP_SIZE, message_id};
 use op_p2p_core::{Action, Config, GossipMessage, Input, MessageHandle, Node, Reason, Verdict};
 use serde::{Deserialize, Serialize};
@@ -192,14 +191,16 @@ pub fn replay(
 ) -> Result<Summary, VerdictsError> {
     let manifest = load_manifest(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut node = Node::new(Config {
-        validator: ValidatorConfig::new(
-            params.chain_id,
-            params.unsafe_signer,
-            params.forks,
-            params.block_time,
-        ),
-    });
+    // Only the validation side of the node is used: no peers, no discovery.
+    let mut config = Config::new(
+        params.chain_id,
+        params.unsafe_signer,
+        params.forks,
+        params.block_time,
+        op_p2p_core::testkit::peer_id(0),
+    );
+    config.discovery = None;
+    let mut node = Node::new(config);
     let now_ms = params.now.saturating_mul(1000);
     let mut summary = Summary::default();
     for (index, case) in manifest.cases.iter().enumerate() {
@@ -229,6 +230,7 @@ pub fn replay(
                 handle: MessageHandle(index as u64),
                 topic: case.topic.clone(),
                 data: data.into(),
+                source: None,
             }),
         );
         let mut decided: Option<(Verdict, Reason)> = None;

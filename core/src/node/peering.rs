@@ -1,0 +1,283 @@
+//! Connections, dials, discovery and bans: the node's peer side.
+
+use libp2p_identity::PeerId;
+use multiaddr::Multiaddr;
+use std::net::IpAddr;
+
+use super::{Action, Node, UnixMillis};
+use crate::admin::AdminError;
+use crate::connmgr::{Admission, PeerView};
+use crate::discovery::{Enr, Insert};
+use crate::gater::Decision;
+use crate::peers::{Direction, PeerBook};
+use crate::scoring::AppScores;
+
+/// Why the node asks for a disconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// Above the high-water mark, lowest value first.
+    Trim,
+    /// Score below the ban threshold.
+    Banned,
+    /// A block or ban now forbids the connection.
+    Gated,
+    /// A bound on tracked peers was hit.
+    OverCapacity,
+    /// `opp2p_disconnectPeer`.
+    Admin,
+}
+
+/// The node's view for the connection manager.
+struct View<'a> {
+    book: &'a PeerBook,
+    gater: &'a crate::gater::Gater,
+    scores: &'a AppScores,
+    now: UnixMillis,
+}
+
+impl PeerView for View<'_> {
+    fn dial_candidates(&self) -> Vec<PeerId> {
+        self.book.dial_candidates()
+    }
+    fn static_peers(&self) -> Vec<PeerId> {
+        self.book
+            .iter()
+            .filter(|(_, r)| r.is_static)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+    fn is_static(&self, peer: &PeerId) -> bool {
+        self.book.get(peer).is_some_and(|r| r.is_static)
+    }
+    fn is_protected(&self, peer: &PeerId) -> bool {
+        self.book.get(peer).is_some_and(|r| r.protected)
+    }
+    fn score(&self, peer: &PeerId) -> f64 {
+        total_score(self.book, self.scores, peer)
+    }
+    fn is_allowed(&self, peer: &PeerId) -> bool {
+        self.gater.peer_ban(self.now, peer).is_none() && !self.gater.is_peer_blocked(peer)
+    }
+}
+
+/// A peer's total score: gossipsub's score without the application part (the runtime's last
+/// snapshot, 0 if none) plus our current application score.
+pub(super) fn total_score(book: &PeerBook, scores: &AppScores, peer: &PeerId) -> f64 {
+    book.get(peer).map_or(0.0, |r| r.scores.total) + scores.score(peer)
+}
+
+impl Node {
+    /// Gate: may we dial `peer` at `addr`? Answered inside libp2p's dial hook.
+    pub fn allow_dial(&mut self, now: UnixMillis, peer: &PeerId, addr: Option<&Multiaddr>) -> bool {
+        if *peer == self.config.local_peer_id {
+            return false;
+        }
+        let ip = addr.and_then(Node::ip_of);
+        matches!(
+            self.gater.allow_dial(now.max(self.clock), peer, ip),
+            Decision::Allow
+        )
+    }
+
+    /// Gate: may an inbound connection from `ip` proceed to the handshake? Answered inside
+    /// libp2p's accept hook, before anything is known of the peer.
+    pub fn allow_inbound(&mut self, now: UnixMillis, ip: IpAddr) -> bool {
+        matches!(
+            self.gater.allow_accept(now.max(self.clock), ip),
+            Decision::Allow
+        )
+    }
+
+    /// Gate: may this established connection stay? Answered inside libp2p's
+    /// established-connection hook, in both directions: blocks, bans and the per-IP and
+    /// per-subnet caps all apply (static and protected peers skip the caps only).
+    pub fn allow_established(
+        &mut self,
+        now: UnixMillis,
+        peer: &PeerId,
+        addr: &Multiaddr,
+        direction: Direction,
+    ) -> bool {
+        if *peer == self.config.local_peer_id {
+            return false;
+        }
+        let protected = self
+            .book
+            .get(peer)
+            .is_some_and(|r| r.is_static || r.protected);
+        let ip = Node::ip_of(addr);
+        matches!(
+            self.gater
+                .allow_established(now.max(self.clock), peer, ip, direction, protected),
+            Decision::Allow
+        )
+    }
+
+    pub(super) fn on_connection_established(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerId,
+        addr: Multiaddr,
+        direction: Direction,
+    ) {
+        let ip = Node::ip_of(&addr);
+        if direction == Direction::Outbound {
+            self.conn.on_dial_succeeded(now, &peer);
+        }
+        let admitted = self.conn.on_connected(now, peer) == Admission::Tracked
+            && self.gater.on_connected(peer, ip, direction).is_ok()
+            && self.book.on_connected(now, peer, direction).is_ok();
+        if !admitted {
+            tracing::debug!(%peer, "connection over the tracked-peer bound; closing");
+            self.disconnect(now, peer, super::DisconnectReason::OverCapacity);
+            return;
+        }
+        if direction == Direction::Outbound {
+            // We reached it at this address: remember it (inbound addresses are ephemeral ports).
+            let _ = self.book.add_addrs(now, peer, [addr]);
+        }
+        if let Some(waiters) = self.pending_connects.remove(&peer) {
+            for (id, _) in waiters {
+                self.actions.push_back(Action::AdminResponse {
+                    id,
+                    result: Ok(crate::admin::AdminResponse::Null),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_connection_closed(&mut self, now: UnixMillis, peer: PeerId) {
+        self.conn.on_disconnected(now, &peer);
+        self.gater.on_disconnected(&peer);
+        self.book.on_disconnected(now, &peer);
+    }
+
+    pub(super) fn on_dial_failed(&mut self, now: UnixMillis, peer: PeerId, error: String) {
+        self.conn.on_dial_failed(now, peer);
+        self.book.on_dial_failed(now, &peer);
+        if let Some(waiters) = self.pending_connects.remove(&peer) {
+            for (id, _) in waiters {
+                self.actions.push_back(Action::AdminResponse {
+                    id,
+                    result: Err(AdminError::ConnectFailed(error.clone())),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_identified(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerId,
+        agent: &str,
+        protocol_version: &str,
+        protocols: &[String],
+        listen_addrs: Vec<Multiaddr>,
+    ) {
+        let _ = self.book.set_identify(
+            now,
+            &peer,
+            agent,
+            protocol_version,
+            protocols.iter().map(String::as_str),
+        );
+        // Only dialable, non-loopback-from-elsewhere addresses are useful; the book bounds them.
+        let _ = self.book.add_addrs(now, peer, listen_addrs);
+    }
+
+    pub(super) fn on_discovered(&mut self, now: UnixMillis, enr: Enr) {
+        let Some(table) = &mut self.discovery else {
+            return;
+        };
+        let text = enr.to_base64();
+        let candidate = crate::discovery::accept_enr(&enr, self.chain_id);
+        match table.insert(now, enr) {
+            Ok(insert) => {
+                self.stats.count_discovery(true);
+                if matches!(insert, Insert::New { .. } | Insert::Updated) {
+                    self.persist_pending = true;
+                }
+                if let Ok(c) = candidate
+                    && c.peer_id != self.config.local_peer_id
+                    && !matches!(insert, Insert::Stale | Insert::Crowded)
+                {
+                    let _ = self.book.add_addrs(now, c.peer_id, c.addrs);
+                    let _ =
+                        self.book
+                            .set_enr(now, c.peer_id, &text, c.node_id.raw(), self.chain_id);
+                }
+            }
+            Err(refusal) => {
+                self.stats.count_discovery(false);
+                tracing::trace!(reason = refusal.as_str(), "discovered record refused");
+            }
+        }
+    }
+
+    pub(super) fn disconnect(
+        &mut self,
+        _now: UnixMillis,
+        peer: PeerId,
+        reason: super::DisconnectReason,
+    ) {
+        self.actions.push_back(Action::Disconnect { peer, reason });
+    }
+
+    /// Dial rounds, trims, score decay and the ban check.
+    pub(super) fn peering_tick(&mut self, now: UnixMillis) {
+        let view = View {
+            book: &self.book,
+            gater: &self.gater,
+            scores: &self.scores,
+            now,
+        };
+        let out = self.conn.tick(now, &mut self.rng, &view);
+        for dial in out.dials {
+            let addrs: Vec<Multiaddr> = self
+                .book
+                .get(&dial.peer)
+                .map(|r| r.addrs.clone())
+                .unwrap_or_default();
+            let allowed = !addrs.is_empty() && self.allow_dial(now, &dial.peer, addrs.first());
+            if allowed {
+                self.stats.count_dial();
+                self.actions.push_back(Action::Dial {
+                    peer: dial.peer,
+                    addrs,
+                });
+            } else {
+                self.conn.on_dial_failed(now, dial.peer);
+            }
+        }
+        for peer in out.trims {
+            self.disconnect(now, peer, super::DisconnectReason::Trim);
+        }
+        let book = &self.book;
+        let conn = &self.conn;
+        self.scores.decay(now, |p| conn.is_connected(p));
+        let scores = &self.scores;
+        let connected = || {
+            book.iter()
+                .filter(|(_, r)| r.connectedness.is_connected())
+                .map(|(p, _)| *p)
+                .collect()
+        };
+        let ban = self.bans.tick(
+            now,
+            connected,
+            |p| total_score(book, scores, p),
+            |p| book.get(p).is_some_and(|r| r.is_static),
+        );
+        if let Some(ban) = ban {
+            match self.gater.ban_peer(ban.peer, ban.until) {
+                Ok(()) => {
+                    self.stats.count_ban();
+                    self.persist_pending = true;
+                }
+                Err(e) => tracing::warn!(peer = %ban.peer, error = %e, "ban list full"),
+            }
+            self.disconnect(now, ban.peer, super::DisconnectReason::Banned);
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The `opp2p_*` admin API over the node's state (spec §10).
+
+use libp2p_identity::PeerId;
+
+use super::{Action, Node, RequestId, UnixMillis};
+use crate::admin::{
+    AdminError, AdminRequest, AdminResponse, CONNECT_PEER_TIMEOUT_MS, Connectedness, GoIpNet,
+    GossipScores, NodeId, PeerDirection, PeerDump, PeerInfo, PeerScores, PeerStats, ReqRespScores,
+    TopicScores, p2p_address,
+};
+use crate::peers::{self, PeerRecord};
+use crate::topic::BlockVersion;
+
+impl Node {
+    pub(super) fn handle_admin(&mut self, now: UnixMillis, id: RequestId, request: AdminRequest) {
+        let result = match request {
+            AdminRequest::ConnectPeer { addr, peer } => {
+                self.connect_peer(now, id, addr, peer);
+                return;
+            }
+            other => self.admin_call(now, other),
+        };
+        self.actions.push_back(Action::AdminResponse { id, result });
+    }
+
+    fn admin_call(
+        &mut self,
+        now: UnixMillis,
+        request: AdminRequest,
+    ) -> Result<AdminResponse, AdminError> {
+        use AdminRequest as R;
+        let changed = matches!(
+            request,
+            R::BlockPeer(_)
+                | R::UnblockPeer(_)
+                | R::BlockAddr(_)
+                | R::UnblockAddr(_)
+                | R::BlockSubnet(_)
+                | R::UnblockSubnet(_)
+                | R::DisconnectPeer(_)
+                | R::ProtectPeer(_)
+                | R::UnprotectPeer(_)
+        );
+        let out = match request {
+            R::SelfInfo => Ok(AdminResponse::SelfInfo(Box::new(self.self_info()))),
+            R::Peers { connected } => {
+                let peers: Vec<PeerInfo> = self
+                    .book
+                    .iter()
+                    .filter(|(_, r)| !connected || r.connectedness.is_connected())
+                    .map(|(p, r)| self.peer_info(p, r))
+                    .collect();
+                Ok(AdminResponse::Peers(PeerDump::new(peers, &self.gater)))
+            }
+            R::PeerStats => Ok(AdminResponse::PeerStats(self.peer_stats())),
+            R::DiscoveryTable => match &self.discovery {
+                None => Err(AdminError::DiscoveryDisabled),
+                Some(t) => Ok(AdminResponse::DiscoveryTable(
+                    t.iter().map(|e| e.enr.to_base64()).collect(),
+                )),
+            },
+            R::BlockPeer(p) => self
+                .gater
+                .block_peer(p)
+                .map(|_| AdminResponse::Null)
+                .map_err(Into::into),
+            R::UnblockPeer(p) => {
+                self.gater.unblock_peer(&p);
+                Ok(AdminResponse::Null)
+            }
+            R::ListBlockedPeers => Ok(AdminResponse::BlockedPeers(self.gater.blocked_peers())),
+            R::BlockAddr(ip) => self
+                .gater
+                .block_ip(ip)
+                .map(|_| AdminResponse::Null)
+                .map_err(Into::into),
+            R::UnblockAddr(ip) => {
+                self.gater.unblock_ip(ip);
+                Ok(AdminResponse::Null)
+            }
+            R::ListBlockedAddrs => Ok(AdminResponse::BlockedAddrs(self.gater.blocked_ips())),
+            R::BlockSubnet(net) => self
+                .gater
+                .block_subnet(net)
+                .map(|_| AdminResponse::Null)
+                .map_err(Into::into),
+            R::UnblockSubnet(net) => {
+                self.gater.unblock_subnet(net);
+                Ok(AdminResponse::Null)
+            }
+            R::ListBlockedSubnets => Ok(AdminResponse::BlockedSubnets(
+                self.gater
+                    .blocked_subnets()
+                    .into_iter()
+                    .map(GoIpNet)
+                    .collect(),
+            )),
+            R::ProtectPeer(p) => self
+                .book
+                .set_protected(now, p, true)
+                .map(|_| AdminResponse::Null)
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "protectPeer");
+                    AdminError::NoConnectionManager
+                }),
+            R::UnprotectPeer(p) => {
+                let _ = self.book.set_protected(now, p, false);
+                Ok(AdminResponse::Null)
+            }
+            R::DisconnectPeer(p) => {
+                // op-node: close, forget the addresses, and lift any permanent block.
+                self.gater.unblock_peer(&p);
+                self.book.clear_addrs(&p);
+                self.disconnect(now, p, super::DisconnectReason::Admin);
+                Ok(AdminResponse::Null)
+            }
+            R::ConnectPeer { .. } => unreachable_connect(),
+        };
+        if changed && out.is_ok() {
+            self.persist_pending = true;
+        }
+        out
+    }
+
+    fn connect_peer(
+        &mut self,
+        now: UnixMillis,
+        id: RequestId,
+        addr: multiaddr::Multiaddr,
+        peer: PeerId,
+    ) {
+        if self.conn.is_connected(&peer) {
+            self.actions.push_back(Action::AdminResponse {
+                id,
+                result: Ok(AdminResponse::Null),
+            });
+            return;
+        }
+        let waiting: usize = self.pending_connects.values().map(Vec::len).sum();
+        if waiting >= self.config.max_pending_connects {
+            self.actions.push_back(Action::AdminResponse {
+                id,
+                result: Err(AdminError::ConnectFailed(
+                    "too many connectPeer calls waiting".into(),
+                )),
+            });
+            return;
+        }
+        let addrs: Vec<multiaddr::Multiaddr> = if addr.is_empty() {
+            self.book
+                .get(&peer)
+                .map(|r| r.addrs.clone())
+                .unwrap_or_default()
+        } else {
+            let _ = self.book.add_addrs(now, peer, [addr.clone()]);
+            vec![addr]
+        };
+        if addrs.is_empty() {
+            self.actions.push_back(Action::AdminResponse {
+                id,
+                result: Err(AdminError::ConnectFailed(format!(
+                    "no addresses for {peer}"
+                ))),
+            });
+            return;
+        }
+        if !self.allow_dial(now, &peer, addrs.first()) {
+            self.actions.push_back(Action::AdminResponse {
+                id,
+                result: Err(AdminError::ConnectFailed(
+                    "dial refused by the connection gater".into(),
+                )),
+            });
+            return;
+        }
+        // Wait for the connection (or a failure) up to 30 s rather than failing at once.
+        self.pending_connects
+            .entry(peer)
+            .or_default()
+            .push((id, now.saturating_add(CONNECT_PEER_TIMEOUT_MS)));
+        self.stats.count_dial();
+        self.actions.push_back(Action::Dial { peer, addrs });
+    }
+
+    pub(super) fn expire_pending_connects(&mut self, now: UnixMillis) {
+        let mut timed_out = Vec::new();
+        self.pending_connects.retain(|_, waiters| {
+            waiters.retain(|(id, deadline)| {
+                let keep = now < *deadline;
+                if !keep {
+                    timed_out.push(*id);
+                }
+                keep
+            });
+            !waiters.is_empty()
+        });
+        for id in timed_out {
+            self.actions.push_back(Action::AdminResponse {
+                id,
+                result: Err(AdminError::ConnectTimeout),
+            });
+        }
+    }
+
+    fn self_info(&self) -> PeerInfo {
+        let me = self.config.local_peer_id;
+        PeerInfo {
+            peer_id: me,
+            node_id: NodeId::from_peer_id(&me).unwrap_or_default(),
+            user_agent: self.local.agent_version.clone(),
+            protocol_version: self.local.protocol_version.clone(),
+            enr: self.local.enr.clone().unwrap_or_default(),
+            addresses: self
+                .local
+                .addrs
+                .iter()
+                .map(|a| p2p_address(a, &me))
+                .collect(),
+            protocols: self.local.protocols.clone(),
+            connectedness: Connectedness::NotConnected,
+            direction: PeerDirection::Unknown,
+            protected: false,
+            // ⚠ op-node reports 0 here; we report our real chain id.
+            chain_id: self.chain_id,
+            latency_ns: 0,
+            gossip_blocks: true,
+            scores: PeerScores::default(),
+        }
+    }
+
+    fn peer_info(&self, peer: &PeerId, r: &PeerRecord) -> PeerInfo {
+        let gossip = r.scores;
+        let app = self.scores.reqresp(peer);
+        PeerInfo {
+            peer_id: *peer,
+            node_id: r
+                .node_id
+                .map(NodeId)
+                .or_else(|| NodeId::from_peer_id(peer))
+                .unwrap_or_default(),
+            user_agent: r.agent_version.clone(),
+            protocol_version: r.protocol_version.clone(),
+            enr: r.enr.clone().unwrap_or_default(),
+            addresses: r.addrs.iter().map(|a| p2p_address(a, peer)).collect(),
+            protocols: r.protocols.clone(),
+            connectedness: connectedness(r.connectedness),
+            direction: PeerDirection::from(r.direction),
+            protected: r.protected,
+            chain_id: r.chain_id,
+            latency_ns: i64::try_from(r.latency_ns).unwrap_or(i64::MAX),
+            gossip_blocks: BlockVersion::ALL
+                .iter()
+                .any(|v| r.block_topics.contains(*v)),
+            scores: PeerScores {
+                gossip: GossipScores {
+                    total: super::peering::total_score(&self.book, &self.scores, peer),
+                    blocks: TopicScores {
+                        time_in_mesh: gossip.time_in_mesh,
+                        first_message_deliveries: gossip.first_message_deliveries,
+                        mesh_message_deliveries: gossip.mesh_message_deliveries,
+                        invalid_message_deliveries: gossip.invalid_message_deliveries,
+                    },
+                    ip_colocation_factor: gossip.ip_colocation_factor,
+                    behavioral_penalty: gossip.behavioral_penalty,
+                },
+                req_resp: ReqRespScores {
+                    valid_responses: app.valid_responses,
+                    error_responses: app.error_responses,
+                    rejected_payloads: app.rejected_payloads,
+                },
+            },
+        }
+    }
+
+    fn peer_stats(&self) -> PeerStats {
+        let mut topics = [0u64; 4];
+        let mut connected = 0;
+        for (_, r) in self
+            .book
+            .iter()
+            .filter(|(_, r)| r.connectedness.is_connected())
+        {
+            connected += 1;
+            for v in BlockVersion::ALL {
+                if r.block_topics.contains(v) {
+                    topics[v.topic_index() as usize] += 1;
+                }
+            }
+        }
+        PeerStats {
+            connected,
+            table: self.discovery.as_ref().map_or(0, |t| t.len() as u64),
+            blocks_topic: topics[0],
+            blocks_topic_v2: topics[1],
+            blocks_topic_v3: topics[2],
+            blocks_topic_v4: topics[3],
+            banned: self.gater.blocked_peers().len() as u64,
+            known: self.book.len() as u64,
+        }
+    }
+}
+
+fn connectedness(c: peers::Connectedness) -> Connectedness {
+    match c {
+        peers::Connectedness::NotConnected => Connectedness::NotConnected,
+        peers::Connectedness::Connected => Connectedness::Connected,
+        peers::Connectedness::CanConnect => Connectedness::CanConnect,
+        peers::Connectedness::CannotConnect => Connectedness::CannotConnect,
+        peers::Connectedness::Limited => Connectedness::Limited,
+    }
+}
+
+fn unreachable_connect() -> Result<AdminResponse, AdminError> {
+    // ConnectPeer is answered asynchronously by `connect_peer`; `admin_call` never sees it.
+    Err(AdminError::NoConnectionManager)
+}

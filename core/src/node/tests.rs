@@ -1,0 +1,644 @@
+use super::*;
+use crate::fork::ForkSchedule;
+use crate::testkit::{BlockBuilder, dev_key, peer_id};
+
+const NOW: u64 = 1_750_000_000;
+
+fn node() -> Node {
+    Node::new(Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    ))
+}
+
+fn gossip(handle: u64, topic: &str, data: Vec<u8>) -> Input {
+    Input::Gossip(GossipMessage {
+        handle: MessageHandle(handle),
+        topic: topic.into(),
+        data: data.into(),
+        source: None,
+    })
+}
+
+fn drain(n: &mut Node) -> Vec<Action> {
+    std::iter::from_fn(|| n.poll_action()).collect()
+}
+
+#[test]
+fn every_gossip_input_gets_exactly_one_verdict_and_accepts_are_delivered() {
+    let mut n = node();
+    let data = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(0), 901)
+        .unwrap();
+    n.handle_input(
+        NOW * 1000,
+        gossip(1, "/optimism/901/3/blocks", data.clone()),
+    );
+    let actions = drain(&mut n);
+    assert!(matches!(
+        actions.as_slice(),
+        [Action::Verdict { handle: MessageHandle(1), verdict: Verdict::Accept, .. }, Action::Deliver(d)]
+            if d.handle == MessageHandle(1) && d.version == BlockVersion::V4
+    ));
+    n.handle_input(
+        NOW * 1000,
+        gossip(2, "/optimism/901/3/blocks", data.clone()),
+    );
+    let actions = drain(&mut n);
+    assert!(matches!(
+        actions.as_slice(),
+        [Action::Verdict {
+            reason: Reason::Duplicate,
+            ..
+        }]
+    ));
+    assert_eq!(n.stats().verdicts(Reason::Accepted), 1);
+    assert_eq!(n.stats().verdicts(Reason::Duplicate), 1);
+}
+
+#[test]
+fn other_chains_and_unknown_topics_are_rejected() {
+    let mut n = node();
+    let data = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(0), 10)
+        .unwrap();
+    for (h, topic) in [
+        (1, "/optimism/10/3/blocks"),
+        (2, "/optimism/901/4/blocks"),
+        (3, "blocks"),
+    ] {
+        n.handle_input(NOW * 1000, gossip(h, topic, data.clone()));
+        let actions = drain(&mut n);
+        assert!(matches!(
+            actions.as_slice(),
+            [Action::Verdict {
+                verdict: Verdict::Reject,
+                reason: Reason::UnknownTopic,
+                ..
+            }]
+        ));
+    }
+}
+
+#[test]
+fn signer_changes_arm_a_timer_that_clears_the_old_signer() {
+    let mut n = node();
+    let t0 = NOW * 1000;
+    n.handle_input(t0, Input::Tick);
+    drain(&mut n);
+    let idle = n.poll_timeout().unwrap();
+    assert!(idle > t0, "nothing due right after a tick");
+    n.handle_input(t0, Input::SetUnsafeSigner(dev_key(1).address()));
+    let grace_end = t0 + crate::signer::DEFAULT_ROTATION_GRACE_MS;
+    assert_eq!(
+        n.validator().signer().previous().map(|(_, end)| end),
+        Some(grace_end)
+    );
+    // Tick at every deadline until the grace ends: the timer never skips it.
+    let mut now = t0;
+    while n.validator().signer().previous().is_some() {
+        let next = n.poll_timeout().unwrap();
+        assert!(
+            next > now && next <= grace_end,
+            "deadline {next} outside ({now}, {grace_end}]"
+        );
+        now = next;
+        n.handle_input(now, Input::Tick);
+        drain(&mut n);
+    }
+    assert_eq!(now, grace_end);
+    // A clock that goes backwards does not move timers back.
+    n.handle_input(t0, Input::Tick);
+    assert!(n.poll_timeout().unwrap() >= grace_end);
+}
+
+// ---- peer side -------------------------------------------------------------------------
+
+use crate::admin::{AdminError, AdminRequest, AdminResponse};
+use crate::testkit::enr;
+use std::net::{IpAddr, Ipv4Addr};
+
+fn addr(ip: [u8; 4], port: u16) -> Multiaddr {
+    format!("/ip4/{}.{}.{}.{}/tcp/{port}", ip[0], ip[1], ip[2], ip[3])
+        .parse()
+        .unwrap()
+}
+
+fn connect(n: &mut Node, now: u64, i: u64, ip: [u8; 4], direction: Direction) -> bool {
+    let a = addr(ip, 9000 + i as u16);
+    let p = peer_id(i);
+    if !n.allow_established(now, &p, &a, direction) {
+        return false;
+    }
+    n.handle_input(
+        now,
+        Input::ConnectionEstablished {
+            peer: p,
+            addr: a,
+            direction,
+        },
+    );
+    true
+}
+
+fn admin(
+    n: &mut Node,
+    now: u64,
+    id: u64,
+    request: AdminRequest,
+) -> Result<AdminResponse, AdminError> {
+    n.handle_input(
+        now,
+        Input::Admin {
+            id: RequestId(id),
+            request,
+        },
+    );
+    drain(n)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::AdminResponse { id: got, result } if got == RequestId(id) => Some(result),
+            _ => None,
+        })
+        .expect("an admin response")
+}
+
+#[test]
+fn connections_show_up_in_the_peer_book_and_the_admin_api() {
+    let mut n = node();
+    let t = NOW * 1000;
+    assert!(connect(&mut n, t, 1, [10, 0, 0, 1], Direction::Inbound));
+    assert!(connect(&mut n, t, 2, [10, 0, 1, 1], Direction::Outbound));
+    n.handle_input(
+        t,
+        Input::Ping {
+            peer: peer_id(1),
+            rtt_ns: 5_000_000,
+        },
+    );
+    n.handle_input(
+        t,
+        Input::Subscription {
+            peer: peer_id(1),
+            topic: "/optimism/901/3/blocks".into(),
+            subscribed: true,
+        },
+    );
+    let Ok(AdminResponse::Peers(dump)) =
+        admin(&mut n, t, 1, AdminRequest::Peers { connected: true })
+    else {
+        panic!()
+    };
+    assert_eq!(dump.total_connected, 2);
+    let info = &dump.peers[&peer_id(1)];
+    assert_eq!(info.latency_ns, 5_000_000, "latency in nanoseconds");
+    assert!(info.gossip_blocks);
+    assert_eq!(u8::from(info.direction), 1);
+    let Ok(AdminResponse::PeerStats(stats)) = admin(&mut n, t, 2, AdminRequest::PeerStats) else {
+        panic!()
+    };
+    assert_eq!(
+        (stats.connected, stats.blocks_topic_v4, stats.known),
+        (2, 1, 2)
+    );
+    n.handle_input(t + 1, Input::ConnectionClosed { peer: peer_id(1) });
+    let Ok(AdminResponse::Peers(dump)) =
+        admin(&mut n, t, 3, AdminRequest::Peers { connected: true })
+    else {
+        panic!()
+    };
+    assert_eq!(dump.total_connected, 1);
+    let Ok(AdminResponse::SelfInfo(me)) = admin(&mut n, t, 4, AdminRequest::SelfInfo) else {
+        panic!()
+    };
+    assert_eq!(me.peer_id, peer_id(0));
+    assert_eq!(me.chain_id, 901, "self reports the real chain id");
+    assert!(me.gossip_blocks);
+}
+
+#[test]
+fn a_peer_spamming_invalid_blocks_is_banned_disconnected_and_refused() {
+    let mut n = node();
+    let spammer = peer_id(7);
+    let t0 = NOW * 1000;
+    assert!(connect(&mut n, t0, 7, [10, 0, 0, 7], Direction::Inbound));
+    assert!(connect(&mut n, t0, 8, [10, 0, 0, 8], Direction::Inbound));
+    drain(&mut n);
+    let bad = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(9), 901)
+        .unwrap();
+    let mut banned_at = None;
+    for i in 0..200u64 {
+        let now = t0 + i * 100;
+        n.handle_input(
+            now,
+            Input::Gossip(GossipMessage {
+                handle: MessageHandle(i),
+                topic: "/optimism/901/3/blocks".into(),
+                data: bad.clone().into(),
+                source: Some(spammer),
+            }),
+        );
+        n.handle_input(now, Input::Tick);
+        for a in drain(&mut n) {
+            if let Action::Disconnect {
+                peer,
+                reason: DisconnectReason::Banned,
+            } = a
+            {
+                assert_eq!(peer, spammer, "only the spammer is banned");
+                banned_at.get_or_insert(now);
+            }
+        }
+        if banned_at.is_some() {
+            break;
+        }
+    }
+    let banned_at = banned_at.expect("banned within 20 s of spam");
+    assert!(
+        banned_at - t0 <= 10_000,
+        "banned after {} ms",
+        banned_at - t0
+    );
+    assert!(n.gater().peer_ban(banned_at, &spammer).is_some());
+    assert!(!n.allow_dial(banned_at, &spammer, None));
+    assert!(!n.allow_established(
+        banned_at,
+        &spammer,
+        &addr([10, 0, 0, 7], 1),
+        Direction::Inbound
+    ));
+    // The honest peer keeps its place; the ban expires after an hour.
+    assert!(n.gater().peer_ban(banned_at, &peer_id(8)).is_none());
+    assert!(
+        n.gater()
+            .peer_ban(banned_at + 3_600_000, &spammer)
+            .is_none()
+    );
+}
+
+#[test]
+fn discovered_records_are_filtered_and_dialled_below_the_low_water_mark() {
+    let mut n = node();
+    let t = NOW * 1000;
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    n.handle_input(t, Input::Discovered(Box::new(enr(3, 901, ip, 9003))));
+    n.handle_input(t, Input::Discovered(Box::new(enr(4, 10, ip, 9004))));
+    assert_eq!(
+        n.discovery_table().unwrap().len(),
+        1,
+        "the other chain's record is refused"
+    );
+    assert_eq!(n.stats().discovered_refused, 1);
+    let mut dialled = Vec::new();
+    let mut now = t;
+    for _ in 0..20 {
+        now = n.poll_timeout().unwrap().max(now);
+        n.handle_input(now, Input::Tick);
+        for a in drain(&mut n) {
+            if let Action::Dial { peer, addrs } = a {
+                dialled.push((peer, addrs));
+            }
+        }
+        if !dialled.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(dialled.len(), 1);
+    assert_eq!(dialled[0].0, peer_id(3));
+    assert_eq!(
+        dialled[0].1,
+        vec!["/ip4/127.0.0.1/tcp/9003".parse::<Multiaddr>().unwrap()]
+    );
+    assert!(now - t <= 5_000);
+}
+
+#[test]
+fn admin_blocks_and_disconnect_peer_lifts_the_block() {
+    let mut n = node();
+    let t = NOW * 1000;
+    assert!(admin(&mut n, t, 1, AdminRequest::BlockPeer(peer_id(5))).is_ok());
+    assert!(
+        !connect(&mut n, t, 5, [10, 0, 0, 5], Direction::Inbound),
+        "blocked inbound"
+    );
+    assert!(!n.allow_dial(t, &peer_id(5), None), "blocked outbound");
+    let Ok(AdminResponse::BlockedPeers(list)) = admin(&mut n, t, 2, AdminRequest::ListBlockedPeers)
+    else {
+        panic!()
+    };
+    assert_eq!(list, vec![peer_id(5)]);
+    assert!(
+        admin(
+            &mut n,
+            t,
+            3,
+            AdminRequest::BlockAddr("10.9.9.9".parse().unwrap())
+        )
+        .is_ok()
+    );
+    assert!(!n.allow_inbound(t, "10.9.9.9".parse().unwrap()));
+    assert!(
+        admin(
+            &mut n,
+            t,
+            4,
+            AdminRequest::BlockSubnet("10.8.0.0/16".parse().unwrap())
+        )
+        .is_ok()
+    );
+    assert!(!n.allow_inbound(t, "10.8.200.1".parse().unwrap()));
+    assert!(n.allow_inbound(t, "10.7.0.1".parse().unwrap()));
+    // disconnectPeer also removes the permanent block, as op-node does.
+    n.handle_input(
+        t,
+        Input::Admin {
+            id: RequestId(5),
+            request: AdminRequest::DisconnectPeer(peer_id(5)),
+        },
+    );
+    let acts = drain(&mut n);
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Disconnect {
+            reason: DisconnectReason::Admin,
+            ..
+        }
+    )));
+    assert!(acts.iter().any(|a| matches!(a, Action::PersistState)));
+    assert!(connect(&mut n, t, 5, [10, 0, 0, 5], Direction::Inbound));
+    assert_eq!(
+        admin(&mut n, t, 6, AdminRequest::DiscoveryTable).map(|_| ()),
+        Ok(())
+    );
+}
+
+#[test]
+fn connect_peer_waits_for_the_connection_or_times_out() {
+    let mut n = node();
+    let t = NOW * 1000;
+    let a = addr([10, 0, 0, 9], 9009);
+    n.handle_input(
+        t,
+        Input::Admin {
+            id: RequestId(1),
+            request: AdminRequest::ConnectPeer {
+                addr: a.clone(),
+                peer: peer_id(9),
+            },
+        },
+    );
+    let acts = drain(&mut n);
+    assert!(
+        acts.iter()
+            .any(|x| matches!(x, Action::Dial { peer, .. } if *peer == peer_id(9)))
+    );
+    assert!(
+        !acts
+            .iter()
+            .any(|x| matches!(x, Action::AdminResponse { .. })),
+        "no answer before the connection"
+    );
+    n.handle_input(
+        t + 2_000,
+        Input::ConnectionEstablished {
+            peer: peer_id(9),
+            addr: a,
+            direction: Direction::Outbound,
+        },
+    );
+    let acts = drain(&mut n);
+    assert!(acts.iter().any(|x| matches!(
+        x,
+        Action::AdminResponse {
+            id: RequestId(1),
+            result: Ok(AdminResponse::Null)
+        }
+    )));
+    // A peer that never answers: an error after 30 s, not before.
+    let t = t + 2_000;
+    n.handle_input(
+        t,
+        Input::Admin {
+            id: RequestId(2),
+            request: AdminRequest::ConnectPeer {
+                addr: addr([10, 0, 0, 10], 1),
+                peer: peer_id(10),
+            },
+        },
+    );
+    drain(&mut n);
+    n.handle_input(t + 29_999, Input::Tick);
+    assert!(
+        !drain(&mut n)
+            .iter()
+            .any(|x| matches!(x, Action::AdminResponse { .. }))
+    );
+    n.handle_input(t + 30_000, Input::Tick);
+    assert!(drain(&mut n).iter().any(|x| matches!(
+        x,
+        Action::AdminResponse {
+            id: RequestId(2),
+            result: Err(AdminError::ConnectTimeout)
+        }
+    )));
+    assert_eq!(n.pending_counts().0, 0);
+}
+
+#[test]
+fn published_blocks_are_not_delivered_back_and_have_op_node_ids() {
+    let mut cfg = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    cfg.sequencer_key = Some(dev_key(0));
+    let mut n = Node::new(cfg);
+    let (payload, root) = BlockBuilder::new(BlockVersion::V4, 3, NOW).build();
+    n.handle_input(
+        NOW * 1000,
+        Input::Publish(PublishRequest::Sign {
+            payload: Box::new(payload),
+            parent_beacon_block_root: root,
+        }),
+    );
+    let Some(Action::Publish {
+        topic,
+        data,
+        message_id,
+        block,
+    }) = drain(&mut n).into_iter().next()
+    else {
+        panic!()
+    };
+    assert_eq!(topic, "/optimism/901/3/blocks");
+    assert_eq!(message_id, crate::wire::message_id(&topic, &data));
+    assert_eq!(block.0, 3);
+    n.handle_input(NOW * 1000, gossip(1, &topic, data.to_vec()));
+    let acts = drain(&mut n);
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Verdict {
+            reason: Reason::Duplicate,
+            ..
+        }]
+    ));
+    // A v3 payload at an Isthmus timestamp is refused.
+    let (v3, root) = BlockBuilder::new(BlockVersion::V3, 4, NOW).build();
+    n.handle_input(
+        NOW * 1000,
+        Input::Publish(PublishRequest::Sign {
+            payload: Box::new(v3),
+            parent_beacon_block_root: root,
+        }),
+    );
+    assert!(matches!(
+        drain(&mut n).as_slice(),
+        [Action::PublishFailed(PublishError::WrongVersion { .. })]
+    ));
+}
+
+#[test]
+fn payload_by_number_is_served_from_accepted_blocks_within_rate_limits() {
+    use crate::reqresp::codec::{decode_response, encode_request};
+    // Without a server: every request gets the single byte 1.
+    let mut n = node();
+    n.handle_input(
+        NOW * 1000,
+        Input::PayloadRequest {
+            stream: StreamHandle(1),
+            peer: peer_id(2),
+            data: encode_request(5).to_vec().into(),
+        },
+    );
+    assert!(
+        matches!(drain(&mut n).as_slice(), [Action::PayloadResponse { data, .. }] if data == &[1])
+    );
+
+    let clock = crate::reqresp::ChainClock {
+        genesis_number: 0,
+        genesis_time: NOW - 1000,
+        block_time: 2,
+    };
+    let mut cfg = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    cfg.reqresp = Some(ReqRespConfig {
+        clock,
+        store: Default::default(),
+        limits: Default::default(),
+    });
+    let mut n = Node::new(cfg);
+    let t = NOW * 1000;
+    let b = BlockBuilder::new(BlockVersion::V4, 5, NOW);
+    n.handle_input(
+        t,
+        gossip(
+            1,
+            "/optimism/901/3/blocks",
+            b.sign(&dev_key(0), 901).unwrap(),
+        ),
+    );
+    drain(&mut n);
+    let ask = |n: &mut Node, stream: u64, number: u64, now: u64| {
+        n.handle_input(
+            now,
+            Input::PayloadRequest {
+                stream: StreamHandle(stream),
+                peer: peer_id(2),
+                data: encode_request(number).to_vec().into(),
+            },
+        );
+        drain(n)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::PayloadResponse { stream, data } => Some((stream.0, data)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let got = ask(&mut n, 2, 5, t);
+    let forks = ForkSchedule::ALL_AT_GENESIS;
+    let sync = decode_response(&got[0].1[..], 5, &clock, &forks).unwrap();
+    assert_eq!(sync.payload, b.build().0);
+    assert_eq!(ask(&mut n, 3, 6, t)[0].1, vec![1], "unknown block");
+    assert_eq!(
+        ask(&mut n, 4, 10_000, t)[0].1,
+        vec![2],
+        "above the wall-clock head"
+    );
+    assert_eq!(ask(&mut n, 5, 7, t)[0].1.len(), 1);
+    // The peer's burst of 15 is spent after 15 requests; the next waits for a token.
+    for s in 6..17 {
+        assert_eq!(ask(&mut n, s, 6, t).len(), 1);
+    }
+    assert!(ask(&mut n, 100, 5, t).is_empty(), "throttled, not refused");
+    assert_eq!(n.pending_counts().1, 1);
+    let at = n.poll_timeout().unwrap();
+    assert!(at > t && at <= t + 250, "4/s refill: {at}");
+    n.handle_input(at, Input::Tick);
+    let served: Vec<_> = drain(&mut n)
+        .into_iter()
+        .filter(|a| matches!(a, Action::PayloadResponse { .. }))
+        .collect();
+    assert_eq!(served.len(), 1);
+    // A malformed request is answered at once with 2 (invalid request), not dropped.
+    n.handle_input(
+        at,
+        Input::PayloadRequest {
+            stream: StreamHandle(101),
+            peer: peer_id(3),
+            data: vec![1, 2, 3].into(),
+        },
+    );
+    assert!(
+        matches!(drain(&mut n).as_slice(), [Action::PayloadResponse { data, .. }] if data == &[2])
+    );
+}
+
+#[test]
+fn exported_state_restores_bans_blocks_and_discovery() {
+    let mut n = node();
+    let t = NOW * 1000;
+    admin(&mut n, t, 1, AdminRequest::BlockPeer(peer_id(5))).unwrap();
+    admin(
+        &mut n,
+        t,
+        2,
+        AdminRequest::BlockSubnet("10.8.0.0/16".parse().unwrap()),
+    )
+    .unwrap();
+    n.handle_input(
+        t,
+        Input::Discovered(Box::new(enr(3, 901, IpAddr::V4(Ipv4Addr::LOCALHOST), 9003))),
+    );
+    let state = n.export_state();
+    let json = serde_json::to_string(&state).unwrap();
+    let mut m = node();
+    let report = m
+        .restore_state(t + 1000, serde_json::from_str(&json).unwrap())
+        .unwrap();
+    assert_eq!(report.discovery, 1);
+    assert_eq!(m.gater().blocked_peers(), vec![peer_id(5)]);
+    assert!(!m.allow_inbound(t, "10.8.1.1".parse().unwrap()));
+    assert_eq!(m.discovery_table().unwrap().len(), 1);
+    assert_eq!(m.export_state(), n.export_state());
+    // A state from another layout version is refused and changes nothing.
+    let mut bad = state.clone();
+    bad.version = 99;
+    let mut k = node();
+    assert!(matches!(
+        k.restore_state(t, bad),
+        Err(StateError::Version(99))
+    ));
+    assert!(k.gater().blocked_peers().is_empty());
+}
