@@ -63,6 +63,8 @@ pub mod validate;
 pub mod wire;
 
 #[cfg(feature = "test-util")]
+pub mod sim;
+#[cfg(feature = "test-util")]
 pub mod testkit;
 
 /// Shared by the unit tests: the op-node vectors in `shared/vectors/`, found by walking up from

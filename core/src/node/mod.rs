@@ -720,6 +720,76 @@ impl Node {
         )
     }
 
+    /// Checks that every map the node holds is within its documented bound; returns the first
+    /// one that is not. Cheap enough for tests, fuzzers and debug assertions.
+    pub fn bounds_violation(&self) -> Option<String> {
+        let c = &self.config;
+        let mut checks: Vec<(&str, usize, usize)> = vec![
+            ("peer book", self.book.len(), c.peers.max_peers),
+            (
+                "connected peers (conn manager)",
+                self.conn.connected_count(),
+                c.conn.max_connected,
+            ),
+            (
+                "connected peers (gater)",
+                self.gater.connected_count(),
+                c.gater.max_connected_peers,
+            ),
+            (
+                "blocked peers",
+                self.gater.blocked_peers().len(),
+                c.gater.max_blocked_peers,
+            ),
+            (
+                "blocked ips",
+                self.gater.blocked_ips().len(),
+                c.gater.max_blocked_ips,
+            ),
+            (
+                "blocked subnets",
+                self.gater.blocked_subnets().len(),
+                c.gater.max_blocked_subnets,
+            ),
+            ("app scores", self.scores.len(), c.app_scores.max_peers),
+            (
+                "pending connects",
+                self.pending_counts().0,
+                c.max_pending_connects,
+            ),
+            (
+                "throttled requests",
+                self.throttled.len(),
+                c.max_throttled_requests,
+            ),
+            (
+                "seen hashes",
+                self.validator.seen().total_hashes(),
+                4 * self.validator.seen().max_heights() * crate::seen::MAX_BLOCKS_PER_HEIGHT,
+            ),
+        ];
+        for v in BlockVersion::ALL {
+            checks.push((
+                "seen heights",
+                self.validator.seen().heights(v),
+                self.validator.seen().max_heights(),
+            ));
+        }
+        if let (Some(t), Some(tc)) = (&self.discovery, &c.discovery) {
+            checks.push(("discovery table", t.len(), tc.max_entries.max(1)));
+        }
+        if let (Some(store), Some(rc)) = (&self.store, &c.reqresp) {
+            checks.push(("payload store", store.len(), rc.store.max_entries));
+        }
+        if let (Some(l), Some(rc)) = (&self.limits, &c.reqresp) {
+            checks.push(("rate-limit buckets", l.peer_count(), rc.limits.max_peers));
+        }
+        checks
+            .into_iter()
+            .find(|(_, len, max)| len > max)
+            .map(|(what, len, max)| format!("{what}: {len} > {max}"))
+    }
+
     /// The IP of a multiaddr's first `/ip4` or `/ip6` component.
     pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
         addr.iter().find_map(|p| match p {

@@ -11,7 +11,7 @@
 //! Tokens are counted in integer milli-tokens and time in integer milliseconds: a rate of `r`
 //! per second refills exactly `r` milli-tokens per millisecond, so there is no float drift.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use libp2p_identity::PeerId;
 
@@ -175,7 +175,7 @@ struct PeerBucket {
 pub struct ServerRateLimits {
     config: RateLimitConfig,
     global: TokenBucket,
-    peers: HashMap<PeerId, PeerBucket>,
+    peers: BTreeMap<PeerId, PeerBucket>,
 }
 
 impl ServerRateLimits {
@@ -187,7 +187,7 @@ impl ServerRateLimits {
         };
         Self {
             global: TokenBucket::new(config.global_rate_per_sec, config.global_burst, now),
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             config,
         }
     }
