@@ -4,7 +4,8 @@
 //     $OP_P2P_VECTORS/gossip_message_id.json when present) through lib/opstack.mjs; strict snappy edge cases.
 //  2. Two gossip peers: B dials A and publishes on `test` (raw 0102030405 and its snappy form 05100102030405) and on
 //     /optimism/901/3/blocks (a snappy-compressed payload); A receives all three. Both sides must report the same
-//     msgId, equal to the vectors and to a sha256 computed here inline from the known uncompressed bytes.
+//     msgId, equal to the vectors and to a sha256 computed here inline from the known uncompressed bytes. A 4th,
+//     5 MiB incompressible block proves the 10 MiB frame limit is in force (js-libp2p's default is 4 MiB).
 //  3. discv5: a --serve node (chain 901, key K) and a probe given a *stale* ENR for K (seq 1, no opstack): the probe
 //     must print opstack chain 901 and the served seq, so the record it prints came over the wire, not from the arg.
 //  4. Refusals: non-loopback --dial and non-loopback ENRs exit with code 2.
@@ -126,28 +127,36 @@ try {
   for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + (i >> 5)) & 0xff // compressible, not trivial
   const compressed = snappyCompress(payload)
   const files = {
-    raw: join(tmp, 'raw.bin'), snap: join(tmp, 'snap.bin'), block: join(tmp, 'block.bin')
+    raw: join(tmp, 'raw.bin'), snap: join(tmp, 'snap.bin'), block: join(tmp, 'block.bin'), big: join(tmp, 'big.bin')
   }
+  // > 4 MiB on the wire: fails unless the 10 MiB RPC limit (maxInboundDataLength) is configured
+  const bigPayload = Buffer.alloc(5 * 1024 * 1024)
+  let x = 0x12345678
+  for (let i = 0; i < bigPayload.length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; bigPayload[i] = x >>> 24 }
+  const bigCompressed = snappyCompress(bigPayload)
+  writeFileSync(files.big, bigCompressed)
   writeFileSync(files.raw, fromHex('0102030405'))
   writeFileSync(files.snap, fromHex('05100102030405'))
   writeFileSync(files.block, compressed)
   const expected = [
     { topic: 'test', id: UPSTREAM[0].id, hex: '0102030405' },
     { topic: 'test', id: UPSTREAM[1].id, hex: '05100102030405' },
-    { topic: blocksTopic, id: inlineId(1, blocksTopic, payload), hex: toHex(compressed) }
+    { topic: blocksTopic, id: inlineId(1, blocksTopic, payload), hex: toHex(compressed) },
+    { topic: blocksTopic, id: inlineId(1, blocksTopic, bigPayload), sha256: createHash('sha256').update(bigCompressed).digest('hex'), len: bigCompressed.length }
   ]
 
   const keyB = await generateKeyPair('secp256k1')
   const keyBHex = toHex(keyB.raw)
   const peerIdB = peerIdFromPrivateKey(keyB).toString()
 
-  const a = run('gossip-peer.mjs', ['--topic', 'test', '--topic', blocksTopic, '--exit-after-messages', '3', '--timeout-ms', '40000'])
+  const a = run('gossip-peer.mjs', ['--topic', 'test', '--topic', blocksTopic, '--exit-after-messages', '4', '--timeout-ms', '40000'])
   const aListen = await a.waitFor((o) => o.event === 'listening', 10_000, 'A listening')
   assert.match(aListen.peerId, /^16Uiu2HA/)
   assert.match(aListen.addrs[0], /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/16Uiu2HA/)
   const b = run('gossip-peer.mjs', [
     '--key', keyBHex, '--topic', 'test', '--topic', blocksTopic, '--dial', aListen.addrs[0],
     '--publish', `test=${files.raw}`, '--publish', `test=${files.snap}`, '--publish', `${blocksTopic}=${files.block}`,
+    '--publish', `${blocksTopic}=${files.big}`,
     '--timeout-ms', '40000'
   ])
   const bListen = await b.waitFor((o) => o.event === 'listening', 10_000, 'B listening')
@@ -155,11 +164,11 @@ try {
   ok('--key <hex> yields the expected 16Uiu2HA... peer id')
   await a.waitFor((o) => o.event === 'subscribed' && o.peer === peerIdB && o.topic === blocksTopic, 15_000, 'A sees B subscribe')
   const aCode = await Promise.race([a.exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 25_000))])
-  assert.equal(aCode, 0, `A exits 0 after 3 messages; lines=${JSON.stringify(a.lines)} stderr=${a.stderr()}`)
+  assert.equal(aCode, 0, `A exits 0 after 4 messages; lines=${JSON.stringify(a.lines)} stderr=${a.stderr()}`)
   const received = a.lines.filter((o) => o.event === 'message')
   const published = b.lines.filter((o) => o.event === 'published')
-  assert.equal(published.length, 3, `B published 3; lines=${JSON.stringify(b.lines)}`)
-  assert.equal(received.length, 3)
+  assert.equal(published.length, 4, `B published 4; lines=${JSON.stringify(b.lines)}`)
+  assert.equal(received.length, 4)
   for (const exp of expected) {
     const p = published.find((o) => o.msgId === exp.id)
     const r = received.find((o) => o.msgId === exp.id)
@@ -168,12 +177,18 @@ try {
     assert.equal(p.topic, exp.topic)
     assert.equal(r.topic, exp.topic)
     assert.equal(r.from, peerIdB)
-    assert.equal(r.dataHex, exp.hex)
-    assert.equal(r.sha256, createHash('sha256').update(fromHex(exp.hex)).digest('hex'))
+    if (exp.hex !== undefined) {
+      assert.equal(r.dataHex, exp.hex)
+      assert.equal(r.sha256, createHash('sha256').update(fromHex(exp.hex)).digest('hex'))
+    } else {
+      assert.equal(r.dataHex, undefined, 'no dataHex above --max-hex')
+      assert.equal(r.dataLen, exp.len)
+      assert.equal(r.sha256, exp.sha256)
+    }
     assert.equal(r.sha256, p.sha256)
   }
   assert.equal(received.find((o) => o.msgId === expected[2].id).snappy, true)
-  ok('gossip: A and B report the same msgIds, equal to the vectors and to an inline sha256 (snappy block on /optimism/901/3/blocks)')
+  ok('gossip: A and B report the same msgIds, equal to the vectors and to an inline sha256 (snappy blocks on /optimism/901/3/blocks, one > 4 MiB)')
   b.stop()
   assert.equal(await b.exited, 0, 'B exits 0 on stdin close')
   ok('gossip peer exits 0 when its stdin closes')
