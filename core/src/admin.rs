@@ -266,6 +266,9 @@ pub enum AdminError {
     /// `connectPeer` failed (dial error text).
     #[error("failed to connect: {0}")]
     ConnectFailed(String),
+    /// The node is stopping or stopped and answers no more calls.
+    #[error("node is shutting down")]
+    Unavailable,
     /// A gater list is full.
     #[error(transparent)]
     Gater(#[from] GaterError),
@@ -291,6 +294,7 @@ impl AdminError {
             | AdminError::DiscoveryDisabled
             | AdminError::ConnectTimeout
             | AdminError::ConnectFailed(_)
+            | AdminError::Unavailable
             | AdminError::Gater(_) => codes::SERVER_ERROR,
         }
     }

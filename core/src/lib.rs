@@ -64,6 +64,8 @@ pub mod wire;
 
 #[cfg(feature = "test-util")]
 pub mod sim;
+#[cfg(feature = "swarm")]
+pub mod swarm;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 
