@@ -1,10 +1,20 @@
 //! # op-p2p-tokio
 //!
-//! The op-p2p node on tokio, and the `op-p2p` binary. For now it carries the operator tools
-//! that need only the core: [`tools::verdicts`] (replay captured gossip through one core
-//! instance) and [`tools::examples`] (generate a set of real signed example messages). The
-//! libp2p/discv5 node arrives with the runtime issue.
+//! The op-p2p node on tokio, and the `op-p2p` binary. [`spawn`] starts a node (libp2p over
+//! TCP + Noise + Yamux, gossipsub, identify, ping, `payload_by_number`, discv5) from a
+//! [`op_p2p_core::swarm::NodeConfig`] and returns a [`op_p2p_core::swarm::NodeHandle`] to
+//! publish, receive blocks, change the signer, call the admin API and shut down. Everything
+//! but sockets, timers and the executor is the shared glue in `op_p2p_core::swarm`.
+//!
+//! The operator tools need only the core: [`tools::verdicts`] (replay captured gossip) and
+//! [`tools::examples`] (the example gossip set).
 
 #![warn(missing_docs)]
 
+pub mod devnet;
+pub mod discovery;
+mod node;
 pub mod tools;
+
+pub use node::{SpawnError, SpawnOptions, TokioRuntime, spawn};
+pub use op_p2p_core::swarm::{NodeConfig, NodeHandle};

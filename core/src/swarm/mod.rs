@@ -9,6 +9,9 @@
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
 
+pub mod behaviour;
+pub mod driver;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -84,4 +87,155 @@ pub struct NodeConfig {
 /// Our identify agent version.
 pub fn default_agent_version() -> String {
     format!("op-p2p/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The handle an embedder (or the binary) holds on a running node. Dropping it does not stop
+/// the node; call [`NodeHandle::shutdown`], which also writes the state to the data dir.
+pub struct NodeHandle {
+    peer_id: libp2p::PeerId,
+    commands: mpsc::Sender<driver::Command>,
+    admin: AdminClient,
+    blocks: Option<mpsc::Receiver<crate::DeliveredBlock>>,
+    events: Option<mpsc::Receiver<driver::NodeEvent>>,
+    enr: Option<String>,
+    listen_addrs: Vec<Multiaddr>,
+    rpc_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle").field("peer_id", &self.peer_id).field("enr", &self.enr).finish_non_exhaustive()
+    }
+}
+
+/// The parts a runtime crate assembles a [`NodeHandle`] from.
+pub struct HandleParts {
+    /// Our peer id.
+    pub peer_id: libp2p::PeerId,
+    /// Commands to the driver.
+    pub commands: mpsc::Sender<driver::Command>,
+    /// Admin calls to the driver.
+    pub admin: AdminClient,
+    /// Delivered blocks from the driver.
+    pub blocks: mpsc::Receiver<crate::DeliveredBlock>,
+    /// Operator events from the driver.
+    pub events: Option<mpsc::Receiver<driver::NodeEvent>>,
+    /// Our ENR, when discovery runs.
+    pub enr: Option<String>,
+    /// Where libp2p listens.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Where JSON-RPC is served.
+    pub rpc_addr: Option<SocketAddr>,
+    /// Where metrics are served.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Stops the runtime's own tasks (discv5, HTTP) after the driver has stopped.
+    pub on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl NodeHandle {
+    /// Assembles a handle (runtime crates call this from their `spawn`).
+    pub fn from_parts(p: HandleParts) -> Self {
+        Self {
+            peer_id: p.peer_id,
+            commands: p.commands,
+            admin: p.admin,
+            blocks: Some(p.blocks),
+            events: p.events,
+            enr: p.enr,
+            listen_addrs: p.listen_addrs,
+            rpc_addr: p.rpc_addr,
+            metrics_addr: p.metrics_addr,
+            on_shutdown: p.on_shutdown,
+        }
+    }
+
+    /// Our libp2p peer id.
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        self.peer_id
+    }
+
+    /// Our ENR (`enr:…`), when discovery runs.
+    pub fn enr(&self) -> Option<&str> {
+        self.enr.as_deref()
+    }
+
+    /// Where libp2p listens, each ending in `/p2p/<our id>`.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listen_addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(self.peer_id))).collect()
+    }
+
+    /// Where JSON-RPC is served, if it is.
+    pub fn rpc_addr(&self) -> Option<SocketAddr> {
+        self.rpc_addr
+    }
+
+    /// Where metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The admin API client.
+    pub fn admin(&self) -> AdminClient {
+        self.admin.clone()
+    }
+
+    /// The stream of blocks accepted from gossip (take it once).
+    pub fn blocks(&mut self) -> Option<mpsc::Receiver<crate::DeliveredBlock>> {
+        self.blocks.take()
+    }
+
+    /// The stream of operator events (take it once), if enabled at spawn.
+    pub fn events(&mut self) -> Option<mpsc::Receiver<driver::NodeEvent>> {
+        self.events.take()
+    }
+
+    /// Publishes a block: a payload the node signs with its sequencer key, or an envelope
+    /// already signed. Returns the gossip message id.
+    pub async fn publish(&self, request: crate::PublishRequest) -> Result<crate::MessageId, driver::PublishFailure> {
+        let (reply, answer) = oneshot::channel();
+        let mut tx = self.commands.clone();
+        tx.send(driver::Command::Publish(request, reply)).await.map_err(|_| driver::PublishFailure::Stopped)?;
+        answer.await.map_err(|_| driver::PublishFailure::Stopped)?
+    }
+
+    /// Replaces the unsafe block signer (the previous one stays valid for the grace window).
+    pub async fn set_unsafe_signer(&self, signer: alloy_primitives::Address) -> Result<(), AdminError> {
+        let mut tx = self.commands.clone();
+        tx.send(driver::Command::SetUnsafeSigner(signer)).await.map_err(|_| AdminError::Unavailable)
+    }
+
+    /// Stops the node: the driver writes its state and stops, then the runtime's tasks stop.
+    pub async fn shutdown(mut self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(driver::Command::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        for stop in self.on_shutdown.drain(..) {
+            stop();
+        }
+    }
+}
+
+/// Noise (with the libp2p secp256k1 identity) and yamux over any TCP-like transport: the
+/// upgrade both runtimes apply to their own TCP.
+pub fn upgrade_transport<T>(
+    tcp: T,
+    keypair: &libp2p::identity::Keypair,
+) -> Result<libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>, libp2p::noise::Error>
+where
+    T: libp2p::Transport + Send + Unpin + 'static,
+    T::Output: futures::AsyncRead + futures::AsyncWrite + Unpin + Send + 'static,
+    T::Dial: Send,
+    T::ListenerUpgrade: Send,
+    T::Error: Send + Sync,
+{
+    use libp2p::core::upgrade::Version;
+    Ok(tcp
+        .upgrade(Version::V1)
+        .authenticate(libp2p::noise::Config::new(keypair)?)
+        .multiplex(libp2p::yamux::Config::default())
+        .timeout(std::time::Duration::from_secs(20))
+        .boxed())
 }

@@ -1,0 +1,458 @@
+//! The one event loop both runtimes run: it owns the swarm (and, inside its [`Gate`], the
+//! [`Node`]), feeds every swarm event, admin call, command, discovered record and timer to the
+//! core, and carries out every action the core emits. It is generic over a tiny [`Runtime`]
+//! (wall clock and sleep), so the tokio and async-std crates share it as is.
+//!
+//! [`Gate`]: super::behaviour::Gate
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
+
+use super::AdminReply;
+use super::behaviour::{Behaviour, Event};
+use crate::admin::AdminRequest;
+use crate::discovery::{DefaultKey, parse_enr};
+use crate::node::{Action, DeliveredBlock, GossipMessage, Input, LocalInfo, MessageHandle, PublishError, PublishRequest, RequestId, StreamHandle};
+use crate::peers::GossipScores;
+use crate::wire::MessageId;
+use crate::{Node, NodeState, Reason, UnixMillis, Verdict};
+
+/// What the driver needs from an async runtime.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// Wall-clock Unix time in milliseconds.
+    fn now_ms(&self) -> UnixMillis;
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// The system clock.
+pub fn system_now_ms() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Commands from the [`super::NodeHandle`].
+#[derive(Debug)]
+pub enum Command {
+    /// Publish a block; the reply carries its message id.
+    Publish(PublishRequest, oneshot::Sender<Result<MessageId, PublishFailure>>),
+    /// Replace the unsafe block signer.
+    SetUnsafeSigner(Address),
+    /// Persist state and stop; the reply fires when done.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Why a publish failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishFailure {
+    /// The core refused it.
+    #[error(transparent)]
+    Refused(#[from] PublishError),
+    /// Gossipsub could not send it (for example no peers on the topic yet).
+    #[error("gossipsub: {0}")]
+    Gossipsub(String),
+    /// The node stopped.
+    #[error("node stopped")]
+    Stopped,
+}
+
+/// Things worth telling an operator (the binary's `--events-json`) or an embedder.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A gossip verdict.
+    Verdict {
+        /// Topic string.
+        topic: String,
+        /// op-node's message id.
+        message_id: MessageId,
+        /// The verdict.
+        verdict: Verdict,
+        /// The rule that decided.
+        reason: Reason,
+        /// Block number and hash, on accept.
+        block: Option<(u64, B256)>,
+        /// The peer that forwarded it.
+        from: PeerId,
+    },
+    /// A block was published.
+    Published {
+        /// Topic string.
+        topic: String,
+        /// Its message id.
+        message_id: MessageId,
+        /// Number and hash.
+        block: (u64, B256),
+    },
+    /// First connection to a peer.
+    PeerConnected {
+        /// The peer.
+        peer: PeerId,
+        /// Its address.
+        addr: Multiaddr,
+        /// We dialled it.
+        outbound: bool,
+    },
+    /// Last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// The core asked to disconnect a peer.
+    Disconnecting {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: crate::DisconnectReason,
+    },
+    /// A listen address is up.
+    Listening {
+        /// The address.
+        addr: Multiaddr,
+    },
+}
+
+/// How often gossipsub scores are copied into the core (and metrics observed).
+pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
+/// Persisted state is written at most this often (and at shutdown).
+pub const PERSIST_INTERVAL_MS: u64 = 1_000;
+/// Delivered blocks buffered for a slow consumer before the oldest are dropped.
+pub const DELIVERY_QUEUE: usize = 256;
+
+/// Everything the driver runs with.
+pub struct Driver<R: Runtime> {
+    /// The swarm (the node lives in `swarm.behaviour().gate`).
+    pub swarm: Swarm<Behaviour>,
+    /// The runtime.
+    pub runtime: R,
+    /// Admin calls.
+    pub admin_rx: mpsc::Receiver<(AdminRequest, AdminReply)>,
+    /// Commands from the handle.
+    pub commands_rx: mpsc::Receiver<Command>,
+    /// `enr:` records found by the runtime's discv5 service.
+    pub discovered_rx: mpsc::Receiver<String>,
+    /// Blocks for the application.
+    pub delivered_tx: mpsc::Sender<DeliveredBlock>,
+    /// Events for operators, if wanted.
+    pub events_tx: Option<mpsc::Sender<NodeEvent>>,
+    /// Writes persisted state (the runtime's data dir), if any.
+    pub persist: Option<Box<dyn FnMut(&NodeState) + Send>>,
+    /// Called every [`SCORE_SNAPSHOT_INTERVAL_MS`] with the node, for metrics.
+    pub observe: Option<Box<dyn FnMut(&Node) + Send>>,
+    /// Our identity as `opp2p_self` reports it.
+    pub local: LocalInfo,
+}
+
+struct State {
+    held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String)>,
+    next_handle: u64,
+    admin: BTreeMap<u64, AdminReply>,
+    next_admin: u64,
+    streams: BTreeMap<u64, ResponseChannel<Vec<u8>>>,
+    next_stream: u64,
+    publish_reply: Option<oneshot::Sender<Result<MessageId, PublishFailure>>>,
+    app_scores: BTreeMap<PeerId, f64>,
+    dirty: bool,
+    last_persist: UnixMillis,
+    last_snapshot: UnixMillis,
+    dropped_deliveries: u64,
+}
+
+impl<R: Runtime> Driver<R> {
+    fn node(&mut self) -> &mut Node {
+        &mut self.swarm.behaviour_mut().gate.node
+    }
+
+    fn input(&mut self, st: &mut State, input: Input) {
+        let now = self.runtime.now_ms();
+        self.node().handle_input(now, input);
+        self.drain(st);
+    }
+
+    fn emit(&mut self, event: NodeEvent) {
+        if let Some(tx) = &mut self.events_tx {
+            // A slow event reader loses events rather than stalling the node.
+            let _ = tx.try_send(event);
+        }
+    }
+
+    /// Carries out every queued action.
+    fn drain(&mut self, st: &mut State) {
+        while let Some(action) = self.node().poll_action() {
+            self.act(st, action);
+        }
+    }
+
+    fn act(&mut self, st: &mut State, action: Action) {
+        match action {
+            Action::Verdict { handle, verdict, reason } => {
+                let Some((id, source, topic)) = st.held.remove(&handle.0) else { return };
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                };
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                let mut mid = [0u8; 20];
+                if id.0.len() == 20 {
+                    mid.copy_from_slice(&id.0);
+                }
+                self.emit(NodeEvent::Verdict {
+                    topic,
+                    message_id: MessageId(mid),
+                    verdict,
+                    reason,
+                    block: None,
+                    from: source,
+                });
+            }
+            Action::Deliver(block) => {
+                if self.delivered_tx.try_send(block).is_err() {
+                    st.dropped_deliveries += 1;
+                    tracing::warn!(dropped = st.dropped_deliveries, "block consumer is slow; dropping a delivered block");
+                }
+            }
+            Action::Publish { topic, data, message_id, block } => {
+                let res = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(IdentTopic::new(topic.clone()), data.to_vec())
+                    .map(|_| message_id)
+                    .map_err(|e| PublishFailure::Gossipsub(e.to_string()));
+                match &res {
+                    Ok(_) => {
+                        tracing::debug!(%topic, number = block.0, hash = %block.1, "published");
+                        self.emit(NodeEvent::Published { topic, message_id, block });
+                    }
+                    Err(e) => tracing::warn!(%topic, number = block.0, error = %e, "publish failed"),
+                }
+                if let Some(reply) = st.publish_reply.take() {
+                    let _ = reply.send(res);
+                }
+            }
+            Action::PublishFailed(e) => {
+                if let Some(reply) = st.publish_reply.take() {
+                    let _ = reply.send(Err(PublishFailure::Refused(e)));
+                }
+            }
+            Action::Dial { peer, addrs } => {
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                if let Err(e) = self.swarm.dial(opts) {
+                    tracing::debug!(%peer, error = %e, "dial not started");
+                }
+            }
+            Action::Disconnect { peer, reason } => {
+                tracing::debug!(%peer, ?reason, "disconnecting");
+                self.emit(NodeEvent::Disconnecting { peer, reason });
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Action::SetAppScore { peer, score } => {
+                st.app_scores.insert(peer, score);
+                self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+            }
+            Action::AdminResponse { id, result } => {
+                if let Some(reply) = st.admin.remove(&id.0) {
+                    let _ = reply.send(result);
+                }
+            }
+            Action::PayloadResponse { stream, data } => {
+                if let Some(channel) = st.streams.remove(&stream.0) {
+                    let _ = self.swarm.behaviour_mut().reqresp.send_response(channel, data);
+                }
+            }
+            Action::PersistState => st.dirty = true,
+        }
+    }
+
+    fn on_swarm_event(&mut self, st: &mut State, event: SwarmEvent<Event>) {
+        match event {
+            SwarmEvent::Behaviour(Event::Gossipsub(e)) => self.on_gossipsub(st, e),
+            SwarmEvent::Behaviour(Event::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                let input = Input::Identified {
+                    peer: peer_id,
+                    agent_version: info.agent_version,
+                    protocol_version: info.protocol_version,
+                    protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
+                    listen_addrs: info.listen_addrs,
+                };
+                self.input(st, input);
+            }
+            SwarmEvent::Behaviour(Event::Ping(ping::Event { peer, result: Ok(rtt), .. })) => {
+                self.input(st, Input::Ping { peer, rtt_ns: rtt.as_nanos().min(u64::MAX as u128) as u64 });
+            }
+            SwarmEvent::Behaviour(Event::ReqResp(request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) => {
+                let stream = st.next_stream;
+                st.next_stream += 1;
+                st.streams.insert(stream, channel);
+                self.input(st, Input::PayloadRequest { stream: StreamHandle(stream), peer, data: request.into() });
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.local.addrs.push(address.clone());
+                let info = self.local.clone();
+                self.input(st, Input::SetLocalInfo(Box::new(info)));
+                self.emit(NodeEvent::Listening { addr: address });
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } if num_established.get() == 1 => {
+                self.drain(st);
+                let addr = endpoint.get_remote_address().clone();
+                self.emit(NodeEvent::PeerConnected { peer: peer_id, addr, outbound: endpoint.is_dialer() });
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                st.app_scores.remove(&peer_id);
+                self.drain(st);
+                self.emit(NodeEvent::PeerDisconnected { peer: peer_id });
+            }
+            _ => self.drain(st),
+        }
+    }
+
+    fn on_gossipsub(&mut self, st: &mut State, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message { propagation_source, message_id, message } => {
+                let handle = st.next_handle;
+                st.next_handle += 1;
+                let topic = message.topic.into_string();
+                st.held.insert(handle, (message_id, propagation_source, topic.clone()));
+                let input = Input::Gossip(GossipMessage {
+                    handle: MessageHandle(handle),
+                    topic,
+                    data: message.data.into(),
+                    source: Some(propagation_source),
+                });
+                self.input(st, input);
+            }
+            gossipsub::Event::Subscribed { peer_id, topic, .. } => {
+                self.input(st, Input::Subscription { peer: peer_id, topic: topic.into_string(), subscribed: true })
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                self.input(st, Input::Subscription { peer: peer_id, topic: topic.into_string(), subscribed: false })
+            }
+            _ => {}
+        }
+    }
+
+    /// Copies gossipsub's scores (minus the application part we set) into the core.
+    fn snapshot_scores(&mut self, st: &mut State) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        let gs = &self.swarm.behaviour().gossipsub;
+        let scores: Vec<(PeerId, GossipScores)> = peers
+            .into_iter()
+            .filter_map(|p| {
+                let total = gs.peer_score(&p)?;
+                let app = st.app_scores.get(&p).copied().unwrap_or(0.0);
+                Some((p, GossipScores { total: total - app, ..Default::default() }))
+            })
+            .collect();
+        if !scores.is_empty() {
+            self.input(st, Input::GossipScores(scores));
+        }
+    }
+
+    fn persist(&mut self, st: &mut State, now: UnixMillis, force: bool) {
+        if !(st.dirty || force) || (!force && now.saturating_sub(st.last_persist) < PERSIST_INTERVAL_MS) {
+            return;
+        }
+        st.dirty = false;
+        st.last_persist = now;
+        let state = self.swarm.behaviour().gate.node.export_state();
+        if let Some(persist) = &mut self.persist {
+            persist(&state);
+        }
+    }
+
+    /// Runs until a [`Command::Shutdown`] (or until every handle is dropped), then persists
+    /// state one last time.
+    pub async fn run(mut self) {
+        let mut st = State {
+            held: BTreeMap::new(),
+            next_handle: 0,
+            admin: BTreeMap::new(),
+            next_admin: 0,
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            publish_reply: None,
+            app_scores: BTreeMap::new(),
+            dirty: false,
+            last_persist: 0,
+            last_snapshot: 0,
+            dropped_deliveries: 0,
+        };
+        let info = self.local.clone();
+        self.input(&mut st, Input::SetLocalInfo(Box::new(info)));
+        let mut shutdown_reply = None;
+        loop {
+            let now = self.runtime.now_ms();
+            let next = self.swarm.behaviour().gate.node.poll_timeout().unwrap_or(now + 1_000);
+            let wait = next.saturating_sub(now).clamp(1, 1_000);
+            let mut sleep = self.runtime.sleep(Duration::from_millis(wait)).fuse();
+            futures::select_biased! {
+                cmd = self.commands_rx.next() => match cmd {
+                    Some(Command::Shutdown(reply)) => { shutdown_reply = Some(reply); break; }
+                    None => break,
+                    Some(Command::SetUnsafeSigner(a)) => self.input(&mut st, Input::SetUnsafeSigner(a)),
+                    Some(Command::Publish(req, reply)) => {
+                        st.publish_reply = Some(reply);
+                        self.input(&mut st, Input::Publish(req));
+                        if let Some(reply) = st.publish_reply.take() {
+                            let _ = reply.send(Err(PublishFailure::Stopped));
+                        }
+                    }
+                },
+                call = self.admin_rx.next() => if let Some((request, reply)) = call {
+                    let id = st.next_admin;
+                    st.next_admin += 1;
+                    st.admin.insert(id, reply);
+                    self.input(&mut st, Input::Admin { id: RequestId(id), request });
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
+                enr = self.discovered_rx.next() => if let Some(text) = enr {
+                    match parse_enr::<DefaultKey>(&text) {
+                        Ok(enr) => self.input(&mut st, Input::Discovered(Box::new(enr))),
+                        Err(e) => tracing::debug!(error = %e, "discovered record does not parse"),
+                    }
+                },
+                _ = sleep => {}
+            }
+            let now = self.runtime.now_ms();
+            self.input(&mut st, Input::Tick);
+            if now.saturating_sub(st.last_snapshot) >= SCORE_SNAPSHOT_INTERVAL_MS {
+                st.last_snapshot = now;
+                self.snapshot_scores(&mut st);
+                if let Some(observe) = &mut self.observe {
+                    observe(&self.swarm.behaviour().gate.node);
+                }
+            }
+            self.persist(&mut st, now, false);
+        }
+        let now = self.runtime.now_ms();
+        self.persist(&mut st, now, true);
+        for (_, reply) in std::mem::take(&mut st.admin) {
+            let _ = reply.send(Err(crate::admin::AdminError::Unavailable));
+        }
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+}

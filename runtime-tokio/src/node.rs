@@ -1,0 +1,246 @@
+//! [`spawn`]: a real op-p2p node on tokio: TCP (nodelay) + Noise + Yamux, the shared libp2p
+//! behaviour and driver, discv5, and the node's state restored from and written to the data dir.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm, tcp};
+use op_p2p_core::swarm::behaviour::{self, Clock};
+use op_p2p_core::swarm::driver::{self, Driver, Runtime, system_now_ms};
+use op_p2p_core::swarm::{AdminClient, HandleParts, NodeConfig, NodeHandle, upgrade_transport};
+use op_p2p_core::{LocalInfo, Node, UnixMillis};
+
+use crate::discovery::{self, DiscoveryConfig, DiscoveryService};
+
+/// The tokio side of the driver's [`Runtime`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioRuntime;
+
+impl Runtime for TokioRuntime {
+    fn now_ms(&self) -> UnixMillis {
+        system_now_ms()
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        tokio::time::sleep(duration).boxed()
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The transport could not be built.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The behaviour could not be built.
+    #[error(transparent)]
+    Behaviour(#[from] behaviour::BuildError),
+    /// Listening failed.
+    #[error("listen on {addr}: {error}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        error: String,
+    },
+    /// Discovery failed to start.
+    #[error(transparent)]
+    Discovery(#[from] discovery::DiscoveryError),
+    /// The data dir could not be used.
+    #[error("data dir: {0}")]
+    DataDir(String),
+}
+
+/// Options of [`spawn`] beyond the [`NodeConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Also produce operator events ([`NodeHandle::events`]).
+    pub events: bool,
+}
+
+/// Starts a node on the current tokio runtime and returns its handle.
+///
+/// ```no_run
+/// # async fn demo(config: op_p2p_core::swarm::NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// use futures::StreamExt;
+/// let mut node = op_p2p_tokio::spawn(config, Default::default()).await?;
+/// let mut blocks = node.blocks().expect("taken once");
+/// if let Some(block) = blocks.next().await {
+///     println!("block {}", block.envelope.payload.as_v1().block_number);
+/// }
+/// node.shutdown().await; // writes state to the data dir
+/// # Ok(()) }
+/// ```
+pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHandle, SpawnError> {
+    let keypair = config.keypair.clone();
+    let peer_id = keypair.public().to_peer_id();
+    let mut core = config.core.clone();
+    core.local_peer_id = peer_id;
+    if !config.discovery {
+        core.discovery = None;
+    }
+    for addr in &config.static_peers {
+        if let Some(libp2p::multiaddr::Protocol::P2p(p)) = addr.iter().last() {
+            let transport: Multiaddr = addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+            core.static_peers.push((p, vec![transport]));
+        }
+    }
+    let mut node = Node::new(core);
+    let datadir = match &config.datadir {
+        Some(path) => Some(
+            op_p2p_core::swarm::datadir::DataDir::open(path).map_err(|e| SpawnError::DataDir(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut seeds = Vec::new();
+    if let Some(dir) = &datadir {
+        match dir.load_state().map_err(|e| SpawnError::DataDir(e.to_string()))? {
+            Some(state) => {
+                seeds = state.discovery.iter().map(|e| e.enr.clone()).collect();
+                let report = node
+                    .restore_state(system_now_ms(), state)
+                    .map_err(|e| SpawnError::DataDir(e.to_string()))?;
+                tracing::info!(?report, "state restored");
+            }
+            None => tracing::info!("no saved state"),
+        }
+    }
+
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    let transport = upgrade_transport(tcp, &keypair).map_err(|e| SpawnError::Transport(e.to_string()))?;
+    let clock: Clock = Arc::new(system_now_ms);
+    let agent = config.agent_version.clone();
+    let behaviour = behaviour::build(&keypair, node, clock, agent.clone())?;
+    let mut swarm = Swarm::new(
+        transport,
+        behaviour,
+        peer_id,
+        libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(Duration::from_secs(60)),
+    );
+    let listen: Multiaddr = SocketAddr::new(config.listen_ip, config.tcp_port).into_multiaddr();
+    swarm.listen_on(listen.clone()).map_err(|e| SpawnError::Listen { addr: listen.clone(), error: e.to_string() })?;
+    // Wait for the bound address (port 0 picks one) before building our record.
+    let bound = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => return Ok(address),
+                SwarmEvent::ListenerError { error, .. } | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                    return Err(error.to_string());
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| SpawnError::Listen { addr: listen.clone(), error: "timed out".into() })?
+    .map_err(|error| SpawnError::Listen { addr: listen.clone(), error })?;
+    let tcp_port = bound
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap_or(config.tcp_port);
+
+    let (discovered_tx, discovered_rx) = mpsc::channel(discovery::DISCOVERED_QUEUE);
+    let disc: Option<DiscoveryService> = if config.discovery {
+        let chain_id = config.core.validator.chain_id;
+        Some(
+            discovery::start(
+                DiscoveryConfig {
+                    keypair: keypair.clone(),
+                    chain_id,
+                    listen_ip: config.listen_ip,
+                    udp_port: config.udp_port,
+                    advertise_ip: config.advertise_ip,
+                    tcp_port,
+                    bootnodes: config.bootnodes.clone(),
+                    seeds,
+                },
+                discovered_tx,
+            )
+            .await?,
+        )
+    } else {
+        drop(discovered_tx);
+        None
+    };
+    let enr = disc.as_ref().map(|d| d.enr.clone());
+
+    let (admin, admin_rx) = AdminClient::channel();
+    let (commands_tx, commands_rx) = mpsc::channel(64);
+    let (delivered_tx, delivered_rx) = mpsc::channel(driver::DELIVERY_QUEUE);
+    let (events_tx, events_rx) = if options.events {
+        let (tx, rx) = mpsc::channel(4096);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let persist: Option<Box<dyn FnMut(&op_p2p_core::NodeState) + Send>> = datadir.map(|dir| {
+        Box::new(move |state: &op_p2p_core::NodeState| {
+            if let Err(e) = dir.save_state(state) {
+                tracing::error!(error = %e, "cannot write state");
+            }
+        }) as Box<dyn FnMut(&op_p2p_core::NodeState) + Send>
+    });
+    let local = LocalInfo {
+        agent_version: agent,
+        protocol_version: "ipfs/0.1.0".into(),
+        enr: enr.clone(),
+        addrs: vec![bound.clone()],
+        protocols: vec![
+            "/meshsub/1.1.0".into(),
+            "/ipfs/id/1.0.0".into(),
+            "/ipfs/ping/1.0.0".into(),
+            op_p2p_core::reqresp::protocol_id(config.core.validator.chain_id),
+        ],
+    };
+    let driver = Driver {
+        swarm,
+        runtime: TokioRuntime,
+        admin_rx,
+        commands_rx,
+        discovered_rx,
+        delivered_tx,
+        events_tx,
+        persist,
+        observe: None,
+        local,
+    };
+    let task = tokio::spawn(driver.run());
+    let mut on_shutdown: Vec<Box<dyn FnOnce() + Send>> = vec![Box::new(move || task.abort())];
+    if let Some(d) = disc {
+        on_shutdown.push(Box::new(move || d.stop()));
+    }
+    Ok(NodeHandle::from_parts(HandleParts {
+        peer_id,
+        commands: commands_tx,
+        admin,
+        blocks: delivered_rx,
+        events: events_rx,
+        enr,
+        listen_addrs: vec![bound],
+        rpc_addr: None,
+        metrics_addr: None,
+        on_shutdown,
+    }))
+}
+
+trait IntoMultiaddr {
+    fn into_multiaddr(self) -> Multiaddr;
+}
+
+impl IntoMultiaddr for SocketAddr {
+    fn into_multiaddr(self) -> Multiaddr {
+        let ip = match self.ip() {
+            std::net::IpAddr::V4(ip) => libp2p::multiaddr::Protocol::Ip4(ip),
+            std::net::IpAddr::V6(ip) => libp2p::multiaddr::Protocol::Ip6(ip),
+        };
+        Multiaddr::empty().with(ip).with(libp2p::multiaddr::Protocol::Tcp(self.port()))
+    }
+}
