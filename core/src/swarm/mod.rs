@@ -6,8 +6,15 @@
 //!   `opp2p_*` API: a request goes over a channel to the task that owns the node, the answer
 //!   comes back on a oneshot.
 //!
+//! - [`http`]: the one hyper service (JSON-RPC, `GET /metrics`, `GET /healthz`) both runtimes
+//!   serve over their own sockets.
+//! - [`metrics`]: the Prometheus series (op-node's names under `op_p2p_`).
+//!
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
+
+pub mod http;
+pub mod metrics;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
