@@ -44,6 +44,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Re-exported so the runtimes build the [`Registry`] with the same crate version.
+pub use prometheus_client;
+
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
