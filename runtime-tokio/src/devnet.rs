@@ -148,10 +148,20 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     let started = Instant::now();
     let ev = SpawnOptions { events: true };
     let mut boot = spawn(node_config(0, vec![], &opts.static_peers), ev.clone()).await?;
-    let boot_enr: Vec<Bootnode> = boot.enr().and_then(|e| e.parse().ok()).into_iter().collect();
+    let boot_enr: Vec<Bootnode> = boot
+        .enr()
+        .and_then(|e| e.parse().ok())
+        .into_iter()
+        .collect();
     let mut nodes: Vec<NodeHandle> = Vec::new();
     for i in 1..=opts.nodes.max(2) as u64 {
-        nodes.push(spawn(node_config(i, boot_enr.clone(), &opts.static_peers), ev.clone()).await?);
+        nodes.push(
+            spawn(
+                node_config(i, boot_enr.clone(), &opts.static_peers),
+                ev.clone(),
+            )
+            .await?,
+        );
     }
     let rejects = Arc::new(Mutex::new(0u64));
     let bans = Arc::new(Mutex::new(0u64));
@@ -162,10 +172,14 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             event_tasks.push(tokio::spawn(async move {
                 while let Some(e) = events.next().await {
                     match e {
-                        NodeEvent::Verdict { verdict: Verdict::Reject, .. } => *rejects.lock().unwrap_or_else(|p| p.into_inner()) += 1,
-                        NodeEvent::Disconnecting { reason: op_p2p_core::DisconnectReason::Banned, .. } => {
-                            *bans.lock().unwrap_or_else(|p| p.into_inner()) += 1
-                        }
+                        NodeEvent::Verdict {
+                            verdict: Verdict::Reject,
+                            ..
+                        } => *rejects.lock().unwrap_or_else(|p| p.into_inner()) += 1,
+                        NodeEvent::Disconnecting {
+                            reason: op_p2p_core::DisconnectReason::Banned,
+                            ..
+                        } => *bans.lock().unwrap_or_else(|p| p.into_inner()) += 1,
                         _ => {}
                     }
                 }
@@ -178,7 +192,9 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         loop {
             let mut min = u64::MAX;
             for n in &nodes {
-                if let Ok(AdminResponse::PeerStats(s)) = n.admin().call(AdminRequest::PeerStats).await {
+                if let Ok(AdminResponse::PeerStats(s)) =
+                    n.admin().call(AdminRequest::PeerStats).await
+                {
                     min = min.min(s.connected);
                 }
             }
@@ -199,7 +215,8 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
 
     // Receivers: every node but the sequencer (index 0) records when each block arrives.
     let published_at: Arc<Mutex<BTreeMap<u64, Instant>>> = Arc::default();
-    let receipts: Arc<Mutex<Vec<BTreeMap<u64, Instant>>>> = Arc::new(Mutex::new(vec![BTreeMap::new(); nodes.len()]));
+    let receipts: Arc<Mutex<Vec<BTreeMap<u64, Instant>>>> =
+        Arc::new(Mutex::new(vec![BTreeMap::new(); nodes.len()]));
     let mut receivers = Vec::new();
     for (k, n) in nodes.iter_mut().enumerate().skip(1) {
         let mut blocks = n.blocks().expect("taken once");
@@ -207,7 +224,8 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         receivers.push(tokio::spawn(async move {
             while let Some(b) = blocks.next().await {
                 let number = b.envelope.payload.as_v1().block_number;
-                receipts.lock().unwrap_or_else(|p| p.into_inner())[k].insert(number, Instant::now());
+                receipts.lock().unwrap_or_else(|p| p.into_inner())[k]
+                    .insert(number, Instant::now());
             }
         }));
     }
@@ -220,11 +238,22 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         let number = published + 1;
         let ts = system_now_ms() / 1000;
         let txs = transactions(DEVNET_CHAIN_ID, number, opts.txs, 64);
-        let (payload, root) = BlockBuilder::new(op_p2p_core::BlockVersion::V4, number, ts).with_transactions(txs).build();
+        let (payload, root) = BlockBuilder::new(op_p2p_core::BlockVersion::V4, number, ts)
+            .with_transactions(txs)
+            .build();
         let at = Instant::now();
-        match nodes[0].publish(PublishRequest::Sign { payload: Box::new(payload), parent_beacon_block_root: root }).await {
+        match nodes[0]
+            .publish(PublishRequest::Sign {
+                payload: Box::new(payload),
+                parent_beacon_block_root: root,
+            })
+            .await
+        {
             Ok(_) => {
-                published_at.lock().unwrap_or_else(|p| p.into_inner()).insert(number, at);
+                published_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(number, at);
                 published += 1;
             }
             Err(e) => tracing::warn!(error = %e, "publish failed; retrying next tick"),
@@ -247,7 +276,10 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         eprintln!();
     }
 
-    let published_at = published_at.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let published_at = published_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let receipts = receipts.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut samples = Vec::new();
     let mut delivered = Vec::new();
@@ -263,7 +295,11 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     let summary = DevnetSummary {
         nodes: nodes.len(),
         published,
-        delivered_fraction: if expected > 0.0 { samples.len() as f64 / expected } else { 0.0 },
+        delivered_fraction: if expected > 0.0 {
+            samples.len() as f64 / expected
+        } else {
+            0.0
+        },
         delivered,
         latency: latency(samples),
         rejects: *rejects.lock().unwrap_or_else(|p| p.into_inner()),
@@ -310,7 +346,10 @@ mod tests {
     #[test]
     fn percentiles_use_nearest_rank() {
         let l = latency((1..=100).map(f64::from).collect());
-        assert_eq!((l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.samples), (50.0, 95.0, 99.0, 100.0, 100));
+        assert_eq!(
+            (l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.samples),
+            (50.0, 95.0, 99.0, 100.0, 100)
+        );
         assert_eq!(latency(vec![]), Latency::default());
         assert_eq!(latency(vec![7.0]).p99_ms, 7.0);
     }

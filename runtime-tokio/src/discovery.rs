@@ -78,7 +78,10 @@ pub struct DiscoveryService {
 
 impl std::fmt::Debug for DiscoveryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiscoveryService").field("enr", &self.enr).field("udp", &self.udp).finish_non_exhaustive()
+        f.debug_struct("DiscoveryService")
+            .field("enr", &self.enr)
+            .field("udp", &self.udp)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,30 +95,61 @@ impl DiscoveryService {
 
     /// The records in discv5's routing table, as `enr:` text.
     pub fn table(&self) -> Vec<String> {
-        self.discv5.table_entries_enr().iter().map(|r| r.to_base64()).collect()
+        self.discv5
+            .table_entries_enr()
+            .iter()
+            .map(|r| r.to_base64())
+            .collect()
     }
 }
 
 fn free_udp_port(ip: IpAddr) -> std::io::Result<u16> {
-    Ok(UdpSocket::bind(SocketAddr::new(ip, 0))?.local_addr()?.port())
+    Ok(UdpSocket::bind(SocketAddr::new(ip, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// Starts discv5 on the current tokio runtime; discovered records go to `out`.
-pub async fn start(config: DiscoveryConfig, out: mpsc::Sender<String>) -> Result<DiscoveryService, DiscoveryError> {
-    let secp = config.keypair.clone().try_into_secp256k1().map_err(|_| DiscoveryError::KeyType)?;
+pub async fn start(
+    config: DiscoveryConfig,
+    out: mpsc::Sender<String>,
+) -> Result<DiscoveryService, DiscoveryError> {
+    let secp = config
+        .keypair
+        .clone()
+        .try_into_secp256k1()
+        .map_err(|_| DiscoveryError::KeyType)?;
     let mut secret = secp.secret().to_bytes();
-    let key = CombinedKey::secp256k1_from_bytes(&mut secret).map_err(|_| DiscoveryError::KeyType)?;
-    let udp_port = if config.udp_port == 0 { free_udp_port(config.listen_ip)? } else { config.udp_port };
-    let advertise = config.advertise_ip.unwrap_or(if config.listen_ip.is_unspecified() {
-        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+    let key =
+        CombinedKey::secp256k1_from_bytes(&mut secret).map_err(|_| DiscoveryError::KeyType)?;
+    let udp_port = if config.udp_port == 0 {
+        free_udp_port(config.listen_ip)?
     } else {
-        config.listen_ip
-    });
-    let enr: Enr = local_enr(&key, 1, config.chain_id, advertise, config.tcp_port, udp_port)?;
+        config.udp_port
+    };
+    let advertise = config
+        .advertise_ip
+        .unwrap_or(if config.listen_ip.is_unspecified() {
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        } else {
+            config.listen_ip
+        });
+    let enr: Enr = local_enr(
+        &key,
+        1,
+        config.chain_id,
+        advertise,
+        config.tcp_port,
+        udp_port,
+    )?;
     let text = enr.to_base64();
     let listen = ListenConfig::from_ip(config.listen_ip, udp_port);
-    let mut discv5 = Discv5::new(enr, key, ConfigBuilder::new(listen).build()).map_err(|e| DiscoveryError::Discv5(e.into()))?;
-    discv5.start().await.map_err(|e| DiscoveryError::Discv5(e.to_string()))?;
+    let mut discv5 = Discv5::new(enr, key, ConfigBuilder::new(listen).build())
+        .map_err(|e| DiscoveryError::Discv5(e.into()))?;
+    discv5
+        .start()
+        .await
+        .map_err(|e| DiscoveryError::Discv5(e.to_string()))?;
     let discv5 = Arc::new(discv5);
     tracing::info!(enr = %text, udp = udp_port, "discv5 started");
 
@@ -156,8 +190,14 @@ pub async fn start(config: DiscoveryConfig, out: mpsc::Sender<String>) -> Result
                 continue;
             };
             let proto = if ip.is_ipv4() { "ip4" } else { "ip6" };
-            let addr = format!("/{proto}/{ip}/udp/{}/p2p/{}", enode.udp_port, enode.peer_id());
-            let Ok(ma) = addr.parse::<libp2p::Multiaddr>() else { continue };
+            let addr = format!(
+                "/{proto}/{ip}/udp/{}/p2p/{}",
+                enode.udp_port,
+                enode.peer_id()
+            );
+            let Ok(ma) = addr.parse::<libp2p::Multiaddr>() else {
+                continue;
+            };
             match tokio::time::timeout(Duration::from_secs(5), d.request_enr(ma)).await {
                 Ok(Ok(r)) => {
                     let _ = d.add_enr(r);
@@ -167,7 +207,12 @@ pub async fn start(config: DiscoveryConfig, out: mpsc::Sender<String>) -> Result
         }
         run(d, out).await;
     });
-    Ok(DiscoveryService { enr: text, udp: SocketAddr::new(config.listen_ip, udp_port), task, discv5 })
+    Ok(DiscoveryService {
+        enr: text,
+        udp: SocketAddr::new(config.listen_ip, udp_port),
+        task,
+        discv5,
+    })
 }
 
 async fn run(discv5: Arc<Discv5>, mut out: mpsc::Sender<String>) {

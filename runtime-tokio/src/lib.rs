@@ -13,6 +13,7 @@
 
 pub mod devnet;
 pub mod discovery;
+pub mod http;
 mod node;
 pub mod tools;
 

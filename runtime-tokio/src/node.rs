@@ -12,6 +12,9 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, tcp};
 use op_p2p_core::swarm::behaviour::{self, Clock};
 use op_p2p_core::swarm::driver::{self, Driver, Runtime, system_now_ms};
+use op_p2p_core::swarm::http::HttpState;
+use op_p2p_core::swarm::metrics::Metrics;
+use op_p2p_core::swarm::metrics::prometheus_client::registry::Registry;
 use op_p2p_core::swarm::{AdminClient, HandleParts, NodeConfig, NodeHandle, upgrade_transport};
 use op_p2p_core::{LocalInfo, Node, UnixMillis};
 
@@ -51,6 +54,14 @@ pub enum SpawnError {
     /// Discovery failed to start.
     #[error(transparent)]
     Discovery(#[from] discovery::DiscoveryError),
+    /// An HTTP listener could not bind.
+    #[error("http listen on {addr}: {error}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: String,
+    },
     /// The data dir could not be used.
     #[error("data dir: {0}")]
     DataDir(String),
@@ -86,20 +97,27 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
     }
     for addr in &config.static_peers {
         if let Some(libp2p::multiaddr::Protocol::P2p(p)) = addr.iter().last() {
-            let transport: Multiaddr = addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+            let transport: Multiaddr = addr
+                .iter()
+                .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+                .collect();
             core.static_peers.push((p, vec![transport]));
         }
     }
     let mut node = Node::new(core);
     let datadir = match &config.datadir {
         Some(path) => Some(
-            op_p2p_core::swarm::datadir::DataDir::open(path).map_err(|e| SpawnError::DataDir(e.to_string()))?,
+            op_p2p_core::swarm::datadir::DataDir::open(path)
+                .map_err(|e| SpawnError::DataDir(e.to_string()))?,
         ),
         None => None,
     };
     let mut seeds = Vec::new();
     if let Some(dir) = &datadir {
-        match dir.load_state().map_err(|e| SpawnError::DataDir(e.to_string()))? {
+        match dir
+            .load_state()
+            .map_err(|e| SpawnError::DataDir(e.to_string()))?
+        {
             Some(state) => {
                 seeds = state.discovery.iter().map(|e| e.enr.clone()).collect();
                 let report = node
@@ -112,7 +130,8 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
     }
 
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
-    let transport = upgrade_transport(tcp, &keypair).map_err(|e| SpawnError::Transport(e.to_string()))?;
+    let transport =
+        upgrade_transport(tcp, &keypair).map_err(|e| SpawnError::Transport(e.to_string()))?;
     let clock: Clock = Arc::new(system_now_ms);
     let agent = config.agent_version.clone();
     let behaviour = behaviour::build(&keypair, node, clock, agent.clone())?;
@@ -120,16 +139,25 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         transport,
         behaviour,
         peer_id,
-        libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(Duration::from_secs(60)),
+        libp2p::swarm::Config::with_tokio_executor()
+            .with_idle_connection_timeout(Duration::from_secs(60)),
     );
     let listen: Multiaddr = SocketAddr::new(config.listen_ip, config.tcp_port).into_multiaddr();
-    swarm.listen_on(listen.clone()).map_err(|e| SpawnError::Listen { addr: listen.clone(), error: e.to_string() })?;
+    swarm
+        .listen_on(listen.clone())
+        .map_err(|e| SpawnError::Listen {
+            addr: listen.clone(),
+            error: e.to_string(),
+        })?;
     // Wait for the bound address (port 0 picks one) before building our record.
     let bound = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match swarm.select_next_some().await {
                 SwarmEvent::NewListenAddr { address, .. } => return Ok(address),
-                SwarmEvent::ListenerError { error, .. } | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                SwarmEvent::ListenerError { error, .. }
+                | SwarmEvent::ListenerClosed {
+                    reason: Err(error), ..
+                } => {
                     return Err(error.to_string());
                 }
                 _ => {}
@@ -137,8 +165,14 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         }
     })
     .await
-    .map_err(|_| SpawnError::Listen { addr: listen.clone(), error: "timed out".into() })?
-    .map_err(|error| SpawnError::Listen { addr: listen.clone(), error })?;
+    .map_err(|_| SpawnError::Listen {
+        addr: listen.clone(),
+        error: "timed out".into(),
+    })?
+    .map_err(|error| SpawnError::Listen {
+        addr: listen.clone(),
+        error,
+    })?;
     let tcp_port = bound
         .iter()
         .find_map(|p| match p {
@@ -173,6 +207,8 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
     let enr = disc.as_ref().map(|d| d.enr.clone());
 
     let (admin, admin_rx) = AdminClient::channel();
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (delivered_tx, delivered_rx) = mpsc::channel(driver::DELIVERY_QUEUE);
     let (events_tx, events_rx) = if options.events {
@@ -211,9 +247,49 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         persist,
         observe: None,
         local,
+        metrics: Some(metrics),
     };
     let task = tokio::spawn(driver.run());
     let mut on_shutdown: Vec<Box<dyn FnOnce() + Send>> = vec![Box::new(move || task.abort())];
+    // JSON-RPC and metrics: one HTTP service; one listener if both share an address.
+    let state = Arc::new(HttpState {
+        admin: admin.clone(),
+        registry: Arc::new(registry),
+    });
+    let mut bound_http = Vec::new();
+    let mut wanted: Vec<SocketAddr> = config.rpc_addr.into_iter().collect();
+    if let Some(m) = config.metrics_addr
+        && config.rpc_addr != Some(m)
+    {
+        wanted.push(m);
+    }
+    for addr in wanted {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| SpawnError::Http {
+                addr,
+                error: e.to_string(),
+            })?;
+        let local = listener.local_addr().map_err(|e| SpawnError::Http {
+            addr,
+            error: e.to_string(),
+        })?;
+        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        let http = tokio::spawn(crate::http::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%local, "http (json-rpc, /metrics) listening");
+        on_shutdown.push(Box::new(move || {
+            let _ = stop.send(());
+            drop(http);
+        }));
+        bound_http.push((addr, local));
+    }
+    let find = |want: Option<SocketAddr>| {
+        want.and_then(|w| bound_http.iter().find(|(a, _)| *a == w).map(|(_, l)| *l))
+    };
+    let rpc_addr = find(config.rpc_addr);
+    let metrics_addr = find(config.metrics_addr);
     if let Some(d) = disc {
         on_shutdown.push(Box::new(move || d.stop()));
     }
@@ -225,8 +301,8 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         events: events_rx,
         enr,
         listen_addrs: vec![bound],
-        rpc_addr: None,
-        metrics_addr: None,
+        rpc_addr,
+        metrics_addr,
         on_shutdown,
     }))
 }
@@ -241,6 +317,8 @@ impl IntoMultiaddr for SocketAddr {
             std::net::IpAddr::V4(ip) => libp2p::multiaddr::Protocol::Ip4(ip),
             std::net::IpAddr::V6(ip) => libp2p::multiaddr::Protocol::Ip6(ip),
         };
-        Multiaddr::empty().with(ip).with(libp2p::multiaddr::Protocol::Tcp(self.port()))
+        Multiaddr::empty()
+            .with(ip)
+            .with(libp2p::multiaddr::Protocol::Tcp(self.port()))
     }
 }

@@ -52,7 +52,13 @@ async fn connect(from: &NodeHandle, to: &NodeHandle) {
         Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
         other => panic!("{other:?}"),
     };
-    let r = from.admin().call(AdminRequest::ConnectPeer { addr: transport, peer }).await;
+    let r = from
+        .admin()
+        .call(AdminRequest::ConnectPeer {
+            addr: transport,
+            peer,
+        })
+        .await;
     assert_eq!(r, Ok(AdminResponse::Null));
 }
 
@@ -78,17 +84,39 @@ async fn two_nodes_gossip_blocks_on_all_four_topics() {
         let t = now_secs();
         // v1 before Canyon, v2 before Ecotone, v3 before Isthmus, v4 after: each block's
         // timestamp picks its topic, and all are inside the 60 s window.
-        let forks = ForkSchedule { canyon: Some(t - 40), ecotone: Some(t - 30), isthmus: Some(t - 20), jovian: None };
-        let a = spawn(config(0, forks, false, vec![]), SpawnOptions::default()).await.unwrap();
-        let mut b = spawn(config(1, forks, false, vec![]), SpawnOptions::default()).await.unwrap();
+        let forks = ForkSchedule {
+            canyon: Some(t - 40),
+            ecotone: Some(t - 30),
+            isthmus: Some(t - 20),
+            jovian: None,
+        };
+        let a = spawn(config(0, forks, false, vec![]), SpawnOptions::default())
+            .await
+            .unwrap();
+        let mut b = spawn(config(1, forks, false, vec![]), SpawnOptions::default())
+            .await
+            .unwrap();
         connect(&b, &a).await;
         let mut blocks = b.blocks().unwrap();
-        let cases = [(BlockVersion::V1, t - 45), (BlockVersion::V2, t - 35), (BlockVersion::V3, t - 25), (BlockVersion::V4, t)];
+        let cases = [
+            (BlockVersion::V1, t - 45),
+            (BlockVersion::V2, t - 35),
+            (BlockVersion::V3, t - 25),
+            (BlockVersion::V4, t),
+        ];
         for (i, (v, ts)) in cases.into_iter().enumerate() {
             let number = 10 + i as u64;
-            let b = BlockBuilder::new(v, number, ts).with_transactions(transactions(CHAIN, number, 5, 32));
+            let b = BlockBuilder::new(v, number, ts)
+                .with_transactions(transactions(CHAIN, number, 5, 32));
             let (payload, root) = b.build();
-            publish_when_ready(&a, PublishRequest::Sign { payload: Box::new(payload), parent_beacon_block_root: root }).await;
+            publish_when_ready(
+                &a,
+                PublishRequest::Sign {
+                    payload: Box::new(payload),
+                    parent_beacon_block_root: root,
+                },
+            )
+            .await;
             let got = blocks.next().await.unwrap();
             assert_eq!(got.version, v);
             assert_eq!(got.envelope.payload.as_v1().block_number, number);
@@ -104,17 +132,29 @@ async fn two_nodes_gossip_blocks_on_all_four_topics() {
 async fn ten_nodes_find_each_other_through_a_bootnode_and_deliver_every_block() {
     tokio::time::timeout(Duration::from_secs(120), async {
         let forks = ForkSchedule::ALL_AT_GENESIS;
-        let boot = spawn(config(100, forks, true, vec![]), SpawnOptions::default()).await.unwrap();
+        let boot = spawn(config(100, forks, true, vec![]), SpawnOptions::default())
+            .await
+            .unwrap();
         let boot_enr: Bootnode = boot.enr().unwrap().parse().unwrap();
         let mut nodes = Vec::new();
         for i in 0..9u64 {
-            nodes.push(spawn(config(i, forks, true, vec![boot_enr.clone()]), SpawnOptions::default()).await.unwrap());
+            nodes.push(
+                spawn(
+                    config(i, forks, true, vec![boot_enr.clone()]),
+                    SpawnOptions::default(),
+                )
+                .await
+                .unwrap(),
+            );
         }
         // Everyone connects to several others, found through discovery alone.
         loop {
             let mut min = usize::MAX;
             for n in &nodes {
-                let Ok(AdminResponse::PeerStats(s)) = n.admin().call(AdminRequest::PeerStats).await else { panic!() };
+                let Ok(AdminResponse::PeerStats(s)) = n.admin().call(AdminRequest::PeerStats).await
+                else {
+                    panic!()
+                };
                 min = min.min(s.connected as usize);
             }
             if min >= 3 {
@@ -122,21 +162,42 @@ async fn ten_nodes_find_each_other_through_a_bootnode_and_deliver_every_block() 
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let mut streams: Vec<_> = nodes.iter_mut().skip(1).map(|n| n.blocks().unwrap()).collect();
+        let mut streams: Vec<_> = nodes
+            .iter_mut()
+            .skip(1)
+            .map(|n| n.blocks().unwrap())
+            .collect();
         let t = now_secs();
         for number in 1..=5u64 {
             let (payload, root) = BlockBuilder::new(BlockVersion::V4, number, t).build();
-            publish_when_ready(&nodes[0], PublishRequest::Sign { payload: Box::new(payload), parent_beacon_block_root: root }).await;
+            publish_when_ready(
+                &nodes[0],
+                PublishRequest::Sign {
+                    payload: Box::new(payload),
+                    parent_beacon_block_root: root,
+                },
+            )
+            .await;
         }
         for s in &mut streams {
             let mut got = Vec::new();
             while got.len() < 5 {
-                got.push(s.next().await.unwrap().envelope.payload.as_v1().block_number);
+                got.push(
+                    s.next()
+                        .await
+                        .unwrap()
+                        .envelope
+                        .payload
+                        .as_v1()
+                        .block_number,
+                );
             }
             got.sort();
             assert_eq!(got, vec![1, 2, 3, 4, 5]);
         }
-        let Ok(AdminResponse::DiscoveryTable(table)) = nodes[1].admin().call(AdminRequest::DiscoveryTable).await else {
+        let Ok(AdminResponse::DiscoveryTable(table)) =
+            nodes[1].admin().call(AdminRequest::DiscoveryTable).await
+        else {
             panic!()
         };
         assert!(!table.is_empty());

@@ -11,11 +11,13 @@ use std::time::Duration;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::core::transport::PortUse;
 use libp2p::core::{Endpoint, Multiaddr};
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode, WhitelistSubscriptionFilter};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAuthenticity, ValidationMode, WhitelistSubscriptionFilter,
+};
 use libp2p::identity::{Keypair, PeerId};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
-    dummy,
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+    THandlerOutEvent, ToSwarm, dummy,
 };
 use libp2p::{StreamProtocol, identify, ping, request_response};
 
@@ -132,7 +134,9 @@ impl NetworkBehaviour for Gate {
     ) -> Result<(), ConnectionDenied> {
         let now = self.now();
         match Node::ip_of(remote) {
-            Some(ip) if !self.node.allow_inbound(now, ip) => Err(ConnectionDenied::new(Refused("inbound ip"))),
+            Some(ip) if !self.node.allow_inbound(now, ip) => {
+                Err(ConnectionDenied::new(Refused("inbound ip")))
+            }
             _ => Ok(()),
         }
     }
@@ -145,7 +149,10 @@ impl NetworkBehaviour for Gate {
         remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         let now = self.now();
-        if self.node.allow_established(now, &peer, remote, Direction::Inbound) {
+        if self
+            .node
+            .allow_established(now, &peer, remote, Direction::Inbound)
+        {
             Ok(dummy::ConnectionHandler)
         } else {
             Err(ConnectionDenied::new(Refused("inbound peer")))
@@ -177,7 +184,10 @@ impl NetworkBehaviour for Gate {
         _port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         let now = self.now();
-        if self.node.allow_established(now, &peer, addr, Direction::Outbound) {
+        if self
+            .node
+            .allow_established(now, &peer, addr, Direction::Outbound)
+        {
             Ok(dummy::ConnectionHandler)
         } else {
             Err(ConnectionDenied::new(Refused("outbound peer")))
@@ -188,27 +198,53 @@ impl NetworkBehaviour for Gate {
         let now = self.now();
         match event {
             FromSwarm::ConnectionEstablished(e) if e.other_established == 0 => {
-                let direction = if e.endpoint.is_dialer() { Direction::Outbound } else { Direction::Inbound };
+                let direction = if e.endpoint.is_dialer() {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                };
                 let addr = e.endpoint.get_remote_address().clone();
-                self.node.handle_input(now, Input::ConnectionEstablished { peer: e.peer_id, addr, direction });
+                self.node.handle_input(
+                    now,
+                    Input::ConnectionEstablished {
+                        peer: e.peer_id,
+                        addr,
+                        direction,
+                    },
+                );
             }
             FromSwarm::ConnectionClosed(e) if e.remaining_established == 0 => {
-                self.node.handle_input(now, Input::ConnectionClosed { peer: e.peer_id });
+                self.node
+                    .handle_input(now, Input::ConnectionClosed { peer: e.peer_id });
             }
             FromSwarm::DialFailure(e) => {
                 if let Some(peer) = e.peer_id {
-                    self.node.handle_input(now, Input::DialFailed { peer, error: e.error.to_string() });
+                    self.node.handle_input(
+                        now,
+                        Input::DialFailed {
+                            peer,
+                            error: e.error.to_string(),
+                        },
+                    );
                 }
             }
             _ => {}
         }
     }
 
-    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, e: THandlerOutEvent<Self>) {
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        e: THandlerOutEvent<Self>,
+    ) {
         match e {}
     }
 
-    fn poll(&mut self, _cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+    fn poll(
+        &mut self,
+        _cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
         Poll::Pending
     }
 }
@@ -240,7 +276,9 @@ impl request_response::Codec for PayloadByNumberCodec {
         io: &mut T,
     ) -> std::io::Result<Vec<u8>> {
         let mut buf = Vec::new();
-        io.take(crate::reqresp::codec::MAX_RESPONSE_SIZE as u64 + 5).read_to_end(&mut buf).await?;
+        io.take(crate::reqresp::codec::MAX_RESPONSE_SIZE as u64 + 5)
+            .read_to_end(&mut buf)
+            .await?;
         Ok(buf)
     }
 
@@ -304,7 +342,9 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, BuildError> {
 }
 
 /// op-node's "light" peer-score parameters as libp2p types: no topic parameters at all.
-pub fn peer_score(block_time_secs: u64) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+pub fn peer_score(
+    block_time_secs: u64,
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let p = PeerScoreParams::light(block_time_secs);
     let t = PeerScoreThresholds::default();
     let params = gossipsub::PeerScoreParams {
@@ -343,7 +383,10 @@ pub fn build(
 ) -> Result<Behaviour, BuildError> {
     let chain_id = node.config().validator.chain_id;
     let block_time = node.config().block_time_secs;
-    let topics: Vec<IdentTopic> = BlockTopic::all(chain_id).iter().map(|t| IdentTopic::new(t.to_string())).collect();
+    let topics: Vec<IdentTopic> = BlockTopic::all(chain_id)
+        .iter()
+        .map(|t| IdentTopic::new(t.to_string()))
+        .collect();
     let filter = WhitelistSubscriptionFilter(topics.iter().map(|t| t.hash()).collect());
     let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
         MessageAuthenticity::Anonymous,
@@ -352,12 +395,17 @@ pub fn build(
     )
     .map_err(|e| BuildError::Gossipsub(e.to_string()))?;
     let (params, thresholds) = peer_score(block_time);
-    gossipsub.with_peer_score(params, thresholds).map_err(BuildError::Gossipsub)?;
+    gossipsub
+        .with_peer_score(params, thresholds)
+        .map_err(BuildError::Gossipsub)?;
     for t in &topics {
-        gossipsub.subscribe(t).map_err(|e| BuildError::Gossipsub(e.to_string()))?;
+        gossipsub
+            .subscribe(t)
+            .map_err(|e| BuildError::Gossipsub(e.to_string()))?;
     }
     let identify = identify::Behaviour::new(
-        identify::Config::new("ipfs/0.1.0".into(), keypair.public()).with_agent_version(agent_version),
+        identify::Config::new("ipfs/0.1.0".into(), keypair.public())
+            .with_agent_version(agent_version),
     );
     let ping = ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL));
     let protocol = StreamProtocol::try_from_owned(crate::reqresp::protocol_id(chain_id))
@@ -369,5 +417,11 @@ pub fn build(
             .with_request_timeout(Duration::from_millis(crate::reqresp::WRITE_DEADLINE_MS))
             .with_max_concurrent_streams(64),
     );
-    Ok(Behaviour { gate: Gate::new(node, clock), gossipsub, identify, ping, reqresp })
+    Ok(Behaviour {
+        gate: Gate::new(node, clock),
+        gossipsub,
+        identify,
+        ping,
+        reqresp,
+    })
 }

@@ -14,15 +14,18 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, ResponseChannel};
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 
 use super::AdminReply;
 use super::behaviour::{Behaviour, Event};
 use crate::admin::AdminRequest;
 use crate::discovery::{DefaultKey, parse_enr};
-use crate::node::{Action, DeliveredBlock, GossipMessage, Input, LocalInfo, MessageHandle, PublishError, PublishRequest, RequestId, StreamHandle};
+use crate::node::{
+    Action, DeliveredBlock, GossipMessage, Input, LocalInfo, MessageHandle, PublishError,
+    PublishRequest, RequestId, StreamHandle,
+};
 use crate::peers::GossipScores;
 use crate::wire::MessageId;
 use crate::{Node, NodeState, Reason, UnixMillis, Verdict};
@@ -47,7 +50,10 @@ pub fn system_now_ms() -> UnixMillis {
 #[derive(Debug)]
 pub enum Command {
     /// Publish a block; the reply carries its message id.
-    Publish(PublishRequest, oneshot::Sender<Result<MessageId, PublishFailure>>),
+    Publish(
+        PublishRequest,
+        oneshot::Sender<Result<MessageId, PublishFailure>>,
+    ),
     /// Replace the unsafe block signer.
     SetUnsafeSigner(Address),
     /// Persist state and stop; the reply fires when done.
@@ -154,6 +160,8 @@ pub struct Driver<R: Runtime> {
     pub observe: Option<Box<dyn FnMut(&Node) + Send>>,
     /// Our identity as `opp2p_self` reports it.
     pub local: LocalInfo,
+    /// Prometheus metrics, if exported.
+    pub metrics: Option<super::metrics::Metrics>,
 }
 
 struct State {
@@ -182,6 +190,12 @@ impl<R: Runtime> Driver<R> {
         self.drain(st);
     }
 
+    fn gossip_event(&self, e: super::metrics::GossipEvent) {
+        if let Some(m) = &self.metrics {
+            m.gossip_event(e);
+        }
+    }
+
     fn emit(&mut self, event: NodeEvent) {
         if let Some(tx) = &mut self.events_tx {
             // A slow event reader loses events rather than stalling the node.
@@ -198,14 +212,28 @@ impl<R: Runtime> Driver<R> {
 
     fn act(&mut self, st: &mut State, action: Action) {
         match action {
-            Action::Verdict { handle, verdict, reason } => {
-                let Some((id, source, topic)) = st.held.remove(&handle.0) else { return };
+            Action::Verdict {
+                handle,
+                verdict,
+                reason,
+            } => {
+                let Some((id, source, topic)) = st.held.remove(&handle.0) else {
+                    return;
+                };
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
                     Verdict::Reject => MessageAcceptance::Reject,
                     Verdict::Ignore => MessageAcceptance::Ignore,
                 };
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+                self.gossip_event(match verdict {
+                    Verdict::Accept => super::metrics::GossipEvent::DeliverMessage,
+                    Verdict::Reject => super::metrics::GossipEvent::RejectMessage,
+                    Verdict::Ignore => super::metrics::GossipEvent::DuplicateMessage,
+                });
                 let mut mid = [0u8; 20];
                 if id.0.len() == 20 {
                     mid.copy_from_slice(&id.0);
@@ -220,12 +248,23 @@ impl<R: Runtime> Driver<R> {
                 });
             }
             Action::Deliver(block) => {
+                if let Some(m) = &self.metrics {
+                    m.on_unsafe_payload(self.runtime.now_ms() / 1000);
+                }
                 if self.delivered_tx.try_send(block).is_err() {
                     st.dropped_deliveries += 1;
-                    tracing::warn!(dropped = st.dropped_deliveries, "block consumer is slow; dropping a delivered block");
+                    tracing::warn!(
+                        dropped = st.dropped_deliveries,
+                        "block consumer is slow; dropping a delivered block"
+                    );
                 }
             }
-            Action::Publish { topic, data, message_id, block } => {
+            Action::Publish {
+                topic,
+                data,
+                message_id,
+                block,
+            } => {
                 let res = self
                     .swarm
                     .behaviour_mut()
@@ -235,16 +274,29 @@ impl<R: Runtime> Driver<R> {
                     .map_err(|e| PublishFailure::Gossipsub(e.to_string()));
                 match &res {
                     Ok(_) => {
+                        self.gossip_event(super::metrics::GossipEvent::PublishMessage);
                         tracing::debug!(%topic, number = block.0, hash = %block.1, "published");
-                        self.emit(NodeEvent::Published { topic, message_id, block });
+                        self.emit(NodeEvent::Published {
+                            topic,
+                            message_id,
+                            block,
+                        });
                     }
-                    Err(e) => tracing::warn!(%topic, number = block.0, error = %e, "publish failed"),
+                    Err(e) => {
+                        if let Some(m) = &self.metrics {
+                            m.on_publish_error(self.runtime.now_ms() / 1000);
+                        }
+                        tracing::warn!(%topic, number = block.0, error = %e, "publish failed")
+                    }
                 }
                 if let Some(reply) = st.publish_reply.take() {
                     let _ = reply.send(res);
                 }
             }
             Action::PublishFailed(e) => {
+                if let Some(m) = &self.metrics {
+                    m.on_publish_error(self.runtime.now_ms() / 1000);
+                }
                 if let Some(reply) = st.publish_reply.take() {
                     let _ = reply.send(Err(PublishFailure::Refused(e)));
                 }
@@ -265,7 +317,10 @@ impl<R: Runtime> Driver<R> {
             }
             Action::SetAppScore { peer, score } => {
                 st.app_scores.insert(peer, score);
-                self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, score);
             }
             Action::AdminResponse { id, result } => {
                 if let Some(reply) = st.admin.remove(&id.0) {
@@ -274,7 +329,11 @@ impl<R: Runtime> Driver<R> {
             }
             Action::PayloadResponse { stream, data } => {
                 if let Some(channel) = st.streams.remove(&stream.0) {
-                    let _ = self.swarm.behaviour_mut().reqresp.send_response(channel, data);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .reqresp
+                        .send_response(channel, data);
                 }
             }
             Action::PersistState => st.dirty = true,
@@ -284,7 +343,11 @@ impl<R: Runtime> Driver<R> {
     fn on_swarm_event(&mut self, st: &mut State, event: SwarmEvent<Event>) {
         match event {
             SwarmEvent::Behaviour(Event::Gossipsub(e)) => self.on_gossipsub(st, e),
-            SwarmEvent::Behaviour(Event::Identify(identify::Event::Received { peer_id, info, .. })) => {
+            SwarmEvent::Behaviour(Event::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
                 let input = Input::Identified {
                     peer: peer_id,
                     agent_version: info.agent_version,
@@ -294,18 +357,38 @@ impl<R: Runtime> Driver<R> {
                 };
                 self.input(st, input);
             }
-            SwarmEvent::Behaviour(Event::Ping(ping::Event { peer, result: Ok(rtt), .. })) => {
-                self.input(st, Input::Ping { peer, rtt_ns: rtt.as_nanos().min(u64::MAX as u128) as u64 });
+            SwarmEvent::Behaviour(Event::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                self.input(
+                    st,
+                    Input::Ping {
+                        peer,
+                        rtt_ns: rtt.as_nanos().min(u64::MAX as u128) as u64,
+                    },
+                );
             }
             SwarmEvent::Behaviour(Event::ReqResp(request_response::Event::Message {
                 peer,
-                message: request_response::Message::Request { request, channel, .. },
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
                 ..
             })) => {
                 let stream = st.next_stream;
                 st.next_stream += 1;
                 st.streams.insert(stream, channel);
-                self.input(st, Input::PayloadRequest { stream: StreamHandle(stream), peer, data: request.into() });
+                self.input(
+                    st,
+                    Input::PayloadRequest {
+                        stream: StreamHandle(stream),
+                        peer,
+                        data: request.into(),
+                    },
+                );
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
@@ -314,14 +397,29 @@ impl<R: Runtime> Driver<R> {
                 self.input(st, Input::SetLocalInfo(Box::new(info)));
                 self.emit(NodeEvent::Listening { addr: address });
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } if num_established.get() == 1 => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
                 self.drain(st);
                 let addr = endpoint.get_remote_address().clone();
-                self.emit(NodeEvent::PeerConnected { peer: peer_id, addr, outbound: endpoint.is_dialer() });
+                self.gossip_event(super::metrics::GossipEvent::AddPeer);
+                self.emit(NodeEvent::PeerConnected {
+                    peer: peer_id,
+                    addr,
+                    outbound: endpoint.is_dialer(),
+                });
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
                 st.app_scores.remove(&peer_id);
                 self.drain(st);
+                self.gossip_event(super::metrics::GossipEvent::RemovePeer);
                 self.emit(NodeEvent::PeerDisconnected { peer: peer_id });
             }
             _ => self.drain(st),
@@ -330,11 +428,16 @@ impl<R: Runtime> Driver<R> {
 
     fn on_gossipsub(&mut self, st: &mut State, event: gossipsub::Event) {
         match event {
-            gossipsub::Event::Message { propagation_source, message_id, message } => {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
                 let handle = st.next_handle;
                 st.next_handle += 1;
                 let topic = message.topic.into_string();
-                st.held.insert(handle, (message_id, propagation_source, topic.clone()));
+                st.held
+                    .insert(handle, (message_id, propagation_source, topic.clone()));
                 let input = Input::Gossip(GossipMessage {
                     handle: MessageHandle(handle),
                     topic,
@@ -343,12 +446,22 @@ impl<R: Runtime> Driver<R> {
                 });
                 self.input(st, input);
             }
-            gossipsub::Event::Subscribed { peer_id, topic, .. } => {
-                self.input(st, Input::Subscription { peer: peer_id, topic: topic.into_string(), subscribed: true })
-            }
-            gossipsub::Event::Unsubscribed { peer_id, topic } => {
-                self.input(st, Input::Subscription { peer: peer_id, topic: topic.into_string(), subscribed: false })
-            }
+            gossipsub::Event::Subscribed { peer_id, topic, .. } => self.input(
+                st,
+                Input::Subscription {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                    subscribed: true,
+                },
+            ),
+            gossipsub::Event::Unsubscribed { peer_id, topic } => self.input(
+                st,
+                Input::Subscription {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                    subscribed: false,
+                },
+            ),
             _ => {}
         }
     }
@@ -362,7 +475,13 @@ impl<R: Runtime> Driver<R> {
             .filter_map(|p| {
                 let total = gs.peer_score(&p)?;
                 let app = st.app_scores.get(&p).copied().unwrap_or(0.0);
-                Some((p, GossipScores { total: total - app, ..Default::default() }))
+                Some((
+                    p,
+                    GossipScores {
+                        total: total - app,
+                        ..Default::default()
+                    },
+                ))
             })
             .collect();
         if !scores.is_empty() {
@@ -371,7 +490,9 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn persist(&mut self, st: &mut State, now: UnixMillis, force: bool) {
-        if !(st.dirty || force) || (!force && now.saturating_sub(st.last_persist) < PERSIST_INTERVAL_MS) {
+        if !(st.dirty || force)
+            || (!force && now.saturating_sub(st.last_persist) < PERSIST_INTERVAL_MS)
+        {
             return;
         }
         st.dirty = false;
@@ -404,7 +525,13 @@ impl<R: Runtime> Driver<R> {
         let mut shutdown_reply = None;
         loop {
             let now = self.runtime.now_ms();
-            let next = self.swarm.behaviour().gate.node.poll_timeout().unwrap_or(now + 1_000);
+            let next = self
+                .swarm
+                .behaviour()
+                .gate
+                .node
+                .poll_timeout()
+                .unwrap_or(now + 1_000);
             let wait = next.saturating_sub(now).clamp(1, 1_000);
             let mut sleep = self.runtime.sleep(Duration::from_millis(wait)).fuse();
             futures::select_biased! {
@@ -442,6 +569,9 @@ impl<R: Runtime> Driver<R> {
                 self.snapshot_scores(&mut st);
                 if let Some(observe) = &mut self.observe {
                     observe(&self.swarm.behaviour().gate.node);
+                }
+                if let Some(m) = &self.metrics {
+                    m.observe(&self.swarm.behaviour().gate.node);
                 }
             }
             self.persist(&mut st, now, false);

@@ -6,11 +6,17 @@
 //!   `opp2p_*` API: a request goes over a channel to the task that owns the node, the answer
 //!   comes back on a oneshot.
 //!
+//! - [`http`]: the one hyper service (JSON-RPC, `GET /metrics`, `GET /healthz`) both runtimes
+//!   serve over their own sockets.
+//! - [`metrics`]: the Prometheus series (op-node's names under `op_p2p_`).
+//!
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
 
 pub mod behaviour;
 pub mod driver;
+pub mod http;
+pub mod metrics;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -106,7 +112,10 @@ pub struct NodeHandle {
 
 impl std::fmt::Debug for NodeHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeHandle").field("peer_id", &self.peer_id).field("enr", &self.enr).finish_non_exhaustive()
+        f.debug_struct("NodeHandle")
+            .field("peer_id", &self.peer_id)
+            .field("enr", &self.enr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -163,7 +172,13 @@ impl NodeHandle {
 
     /// Where libp2p listens, each ending in `/p2p/<our id>`.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        self.listen_addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(self.peer_id))).collect()
+        self.listen_addrs
+            .iter()
+            .map(|a| {
+                a.clone()
+                    .with(libp2p::multiaddr::Protocol::P2p(self.peer_id))
+            })
+            .collect()
     }
 
     /// Where JSON-RPC is served, if it is.
@@ -193,23 +208,38 @@ impl NodeHandle {
 
     /// Publishes a block: a payload the node signs with its sequencer key, or an envelope
     /// already signed. Returns the gossip message id.
-    pub async fn publish(&self, request: crate::PublishRequest) -> Result<crate::MessageId, driver::PublishFailure> {
+    pub async fn publish(
+        &self,
+        request: crate::PublishRequest,
+    ) -> Result<crate::MessageId, driver::PublishFailure> {
         let (reply, answer) = oneshot::channel();
         let mut tx = self.commands.clone();
-        tx.send(driver::Command::Publish(request, reply)).await.map_err(|_| driver::PublishFailure::Stopped)?;
+        tx.send(driver::Command::Publish(request, reply))
+            .await
+            .map_err(|_| driver::PublishFailure::Stopped)?;
         answer.await.map_err(|_| driver::PublishFailure::Stopped)?
     }
 
     /// Replaces the unsafe block signer (the previous one stays valid for the grace window).
-    pub async fn set_unsafe_signer(&self, signer: alloy_primitives::Address) -> Result<(), AdminError> {
+    pub async fn set_unsafe_signer(
+        &self,
+        signer: alloy_primitives::Address,
+    ) -> Result<(), AdminError> {
         let mut tx = self.commands.clone();
-        tx.send(driver::Command::SetUnsafeSigner(signer)).await.map_err(|_| AdminError::Unavailable)
+        tx.send(driver::Command::SetUnsafeSigner(signer))
+            .await
+            .map_err(|_| AdminError::Unavailable)
     }
 
     /// Stops the node: the driver writes its state and stops, then the runtime's tasks stop.
     pub async fn shutdown(mut self) {
         let (reply, done) = oneshot::channel();
-        if self.commands.send(driver::Command::Shutdown(reply)).await.is_ok() {
+        if self
+            .commands
+            .send(driver::Command::Shutdown(reply))
+            .await
+            .is_ok()
+        {
             let _ = done.await;
         }
         for stop in self.on_shutdown.drain(..) {
@@ -223,7 +253,10 @@ impl NodeHandle {
 pub fn upgrade_transport<T>(
     tcp: T,
     keypair: &libp2p::identity::Keypair,
-) -> Result<libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>, libp2p::noise::Error>
+) -> Result<
+    libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>,
+    libp2p::noise::Error,
+>
 where
     T: libp2p::Transport + Send + Unpin + 'static,
     T::Output: futures::AsyncRead + futures::AsyncWrite + Unpin + Send + 'static,
