@@ -9,6 +9,7 @@
 //! - [`http`]: the one hyper service (JSON-RPC, `GET /metrics`, `GET /healthz`) both runtimes
 //!   serve over their own sockets.
 //! - [`metrics`]: the Prometheus series (op-node's names under `op_p2p_`).
+//! - [`datadir`]: the node key and the persisted state on disk (blocking `std::fs`).
 //!
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
@@ -17,6 +18,7 @@ pub mod behaviour;
 pub mod driver;
 pub mod http;
 pub mod metrics;
+pub mod datadir;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
