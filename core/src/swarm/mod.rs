@@ -6,8 +6,12 @@
 //!   `opp2p_*` API: a request goes over a channel to the task that owns the node, the answer
 //!   comes back on a oneshot.
 //!
+//! - [`datadir`]: the node key and the persisted state on disk (blocking `std::fs`).
+//!
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
+
+pub mod datadir;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
