@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::swarm::NodeConfig;
+use op_p2p_tokio::cli::{self, KeygenArgs, NodeArgs};
 use op_p2p_tokio::tools::{examples, verdicts};
 
 /// The peer-to-peer layer of an OP Stack rollup node.
@@ -19,6 +21,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a P2P node: discv5 discovery, block gossip, the opp2p_* JSON-RPC and metrics.
+    Node(Box<NodeArgs>),
+    /// Create a node key in op-node's --p2p.priv.path format and print its peer id.
+    Keygen(KeygenArgs),
     /// Replay captured gossip through one core instance and print each verdict as JSON lines.
     Verdicts(VerdictsArgs),
     /// Write the example gossip set (real signed blocks, valid and broken) and its manifest.
@@ -78,8 +84,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the node until it stops.
+///
+/// ⚠ Placeholder on the `helper-datadir` branch only: the libp2p driver
+/// (`op_p2p_tokio::run_node`) is written on another branch, and this body is replaced by a call
+/// to it when the branches merge.
+fn run_node(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let _ = config;
+    Err("node runtime not yet available".into())
+}
+
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Command::Node(args) => {
+            let config = cli::node_config(&args, cli::os_secret()?)?;
+            tracing::info!(
+                peer_id = %config.keypair.public().to_peer_id(),
+                chain_id = config.core.validator.chain_id,
+                "node configured"
+            );
+            run_node(config)
+        }
+        Command::Keygen(args) => {
+            let peer_id = cli::keygen(&args, cli::os_secret()?)?;
+            println!("{peer_id}");
+            eprintln!("wrote the node key for {peer_id} to {}", args.out.display());
+            Ok(())
+        }
         Command::Verdicts(a) => {
             let params = verdicts::VerdictsParams {
                 chain_id: a.chain_id,
