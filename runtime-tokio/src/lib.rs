@@ -11,11 +11,12 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod devnet;
 pub mod discovery;
 pub mod http;
 mod node;
 pub mod tools;
 
-pub use node::{SpawnError, SpawnOptions, TokioRuntime, spawn};
+pub use node::{SpawnError, SpawnOptions, TokioRuntime, event_json, run_node, spawn};
 pub use op_p2p_core::swarm::{NodeConfig, NodeHandle};

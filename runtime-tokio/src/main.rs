@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::swarm::NodeConfig;
+use op_p2p_tokio::cli::{self, KeygenArgs, NodeArgs};
 use op_p2p_tokio::tools::{examples, verdicts};
 
 /// The peer-to-peer layer of an OP Stack rollup node.
@@ -19,6 +21,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a P2P node: discv5 discovery, block gossip, the opp2p_* JSON-RPC and metrics.
+    Node(Box<NodeArgs>),
+    /// Create a node key in op-node's --p2p.priv.path format and print its peer id.
+    Keygen(KeygenArgs),
+    /// Run N nodes on 127.0.0.1 with a sequencer publishing real blocks; report delivery and latency.
+    Devnet(DevnetArgs),
     /// Replay captured gossip through one core instance and print each verdict as JSON lines.
     Verdicts(VerdictsArgs),
     /// Write the example gossip set (real signed blocks, valid and broken) and its manifest.
@@ -27,6 +35,31 @@ enum Command {
         #[arg(long, default_value = "examples/gossip")]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+struct DevnetArgs {
+    /// Nodes besides the bootnode (the first one is the sequencer).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=64))]
+    nodes: u64,
+    /// Blocks to publish.
+    #[arg(long, default_value_t = 30)]
+    blocks: u64,
+    /// Stop after this many seconds even if blocks remain.
+    #[arg(long, default_value_t = 120)]
+    duration: u64,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+    interval_ms: u64,
+    /// Transactions per block (signed EIP-1559 transfers after a deposit).
+    #[arg(long, default_value_t = 50)]
+    txs: usize,
+    /// An outside peer every node keeps connected (multiaddr ending in /p2p/<id>); repeatable.
+    #[arg(long = "static-peer")]
+    static_peers: Vec<op_p2p_core::Multiaddr>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +98,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OP_P2P_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,discv5=error")),
         )
         .init();
     let cli = Cli::parse();
@@ -78,8 +111,59 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_node(config: NodeConfig, events_json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(op_p2p_tokio::run_node(config, events_json))?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Command::Node(args) => {
+            let config = cli::node_config(&args, cli::os_secret()?)?;
+            tracing::info!(
+                peer_id = %config.keypair.public().to_peer_id(),
+                chain_id = config.core.validator.chain_id,
+                "node configured"
+            );
+            run_node(config, args.events_json)
+        }
+        Command::Devnet(a) => {
+            let opts = op_p2p_tokio::devnet::DevnetOptions {
+                nodes: a.nodes as usize,
+                blocks: a.blocks,
+                duration: std::time::Duration::from_secs(a.duration),
+                interval: std::time::Duration::from_millis(a.interval_ms),
+                txs: a.txs,
+                static_peers: a.static_peers,
+                progress: !a.json,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let summary = rt.block_on(op_p2p_tokio::devnet::run(opts))?;
+            if a.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!("{}", op_p2p_tokio::devnet::render(&summary));
+            }
+            if summary.published == 0 || summary.delivered_fraction < 1.0 {
+                return Err(format!(
+                    "devnet delivered {:.1}% of blocks",
+                    summary.delivered_fraction * 100.0
+                )
+                .into());
+            }
+            Ok(())
+        }
+        Command::Keygen(args) => {
+            let peer_id = cli::keygen(&args, cli::os_secret()?)?;
+            println!("{peer_id}");
+            eprintln!("wrote the node key for {peer_id} to {}", args.out.display());
+            Ok(())
+        }
         Command::Verdicts(a) => {
             let params = verdicts::VerdictsParams {
                 chain_id: a.chain_id,

@@ -217,12 +217,12 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
     } else {
         (None, None)
     };
-    let persist: Option<Box<dyn FnMut(&op_p2p_core::NodeState) + Send>> = datadir.map(|dir| {
+    let persist: Option<driver::PersistFn> = datadir.map(|dir| {
         Box::new(move |state: &op_p2p_core::NodeState| {
             if let Err(e) = dir.save_state(state) {
                 tracing::error!(error = %e, "cannot write state");
             }
-        }) as Box<dyn FnMut(&op_p2p_core::NodeState) + Send>
+        }) as driver::PersistFn
     });
     let local = LocalInfo {
         agent_version: agent,
@@ -245,7 +245,6 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         delivered_tx,
         events_tx,
         persist,
-        observe: None,
         local,
         metrics: Some(metrics),
     };
@@ -321,4 +320,90 @@ impl IntoMultiaddr for SocketAddr {
             .with(ip)
             .with(libp2p::multiaddr::Protocol::Tcp(self.port()))
     }
+}
+
+/// One `--events-json` line for an event.
+pub fn event_json(e: &op_p2p_core::swarm::driver::NodeEvent) -> serde_json::Value {
+    use op_p2p_core::swarm::driver::NodeEvent as E;
+    use serde_json::json;
+    match e {
+        E::Verdict {
+            topic,
+            message_id,
+            verdict,
+            reason,
+            block,
+            from,
+        } => json!({
+            "event": "gossip", "topic": topic, "message_id": message_id.to_string(),
+            "verdict": verdict.as_str(), "reason": reason.as_str(),
+            "block_number": block.map(|b| b.0), "block_hash": block.map(|b| b.1.to_string()),
+            "from": from.to_string(),
+        }),
+        E::Published {
+            topic,
+            message_id,
+            block,
+        } => json!({
+            "event": "published", "topic": topic, "message_id": message_id.to_string(),
+            "block_number": block.0, "block_hash": block.1.to_string(),
+        }),
+        E::PeerConnected {
+            peer,
+            addr,
+            outbound,
+        } => json!({
+            "event": "peer_connected", "peer": peer.to_string(), "addr": addr.to_string(),
+            "direction": if *outbound { "outbound" } else { "inbound" },
+        }),
+        E::PeerDisconnected { peer } => {
+            json!({ "event": "peer_disconnected", "peer": peer.to_string() })
+        }
+        E::Disconnecting { peer, reason } => json!({
+            "event": "disconnecting", "peer": peer.to_string(), "reason": format!("{reason:?}").to_lowercase(),
+        }),
+        E::Listening { addr } => json!({ "event": "listening", "addr": addr.to_string() }),
+        _ => json!({ "event": "other" }),
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM, printing one JSON line per event if `events_json`,
+/// then shuts it down (writing its state).
+pub async fn run_node(config: NodeConfig, events_json: bool) -> Result<(), SpawnError> {
+    let mut node = spawn(
+        config,
+        SpawnOptions {
+            events: events_json,
+        },
+    )
+    .await?;
+    tracing::info!(peer_id = %node.peer_id(), enr = ?node.enr(), addrs = ?node.listen_addrs(), rpc = ?node.rpc_addr(), "node running");
+    let printer = node.events().map(|mut events| {
+        tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                println!("{}", event_json(&e));
+            }
+        })
+    });
+    // Keep the delivered-block stream drained: the binary has no consumer for blocks.
+    let mut blocks = node.blocks().expect("taken once");
+    let drain = tokio::spawn(async move { while blocks.next().await.is_some() {} });
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| SpawnError::Transport(e.to_string()))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping");
+    node.shutdown().await;
+    drain.abort();
+    if let Some(p) = printer {
+        p.abort();
+    }
+    Ok(())
 }

@@ -138,6 +138,9 @@ pub const PERSIST_INTERVAL_MS: u64 = 1_000;
 /// Delivered blocks buffered for a slow consumer before the oldest are dropped.
 pub const DELIVERY_QUEUE: usize = 256;
 
+/// Writes the node's state somewhere durable (the runtime's data dir).
+pub type PersistFn = Box<dyn FnMut(&NodeState) + Send>;
+
 /// Everything the driver runs with.
 pub struct Driver<R: Runtime> {
     /// The swarm (the node lives in `swarm.behaviour().gate`).
@@ -155,9 +158,7 @@ pub struct Driver<R: Runtime> {
     /// Events for operators, if wanted.
     pub events_tx: Option<mpsc::Sender<NodeEvent>>,
     /// Writes persisted state (the runtime's data dir), if any.
-    pub persist: Option<Box<dyn FnMut(&NodeState) + Send>>,
-    /// Called every [`SCORE_SNAPSHOT_INTERVAL_MS`] with the node, for metrics.
-    pub observe: Option<Box<dyn FnMut(&Node) + Send>>,
+    pub persist: Option<PersistFn>,
     /// Our identity as `opp2p_self` reports it.
     pub local: LocalInfo,
     /// Prometheus metrics, if exported.
@@ -490,9 +491,8 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn persist(&mut self, st: &mut State, now: UnixMillis, force: bool) {
-        if !(st.dirty || force)
-            || (!force && now.saturating_sub(st.last_persist) < PERSIST_INTERVAL_MS)
-        {
+        let due = force || (st.dirty && now.saturating_sub(st.last_persist) >= PERSIST_INTERVAL_MS);
+        if !due {
             return;
         }
         st.dirty = false;
@@ -567,9 +567,6 @@ impl<R: Runtime> Driver<R> {
             if now.saturating_sub(st.last_snapshot) >= SCORE_SNAPSHOT_INTERVAL_MS {
                 st.last_snapshot = now;
                 self.snapshot_scores(&mut st);
-                if let Some(observe) = &mut self.observe {
-                    observe(&self.swarm.behaviour().gate.node);
-                }
                 if let Some(m) = &self.metrics {
                     m.observe(&self.swarm.behaviour().gate.node);
                 }

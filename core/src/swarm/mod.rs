@@ -15,10 +15,10 @@
 //! executor and the HTTP listener.
 
 pub mod behaviour;
+pub mod datadir;
 pub mod driver;
 pub mod http;
 pub mod metrics;
-pub mod datadir;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
