@@ -388,8 +388,11 @@ impl Read for OneByte<'_> {
     }
 }
 
+/// A fuzz target body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, as `fuzz/fuzz_targets/` and `fuzz/corpus/` name them.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("wire_decode", wire_decode),
     ("message_id", message_id),
     ("enr_opstack", enr_opstack),
@@ -399,7 +402,7 @@ pub const TARGETS: [(&str, fn(&[u8])); 6] = [
 ];
 
 /// The target function of `name`, if there is one.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
