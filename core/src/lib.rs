@@ -48,6 +48,8 @@ pub mod block_hash;
 pub mod connmgr;
 pub mod discovery;
 pub mod fork;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gater;
 mod node;
 pub mod peers;
