@@ -24,7 +24,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::gater::{self, Gater, GaterError, canonical_ip, canonical_subnet};
+use crate::gater::{Gater, GaterError, canonical_ip, canonical_subnet};
 
 /// Largest `params` JSON accepted, checked before parsing. The largest legitimate params (a
 /// multiaddr, a subnet object) are well under 1 KiB.
@@ -707,83 +707,9 @@ impl<'de> Deserialize<'de> for NodeId {
     }
 }
 
-/// libp2p connectedness, serialised as Go's `network.Connectedness` integer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "u8", try_from = "u8")]
-pub enum Connectedness {
-    /// 0: no connection, no history.
-    #[default]
-    NotConnected,
-    /// 1: connected.
-    Connected,
-    /// 2: recently connected and closed gracefully.
-    CanConnect,
-    /// 3: a recent dial failed.
-    CannotConnect,
-    /// 4: connected over a limited (relayed) connection only.
-    Limited,
-}
-
-impl From<Connectedness> for u8 {
-    fn from(c: Connectedness) -> u8 {
-        c as u8
-    }
-}
-
-impl TryFrom<u8> for Connectedness {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Self, String> {
-        Ok(match v {
-            0 => Connectedness::NotConnected,
-            1 => Connectedness::Connected,
-            2 => Connectedness::CanConnect,
-            3 => Connectedness::CannotConnect,
-            4 => Connectedness::Limited,
-            _ => return Err(format!("unknown connectedness {v}")),
-        })
-    }
-}
-
-/// Direction of a peer's first connection, serialised as Go's `network.Direction` integer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "u8", try_from = "u8")]
-pub enum PeerDirection {
-    /// 0: no connection.
-    #[default]
-    Unknown,
-    /// 1: the peer dialled us.
-    Inbound,
-    /// 2: we dialled the peer.
-    Outbound,
-}
-
-impl From<PeerDirection> for u8 {
-    fn from(d: PeerDirection) -> u8 {
-        d as u8
-    }
-}
-
-impl TryFrom<u8> for PeerDirection {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Self, String> {
-        Ok(match v {
-            0 => PeerDirection::Unknown,
-            1 => PeerDirection::Inbound,
-            2 => PeerDirection::Outbound,
-            _ => return Err(format!("unknown direction {v}")),
-        })
-    }
-}
-
-impl From<gater::Direction> for PeerDirection {
-    fn from(d: gater::Direction) -> Self {
-        match d {
-            gater::Direction::Unknown => PeerDirection::Unknown,
-            gater::Direction::Inbound => PeerDirection::Inbound,
-            gater::Direction::Outbound => PeerDirection::Outbound,
-        }
-    }
-}
+/// Connectedness and direction as `PeerInfo` carries them: the peer book's types, which
+/// serialise as Go's `network.Connectedness` / `network.Direction` integers.
+pub use crate::peers::{Connectedness, Direction as PeerDirection};
 
 /// Serialises a float, writing a non-finite one as 0 (Go's encoder would fail the whole call on
 /// NaN or ±Inf, and serde_json would write `null`, which Go cannot read into a float64).

@@ -113,8 +113,10 @@ pub enum PeerBookError {
     SnapshotVersion(u32),
 }
 
-/// libp2p/op-node connectedness, as reported in `PeerInfo.connectedness`.
+/// libp2p/op-node connectedness, as reported in `PeerInfo.connectedness`; serialised as Go's
+/// `network.Connectedness` integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
 #[repr(u8)]
 pub enum Connectedness {
     /// 0: no connection, nothing known.
@@ -142,8 +144,10 @@ impl Connectedness {
     }
 }
 
-/// Which side opened the connection, as in `PeerInfo.direction`.
+/// Which side opened the connection, as in `PeerInfo.direction`; serialised as Go's
+/// `network.Direction` integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
 #[repr(u8)]
 pub enum Direction {
     /// 0: not known (never connected, or from a snapshot).
@@ -159,6 +163,44 @@ impl Direction {
     /// The integer op-node's JSON carries.
     pub const fn as_int(self) -> u8 {
         self as u8
+    }
+}
+
+impl From<Connectedness> for u8 {
+    fn from(c: Connectedness) -> u8 {
+        c as u8
+    }
+}
+
+impl TryFrom<u8> for Connectedness {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        Ok(match v {
+            0 => Self::NotConnected,
+            1 => Self::Connected,
+            2 => Self::CanConnect,
+            3 => Self::CannotConnect,
+            4 => Self::Limited,
+            _ => return Err(format!("unknown connectedness {v}")),
+        })
+    }
+}
+
+impl From<Direction> for u8 {
+    fn from(d: Direction) -> u8 {
+        d as u8
+    }
+}
+
+impl TryFrom<u8> for Direction {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        Ok(match v {
+            0 => Self::Unknown,
+            1 => Self::Inbound,
+            2 => Self::Outbound,
+            _ => return Err(format!("unknown direction {v}")),
+        })
     }
 }
 

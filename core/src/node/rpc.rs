@@ -8,7 +8,7 @@ use crate::admin::{
     GossipScores, NodeId, PeerDirection, PeerDump, PeerInfo, PeerScores, PeerStats, ReqRespScores,
     TopicScores, p2p_address,
 };
-use crate::peers::{self, PeerRecord};
+use crate::peers::PeerRecord;
 use crate::topic::BlockVersion;
 
 impl Node {
@@ -243,8 +243,8 @@ impl Node {
             enr: r.enr.clone().unwrap_or_default(),
             addresses: r.addrs.iter().map(|a| p2p_address(a, peer)).collect(),
             protocols: r.protocols.clone(),
-            connectedness: connectedness(r.connectedness),
-            direction: PeerDirection::from(r.direction),
+            connectedness: r.connectedness,
+            direction: r.direction,
             protected: r.protected,
             chain_id: r.chain_id,
             latency_ns: i64::try_from(r.latency_ns).unwrap_or(i64::MAX),
@@ -297,16 +297,6 @@ impl Node {
             banned: self.gater.blocked_peers().len() as u64,
             known: self.book.len() as u64,
         }
-    }
-}
-
-fn connectedness(c: peers::Connectedness) -> Connectedness {
-    match c {
-        peers::Connectedness::NotConnected => Connectedness::NotConnected,
-        peers::Connectedness::Connected => Connectedness::Connected,
-        peers::Connectedness::CanConnect => Connectedness::CanConnect,
-        peers::Connectedness::CannotConnect => Connectedness::CannotConnect,
-        peers::Connectedness::Limited => Connectedness::Limited,
     }
 }
 
