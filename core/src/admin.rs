@@ -1309,7 +1309,7 @@ mod tests {
             );
         }
         let full: AdminError = GaterError::Full {
-            list: gater::ListKind::BlockedPeers,
+            list: crate::gater::ListKind::BlockedPeers,
             max: 3,
         }
         .into();
