@@ -228,7 +228,10 @@ fn check_peer_info_shape(p: &Value) {
     );
     for k in ["addresses", "protocols"] {
         assert!(
-            p[k].is_null() || p[k].as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            p[k].is_null()
+                || p[k]
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string)),
             "{k}: {p}"
         );
     }
@@ -291,7 +294,10 @@ fn check_dump_shape(d: &Value) {
         assert_eq!(p["peerID"], id.as_str());
     }
     for k in ["bannedPeers", "bannedIPS", "bannedSubnets"] {
-        assert!(d[k].is_array(), "{k} must be [] when empty, never null: {d}");
+        assert!(
+            d[k].is_array(),
+            "{k} must be [] when empty, never null: {d}"
+        );
     }
 }
 
@@ -355,8 +361,12 @@ async fn publish_when_ready(node: &NodeHandle, req: PublishRequest) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_method_over_http_with_op_node_shapes() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let a = spawn(plain(0, true), SpawnOptions::default()).await.unwrap();
-        let b = spawn(plain(1, false), SpawnOptions::default()).await.unwrap();
+        let a = spawn(plain(0, true), SpawnOptions::default())
+            .await
+            .unwrap();
+        let b = spawn(plain(1, false), SpawnOptions::default())
+            .await
+            .unwrap();
         let ra = a.rpc_addr().expect("rpc bound");
         let rb = b.rpc_addr().expect("rpc bound");
         assert!(ra.ip().is_loopback() && ra.port() != 0, "{ra}");
@@ -500,10 +510,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
 
         // Blocking and unblocking peers.
         let other = keypair(77).public().to_peer_id().to_base58();
-        assert_eq!(
-            ok(ra, "opp2p_blockPeer", json!([other])).await,
-            Value::Null
-        );
+        assert_eq!(ok(ra, "opp2p_blockPeer", json!([other])).await, Value::Null);
         assert_eq!(
             ok(ra, "opp2p_listBlockedPeers", json!([])).await,
             json!([other])
@@ -517,10 +524,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
             ok(ra, "opp2p_unblockPeer", json!([other])).await,
             Value::Null
         );
-        assert_eq!(
-            ok(ra, "opp2p_listBlockedPeers", json!([])).await,
-            json!([])
-        );
+        assert_eq!(ok(ra, "opp2p_listBlockedPeers", json!([])).await, json!([]));
         assert_eq!(ok(ra, "opp2p_peerStats", json!([])).await["banned"], 0);
 
         // Blocking and unblocking addresses (IPv4-mapped IPv6 is stored as IPv4).
@@ -542,23 +546,14 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
         dump_ips.sort();
         assert_eq!(dump_ips, ips);
         for ip in ["10.9.8.7", "192.0.2.1"] {
-            assert_eq!(
-                ok(ra, "opp2p_unblockAddr", json!([ip])).await,
-                Value::Null
-            );
+            assert_eq!(ok(ra, "opp2p_unblockAddr", json!([ip])).await, Value::Null);
         }
-        assert_eq!(
-            ok(ra, "opp2p_listBlockedAddrs", json!([])).await,
-            json!([])
-        );
+        assert_eq!(ok(ra, "opp2p_listBlockedAddrs", json!([])).await, json!([]));
 
         // Blocking and unblocking subnets, in Go's net.IPNet JSON.
         let v4 = json!({"IP": "10.0.0.0", "Mask": "//8AAA=="});
         let v6 = json!({"IP": "2001:db8::", "Mask": "/////wAAAAAAAAAAAAAAAA=="});
-        assert_eq!(
-            ok(ra, "opp2p_blockSubnet", json!([v4])).await,
-            Value::Null
-        );
+        assert_eq!(ok(ra, "opp2p_blockSubnet", json!([v4])).await, Value::Null);
         // Host bits are cleared: 10.0.7.7/16 is the same subnet.
         assert_eq!(
             ok(
@@ -569,10 +564,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
             .await,
             Value::Null
         );
-        assert_eq!(
-            ok(ra, "opp2p_blockSubnet", json!([v6])).await,
-            Value::Null
-        );
+        assert_eq!(ok(ra, "opp2p_blockSubnet", json!([v6])).await, Value::Null);
         let listed = ok(ra, "opp2p_listBlockedSubnets", json!([])).await;
         let listed = listed.as_array().expect("array");
         assert_eq!(listed.len(), 2, "{listed:?}");
@@ -622,10 +614,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
             ok(ra, "opp2p_disconnectPeer", json!([b_id])).await,
             Value::Null
         );
-        assert_eq!(
-            ok(ra, "opp2p_listBlockedPeers", json!([])).await,
-            json!([])
-        );
+        assert_eq!(ok(ra, "opp2p_listBlockedPeers", json!([])).await, json!([]));
         eventually(|| async {
             let d = ok(ra, "opp2p_peers", json!([true])).await;
             (d["peers"].get(b_id.as_str()).is_none() && d["totalConnected"] == 0).then_some(())
@@ -640,14 +629,20 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
                 "the method opp2p_nope does not exist/is not available".to_owned()
             ))
         );
-        assert_eq!(rpc(ra, "eth_chainId", json!([])).await.unwrap_err().0, -32601);
+        assert_eq!(
+            rpc(ra, "eth_chainId", json!([])).await.unwrap_err().0,
+            -32601
+        );
         for (method, params) in [
             ("opp2p_peers", json!(["yes"])),
             ("opp2p_peers", json!([])),
             ("opp2p_self", json!([1])),
             ("opp2p_blockPeer", json!(["not-a-peer-id"])),
             ("opp2p_blockAddr", json!(["1.2.3"])),
-            ("opp2p_blockSubnet", json!([{"IP": "10.0.0.0", "Mask": "AP8AAA=="}])),
+            (
+                "opp2p_blockSubnet",
+                json!([{"IP": "10.0.0.0", "Mask": "AP8AAA=="}]),
+            ),
             ("opp2p_blockSubnet", json!(["10.0.0.0/16"])),
             ("opp2p_protectPeer", json!([42])),
             ("opp2p_disconnectPeer", json!({"id": b_id})),
@@ -665,10 +660,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
         assert_eq!(err.0, -32000);
         assert!(err.1.starts_with("bad peer address"), "{err:?}");
         // Nothing above changed the lists.
-        assert_eq!(
-            ok(ra, "opp2p_listBlockedPeers", json!([])).await,
-            json!([])
-        );
+        assert_eq!(ok(ra, "opp2p_listBlockedPeers", json!([])).await, json!([]));
         assert_eq!(
             ok(ra, "opp2p_listBlockedSubnets", json!([])).await,
             json!([])
@@ -676,6 +668,393 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
 
         a.shutdown().await;
         b.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+// ---- 2. metrics scrape --------------------------------------------------------------------
+
+async fn scrape(addr: SocketAddr) -> String {
+    let r = http(addr, "GET", "/metrics", None, "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(
+        r.body.ends_with("# EOF\n"),
+        "OpenMetrics text ends in # EOF"
+    );
+    r.body
+}
+
+/// The value of the sample line `series` (name plus labels, exactly as written).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?.strip_prefix(' ')?;
+        rest.split(' ').next()?.parse().ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut ca = plain(0, false);
+        ca.metrics_addr = Some(local0());
+        let mut cb = plain(1, false);
+        cb.metrics_addr = Some(local0());
+        let a = spawn(ca, SpawnOptions::default()).await.unwrap();
+        let mut b = spawn(cb, SpawnOptions::default()).await.unwrap();
+        let ma = a.metrics_addr().expect("metrics bound");
+        let mb = b.metrics_addr().expect("metrics bound");
+        // rpc_addr and metrics_addr are both 127.0.0.1:0, the same address: one listener
+        // serves JSON-RPC and /metrics.
+        assert_eq!(
+            a.rpc_addr(),
+            Some(ma),
+            "rpc and metrics on 127.0.0.1:0 share a listener"
+        );
+        let healthz = http(mb, "GET", "/healthz", None, "").await;
+        assert_eq!((healthz.status, healthz.body.as_str()), (200, "ok"));
+
+        assert_eq!(
+            ok(
+                b.rpc_addr().unwrap(),
+                "opp2p_connectPeer",
+                json!([dial_addr(&a)])
+            )
+            .await,
+            Value::Null
+        );
+        let mut blocks = b.blocks().unwrap();
+        for n in 1..=3u64 {
+            publish_when_ready(&a, v4_block(n)).await;
+            let got = blocks.next().await.expect("delivered");
+            assert_eq!(got.envelope.payload.as_v1().block_number, n);
+        }
+        // The core's counters are copied about once a second.
+        let tb = eventually(|| async {
+            let t = scrape(mb).await;
+            (sample(
+                &t,
+                r#"op_p2p_gossip_verdicts_total{verdict="accept",reason="accepted"}"#,
+            ) == Some(3.0)
+                && sample(&t, r#"op_p2p_peer_scores_count{type="total"}"#) == Some(1.0))
+            .then_some(t)
+        })
+        .await;
+        let ta = eventually(|| async {
+            let t = scrape(ma).await;
+            (sample(&t, r#"op_p2p_p2p_accepts_total{allow="true"}"#) >= Some(1.0)).then_some(t)
+        })
+        .await;
+        // B received (and accepted) three blocks from its one peer, which it dialled.
+        for (series, want) in [
+            ("op_p2p_p2p_peer_count", 1.0),
+            (r#"op_p2p_p2p_dials_total{allow="true"}"#, 1.0),
+            (r#"op_p2p_p2p_dials_total{allow="false"}"#, 0.0),
+            (
+                r#"op_p2p_p2p_gossip_events_total{type="DELIVER_MESSAGE"}"#,
+                3.0,
+            ),
+            (r#"op_p2p_p2p_gossip_events_total{type="ADD_PEER"}"#, 1.0),
+            (
+                r#"op_p2p_gossip_verdicts_total{verdict="reject",reason="wrong_signer"}"#,
+                0.0,
+            ),
+            ("op_p2p_unsafe_payloads_total", 3.0),
+            ("op_p2p_bans_total", 0.0),
+            (r#"op_p2p_peer_scores_bucket{le="+Inf",type="total"}"#, 1.0),
+            (
+                r#"op_p2p_peer_scores_count{type="reqRespValidResponses"}"#,
+                1.0,
+            ),
+        ] {
+            assert_eq!(sample(&tb, series), Some(want), "{series}\n{tb}");
+        }
+        assert!(sample(&tb, "op_p2p_last_unsafe_payloads_unix") >= Some((now_secs() - 60) as f64));
+        // A published three and accepted one inbound connection.
+        for (series, want) in [
+            ("op_p2p_p2p_peer_count", 1.0),
+            (r#"op_p2p_p2p_accepts_total{allow="true"}"#, 1.0),
+            (r#"op_p2p_p2p_accepts_total{allow="false"}"#, 0.0),
+            (
+                r#"op_p2p_p2p_gossip_events_total{type="PUBLISH_MESSAGE"}"#,
+                3.0,
+            ),
+            (
+                "op_p2p_publishing_errors_total",
+                sample(&ta, "op_p2p_publishing_errors_total").unwrap_or(-1.0),
+            ),
+        ] {
+            assert_eq!(sample(&ta, series), Some(want), "{series}\n{ta}");
+        }
+        // Every family spec §11 names is exported.
+        for family in [
+            "op_p2p_p2p_peer_count",
+            "op_p2p_p2p_stream_count",
+            "op_p2p_p2p_gossip_events_total",
+            "op_p2p_p2p_peer_unbans_total",
+            "op_p2p_p2p_ip_unbans_total",
+            "op_p2p_p2p_dials_total",
+            "op_p2p_p2p_accepts_total",
+            "op_p2p_peer_scores_bucket",
+            "op_p2p_p2p_req_total",
+            "op_p2p_unsafe_payloads_total",
+            "op_p2p_publishing_errors_total",
+        ] {
+            assert!(
+                tb.lines().any(|l| l.starts_with(family)),
+                "{family} missing\n{tb}"
+            );
+        }
+        // No series carries a per-peer label: no peer id, in any encoding, and no `peer` label.
+        for t in [&ta, &tb] {
+            for n in [&a, &b] {
+                assert!(
+                    !t.contains(&n.peer_id().to_base58()),
+                    "peer id in metrics\n{t}"
+                );
+            }
+            assert!(!t.contains("peer=\""), "{t}");
+            assert!(!t.contains("peer_id=\""), "{t}");
+            assert!(!t.contains("16Uiu2"), "a secp256k1 peer id in metrics\n{t}");
+        }
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+// ---- 3. a blocked IP is refused inbound ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_ip_is_refused_inbound_until_unblocked() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut ca = plain(2, false);
+        ca.metrics_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let a = spawn(ca, SpawnOptions::default()).await.unwrap();
+        let b = spawn(plain(3, false), SpawnOptions::default())
+            .await
+            .unwrap();
+        let (ra, rb) = (a.rpc_addr().unwrap(), b.rpc_addr().unwrap());
+        assert_eq!(
+            ok(ra, "opp2p_blockAddr", json!(["127.0.0.1"])).await,
+            Value::Null
+        );
+
+        let err = rpc(rb, "opp2p_connectPeer", json!([dial_addr(&a)])).await;
+        let (code, message) = err.expect_err("A refuses 127.0.0.1");
+        assert_eq!(code, -32000, "{message}");
+        assert!(message.starts_with("failed to connect"), "{message}");
+        let d = ok(ra, "opp2p_peers", json!([true])).await;
+        assert_eq!(d["totalConnected"], 0);
+        assert_eq!(d["peers"], json!({}));
+        assert_eq!(d["bannedIPS"], json!(["127.0.0.1"]));
+        // The refusal was A's gate at accept time.
+        let t = eventually(|| async {
+            let t = scrape(a.metrics_addr().unwrap()).await;
+            (sample(&t, r#"op_p2p_p2p_accepts_total{allow="false"}"#) >= Some(1.0)).then_some(t)
+        })
+        .await;
+        assert_eq!(
+            sample(&t, r#"op_p2p_p2p_accepts_total{allow="true"}"#),
+            Some(0.0)
+        );
+
+        assert_eq!(
+            ok(ra, "opp2p_unblockAddr", json!(["127.0.0.1"])).await,
+            Value::Null
+        );
+        assert_eq!(
+            ok(rb, "opp2p_connectPeer", json!([dial_addr(&a)])).await,
+            Value::Null
+        );
+        let d = eventually(|| async {
+            let d = ok(ra, "opp2p_peers", json!([true])).await;
+            (d["totalConnected"] == 1).then_some(d)
+        })
+        .await;
+        assert_eq!(d["peers"][b.peer_id().to_base58()]["direction"], 1);
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+// ---- 4. a restart keeps key, blocks and the discovery table -------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_key_blocks_and_discovery_table() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("node");
+        let kp = DataDir::open(&path)
+            .unwrap()
+            .load_or_create_key(None, [0x42; 32])
+            .unwrap();
+        let peer_id = kp.public().to_peer_id();
+
+        let other = spawn(plain(11, true), SpawnOptions::default())
+            .await
+            .unwrap();
+        let other_enr = other.enr().unwrap().to_owned();
+        let other_node_id = enr_node_id_hex(&other_enr);
+        let boot: Bootnode = other_enr.parse().unwrap();
+        let mut cfg = config(12, kp, dev_key(0).address(), true, vec![boot]);
+        cfg.datadir = Some(path.clone());
+        let n = spawn(cfg, SpawnOptions::default()).await.unwrap();
+        assert_eq!(n.peer_id(), peer_id);
+        let rn = n.rpc_addr().unwrap();
+        let blocked = keypair(60).public().to_peer_id().to_base58();
+        let subnet = json!({"IP": "10.1.0.0", "Mask": "//8AAA=="});
+        assert_eq!(
+            ok(rn, "opp2p_blockPeer", json!([blocked])).await,
+            Value::Null
+        );
+        assert_eq!(
+            ok(rn, "opp2p_blockSubnet", json!([subnet])).await,
+            Value::Null
+        );
+        // Discovery finds the bootnode and keeps it in the table.
+        eventually(|| async {
+            let t = ok(rn, "opp2p_discoveryTable", json!([])).await;
+            t.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().map(enr_node_id_hex) == Some(other_node_id.clone()))
+                .then_some(())
+        })
+        .await;
+        n.shutdown().await;
+        other.shutdown().await;
+
+        for f in [
+            datadir::KEY_FILE,
+            datadir::BANS_FILE,
+            datadir::PEERS_FILE,
+            datadir::DISCOVERY_FILE,
+        ] {
+            assert!(path.join(f).is_file(), "{f} written");
+        }
+        // The key is read from the file (another fresh secret would give another id).
+        let kp = DataDir::open(&path)
+            .unwrap()
+            .load_or_create_key(None, [0x43; 32])
+            .unwrap();
+        assert_eq!(kp.public().to_peer_id(), peer_id);
+        // No bootnode and the other node gone: nothing can be discovered anew.
+        let mut cfg = config(12, kp, dev_key(0).address(), true, vec![]);
+        cfg.datadir = Some(path.clone());
+        let n = spawn(cfg, SpawnOptions::default()).await.unwrap();
+        let rn = n.rpc_addr().unwrap();
+        assert_eq!(
+            ok(rn, "opp2p_self", json!([])).await["peerID"],
+            peer_id.to_base58()
+        );
+        assert_eq!(
+            ok(rn, "opp2p_listBlockedPeers", json!([])).await,
+            json!([blocked])
+        );
+        assert_eq!(
+            ok(rn, "opp2p_listBlockedSubnets", json!([])).await,
+            json!([subnet])
+        );
+        let table = ok(rn, "opp2p_discoveryTable", json!([])).await;
+        let table = table.as_array().unwrap();
+        assert!(
+            table
+                .iter()
+                .any(|e| e.as_str().map(enr_node_id_hex) == Some(other_node_id.clone())),
+            "restored table: {table:?}"
+        );
+        n.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+// ---- 5. a peer sending invalid blocks is banned -------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_invalid_blocks_is_banned_and_cannot_reconnect() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // S signs with dev_key(0); V only accepts dev_key(5): every block is wrong_signer.
+        let s = spawn(plain(0, false), SpawnOptions::default())
+            .await
+            .unwrap();
+        let mut vc = config(21, keypair(21), dev_key(5).address(), false, vec![]);
+        vc.metrics_addr = Some(local0());
+        let mut v = spawn(vc, SpawnOptions { events: true }).await.unwrap();
+        let mut events = v.events().unwrap();
+        let (rs, rv) = (s.rpc_addr().unwrap(), v.rpc_addr().unwrap());
+        let s_id = s.peer_id();
+        assert_eq!(
+            ok(rs, "opp2p_connectPeer", json!([dial_addr(&v)])).await,
+            Value::Null
+        );
+
+        let mut rejects = 0u64;
+        let mut published = 0u64;
+        let mut banned = false;
+        'outer: for n in 1..=400u64 {
+            if published == 0 {
+                publish_when_ready(&s, v4_block(n)).await;
+                published += 1;
+            } else if s.publish(v4_block(n)).await.is_ok() {
+                published += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            while let Ok(e) = events.try_recv() {
+                match e {
+                    NodeEvent::Verdict { reason, from, .. } if from == s_id => {
+                        assert_eq!(reason, Reason::WrongSigner);
+                        rejects += 1;
+                    }
+                    NodeEvent::Disconnecting { peer, reason } if peer == s_id => {
+                        assert_eq!(reason, DisconnectReason::Banned);
+                        banned = true;
+                        break 'outer;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        eprintln!("published {published}, rejected {rejects} before the ban");
+        assert!(banned, "published {published}, rejected {rejects}, no ban");
+        // 17 REJECTs in a burst cross the -100 ban threshold; the check runs once a second,
+        // so more arrive before it. Gossipsub's graylist (-40, at 11) must not stop the count.
+        assert!(rejects >= 17, "banned after only {rejects} REJECTs");
+        // V no longer lists S, and S cannot come back.
+        eventually(|| async {
+            let d = ok(rv, "opp2p_peers", json!([true])).await;
+            d["peers"].get(s_id.to_base58()).is_none().then_some(())
+        })
+        .await;
+        // A score ban is timed, not permanent: it is not in the permanent lists.
+        assert_eq!(ok(rv, "opp2p_listBlockedPeers", json!([])).await, json!([]));
+        let t = eventually(|| async {
+            let t = scrape(v.metrics_addr().unwrap()).await;
+            (sample(&t, "op_p2p_bans_total") == Some(1.0)).then_some(t)
+        })
+        .await;
+        assert_eq!(
+            sample(
+                &t,
+                r#"op_p2p_gossip_verdicts_total{verdict="reject",reason="wrong_signer"}"#
+            ),
+            Some(rejects as f64)
+        );
+        let again = rpc(rs, "opp2p_connectPeer", json!([dial_addr(&v)])).await;
+        eprintln!("reconnect: {again:?}");
+        assert!(again.is_err(), "S reconnected to V: {again:?}");
+        let d = ok(rv, "opp2p_peers", json!([true])).await;
+        assert!(d["peers"].get(s_id.to_base58()).is_none(), "{d}");
+        s.shutdown().await;
+        v.shutdown().await;
     })
     .await
     .expect("bounded");
