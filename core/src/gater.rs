@@ -455,13 +455,18 @@ impl Gater {
     /// blocks and bans, and the IP's when given. The caps are not checked here: they apply
     /// once the connection is established ([`Gater::allow_established`]).
     pub fn allow_dial(&mut self, now: u64, peer: &PeerId, ip: Option<IpAddr>) -> Decision {
-        let decision = self
-            .peer_rules(now, peer)
-            .or_else(|| ip.and_then(|ip| self.ip_rules(now, canonical_ip(ip))))
-            .map_or(Decision::Allow, Decision::Deny);
+        let decision = self.check_dial(now, peer, ip);
         self.stats.dials.count(decision);
         log_deny("dial", decision, Some(peer), ip);
         decision
+    }
+
+    /// [`Gater::allow_dial`]'s decision without counting it: for a check ahead of a dial whose
+    /// own hook will count it (`opp2p_connectPeer`), so one dial is one `p2p_dials` sample.
+    pub fn check_dial(&self, now: u64, peer: &PeerId, ip: Option<IpAddr>) -> Decision {
+        self.peer_rules(now, peer)
+            .or_else(|| ip.and_then(|ip| self.ip_rules(now, canonical_ip(ip))))
+            .map_or(Decision::Allow, Decision::Deny)
     }
 
     /// Inbound, before the handshake: may a connection from `ip` proceed? Checks the IP's
@@ -1017,6 +1022,37 @@ mod tests {
         assert_eq!(s.dials.denied_total(), 1);
         assert_eq!(s.established.denied(DenyReason::PeerBlocked), 4);
         assert_eq!(s.accepts, DecisionCounts::default());
+    }
+
+    #[test]
+    fn check_dial_decides_like_allow_dial_without_counting() {
+        let mut g = Gater::default();
+        let p = peer(1);
+        g.block_peer(p).unwrap();
+        g.block_ip(ip("1.2.3.4")).unwrap();
+        let cases = [
+            (p, None, Decision::Deny(DenyReason::PeerBlocked)),
+            (
+                peer(2),
+                Some(ip("1.2.3.4")),
+                Decision::Deny(DenyReason::IpBlocked),
+            ),
+            (peer(2), Some(ip("5.6.7.8")), Decision::Allow),
+            (peer(2), None, Decision::Allow),
+        ];
+        for (peer, addr, want) in cases {
+            assert_eq!(g.check_dial(NOW, &peer, addr), want);
+        }
+        assert_eq!(
+            g.stats().dials,
+            DecisionCounts::default(),
+            "nothing counted"
+        );
+        for (peer, addr, want) in cases {
+            assert_eq!(g.allow_dial(NOW, &peer, addr), want);
+        }
+        assert_eq!(g.stats().dials.allowed, 2);
+        assert_eq!(g.stats().dials.denied_total(), 2);
     }
 
     #[test]

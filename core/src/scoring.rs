@@ -178,7 +178,10 @@ impl ReqRespScoreParams {
 /// `0.01^(1/(50 epochs · 6 slots))` = 0.984766 per slot (op-node's former invalid-delivery
 /// decay, 50 epochs: 10 min at 2 s blocks). The arithmetic (score = −0.35·c²):
 /// - 1 REJECT: −0.35. Even 5 in a burst: −8.75, above the −10 gossip threshold.
-/// - 6 in a burst: −12.6, below the gossip threshold; 11: −42.35, below graylist (−40).
+/// - 6 in a burst: −12.6, below the gossip threshold. 11 would be −42.35, below graylist
+///   (−40), but gossipsub sees this part floored just above graylist
+///   ([`AppScores::gossipsub_score`]) so that it keeps delivering the peer's messages up to
+///   the ban.
 /// - 16 in a burst: −89.6; **17: −101.15**, at or below the −100 ban threshold, so a peer that
 ///   sends 17 invalid blocks within one slot is banned at its next check.
 /// - At one REJECT per slot the count after n slots is `(1 − 0.984766ⁿ)/(1 − 0.984766)`:
@@ -381,6 +384,23 @@ impl AppScores {
         self.peers
             .get(peer)
             .map_or(0.0, |e| Self::entry_score(&self.cfg, e))
+    }
+
+    /// The application score to hand to gossipsub: [`AppScores::score`] with the gossip-REJECT
+    /// part floored at `reject_floor` (the req/resp part, op-node's, is not floored).
+    ///
+    /// ⚠ Why: gossipsub ignores every message of a peer whose score is below its graylist
+    /// threshold (−40, crossed at 11 REJECTs), so no further REJECT is ever counted and the
+    /// −100 ban (17 REJECTs) would never come; the peer would stay connected and muted. With
+    /// the REJECT part floored just above the graylist threshold, gossipsub keeps handing us
+    /// the peer's messages until the ban check, which uses the full [`AppScores::score`],
+    /// bans and disconnects it.
+    pub fn gossipsub_score(&self, peer: &PeerId, reject_floor: f64) -> f64 {
+        self.peers.get(peer).map_or(0.0, |e| {
+            let full = Self::entry_score(&self.cfg, e);
+            let rejects = self.cfg.gossip.reject_weight * e.rejects * e.rejects;
+            full - rejects + rejects.max(reject_floor)
+        })
     }
 
     /// The req/resp counters of `peer`, for `PeerScores.reqResp`.
@@ -727,6 +747,33 @@ mod tests {
         }
         assert_eq!(crossed_at, Some(17));
         assert_eq!(s.score(&p), -0.35 * 40.0 * 40.0, "count capped at 40");
+    }
+
+    #[test]
+    fn gossipsub_never_sees_rejects_below_the_floor_while_the_ban_sees_them_all() {
+        let mut s = table();
+        let ban = BanConfig::default();
+        let graylist = PeerScoreThresholds::default().graylist;
+        let p = pid(1);
+        for n in 1..=40 {
+            s.on_gossip_verdict(0, p, Verdict::Reject);
+            let g = s.gossipsub_score(&p, graylist + 1.0);
+            // Gossipsub would stop handing us the peer's messages below graylist: it never is.
+            assert!(g >= graylist, "{n}: {g}");
+            assert_eq!(g, s.score(&p).max(graylist + 1.0), "{n}");
+            if n == 17 {
+                assert!(ban_decision(&ban, 0, p, s.score(&p), false).is_some());
+            }
+        }
+        // The req/resp part (op-node's) is not floored.
+        for _ in 0..20 {
+            s.on_rejected_payload(0, p);
+        }
+        assert_eq!(
+            s.gossipsub_score(&p, graylist + 1.0),
+            graylist + 1.0 - 400.0
+        );
+        assert_eq!(s.gossipsub_score(&pid(9), graylist + 1.0), 0.0, "untracked");
     }
 
     #[test]

@@ -548,7 +548,10 @@ impl Node {
             && verdict == Verdict::Reject
         {
             self.scores.on_gossip_verdict(now, peer, verdict);
-            let score = self.scores.score(&peer);
+            // Floored above graylist so REJECTs keep counting up to the ban (see
+            // `AppScores::gossipsub_score`); the ban check uses the full score.
+            let floor = crate::scoring::PeerScoreThresholds::default().graylist + 1.0;
+            let score = self.scores.gossipsub_score(&peer, floor);
             self.actions.push_back(Action::SetAppScore { peer, score });
         }
     }

@@ -137,20 +137,25 @@ impl Node {
             // We reached it at this address: remember it (inbound addresses are ephemeral ports).
             let _ = self.book.add_addrs(now, peer, [addr]);
         }
-        if let Some(waiters) = self.pending_connects.remove(&peer) {
-            for (id, _) in waiters {
-                self.actions.push_back(Action::AdminResponse {
-                    id,
-                    result: Ok(crate::admin::AdminResponse::Null),
-                });
-            }
-        }
+        // `opp2p_connectPeer` callers are answered on identify (`on_identified`), as
+        // go-libp2p's `Host.Connect` waits for identify: a connection the remote closes at
+        // once (its gater refusing us after the handshake) is then an error, not a success.
     }
 
     pub(super) fn on_connection_closed(&mut self, now: UnixMillis, peer: PeerId) {
         self.conn.on_disconnected(now, &peer);
         self.gater.on_disconnected(&peer);
         self.book.on_disconnected(now, &peer);
+        if let Some(waiters) = self.pending_connects.remove(&peer) {
+            for (id, _) in waiters {
+                self.actions.push_back(Action::AdminResponse {
+                    id,
+                    result: Err(AdminError::ConnectFailed(
+                        "connection closed before identify".into(),
+                    )),
+                });
+            }
+        }
     }
 
     pub(super) fn on_dial_failed(&mut self, now: UnixMillis, peer: PeerId, error: String) {
@@ -184,6 +189,14 @@ impl Node {
         );
         // Only dialable, non-loopback-from-elsewhere addresses are useful; the book bounds them.
         let _ = self.book.add_addrs(now, peer, listen_addrs);
+        if let Some(waiters) = self.pending_connects.remove(&peer) {
+            for (id, _) in waiters {
+                self.actions.push_back(Action::AdminResponse {
+                    id,
+                    result: Ok(crate::admin::AdminResponse::Null),
+                });
+            }
+        }
     }
 
     pub(super) fn on_discovered(&mut self, now: UnixMillis, enr: Enr) {

@@ -164,7 +164,12 @@ impl Node {
             });
             return;
         }
-        if !self.allow_dial(now, &peer, addrs.first()) {
+        // Checked without counting: the dial hook counts the dial itself (one `p2p_dials`).
+        let ip = addrs.first().and_then(Node::ip_of);
+        if peer == self.config.local_peer_id
+            || self.gater.check_dial(now.max(self.clock), &peer, ip)
+                != crate::gater::Decision::Allow
+        {
             self.actions.push_back(Action::AdminResponse {
                 id,
                 result: Err(AdminError::ConnectFailed(
@@ -173,7 +178,8 @@ impl Node {
             });
             return;
         }
-        // Wait for the connection (or a failure) up to 30 s rather than failing at once.
+        // Wait for the connection and identify (or a failure) up to 30 s rather than failing
+        // at once.
         self.pending_connects
             .entry(peer)
             .or_default()

@@ -410,12 +410,57 @@ fn connect_peer_waits_for_the_connection_or_times_out() {
             direction: Direction::Outbound,
         },
     );
+    // Connected, but answered only once identify ran (as go-libp2p's Host.Connect).
+    assert!(
+        !drain(&mut n)
+            .iter()
+            .any(|x| matches!(x, Action::AdminResponse { .. }))
+    );
+    n.handle_input(
+        t + 2_000,
+        Input::Identified {
+            peer: peer_id(9),
+            agent_version: "op-node".into(),
+            protocol_version: "".into(),
+            protocols: Vec::new(),
+            listen_addrs: Vec::new(),
+        },
+    );
     let acts = drain(&mut n);
     assert!(acts.iter().any(|x| matches!(
         x,
         Action::AdminResponse {
             id: RequestId(1),
             result: Ok(AdminResponse::Null)
+        }
+    )));
+    // A remote that closes the connection right after the handshake (its gater refusing
+    // us): an error, not a success.
+    n.handle_input(
+        t + 2_000,
+        Input::Admin {
+            id: RequestId(3),
+            request: AdminRequest::ConnectPeer {
+                addr: addr([10, 0, 0, 11], 1),
+                peer: peer_id(11),
+            },
+        },
+    );
+    drain(&mut n);
+    n.handle_input(
+        t + 2_000,
+        Input::ConnectionEstablished {
+            peer: peer_id(11),
+            addr: addr([10, 0, 0, 11], 1),
+            direction: Direction::Outbound,
+        },
+    );
+    n.handle_input(t + 2_000, Input::ConnectionClosed { peer: peer_id(11) });
+    assert!(drain(&mut n).iter().any(|x| matches!(
+        x,
+        Action::AdminResponse {
+            id: RequestId(3),
+            result: Err(AdminError::ConnectFailed(_))
         }
     )));
     // A peer that never answers: an error after 30 s, not before.
