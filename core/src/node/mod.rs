@@ -403,6 +403,9 @@ pub struct Node {
     throttled: Vec<(UnixMillis, StreamHandle, u64)>,
     next_housekeeping: UnixMillis,
     persist_pending: bool,
+    /// The application score last sent to gossipsub per peer (only non-zero ones; bounded by
+    /// the app-score table, entries leave when the score decays to zero or the peer leaves).
+    app_scores_sent: BTreeMap<PeerId, f64>,
 }
 
 /// Housekeeping (expiry of the peer book, bans, discovery table, rate-limit buckets) runs
@@ -443,6 +446,7 @@ impl Node {
             throttled: Vec::new(),
             next_housekeeping: 0,
             persist_pending: false,
+            app_scores_sent: BTreeMap::new(),
             config,
         }
     }
@@ -548,12 +552,27 @@ impl Node {
             && verdict == Verdict::Reject
         {
             self.scores.on_gossip_verdict(now, peer, verdict);
-            // Floored above graylist so REJECTs keep counting up to the ban (see
-            // `AppScores::gossipsub_score`); the ban check uses the full score.
-            let floor = crate::scoring::PeerScoreThresholds::default().graylist + 1.0;
-            let score = self.scores.gossipsub_score(&peer, floor);
-            self.actions.push_back(Action::SetAppScore { peer, score });
+            self.send_app_score(peer);
         }
+    }
+
+    /// Tells gossipsub the peer's application score when it changed since we last did.
+    /// Floored above graylist so REJECTs keep counting up to the ban (see
+    /// `AppScores::gossipsub_score`); the ban check uses the full score.
+    pub(crate) fn send_app_score(&mut self, peer: PeerId) {
+        let floor = crate::scoring::PeerScoreThresholds::default().graylist + 1.0;
+        let score = self.scores.gossipsub_score(&peer, floor);
+        let last = self.app_scores_sent.get(&peer).copied().unwrap_or(0.0);
+        // Small changes are batched, but reaching zero is always reported.
+        if score == last || (score != 0.0 && (score - last).abs() < 1e-3) {
+            return;
+        }
+        if score == 0.0 {
+            self.app_scores_sent.remove(&peer);
+        } else {
+            self.app_scores_sent.insert(peer, score);
+        }
+        self.actions.push_back(Action::SetAppScore { peer, score });
     }
 
     fn handle_publish(&mut self, now: UnixMillis, req: PublishRequest) {

@@ -143,6 +143,7 @@ impl Node {
     }
 
     pub(super) fn on_connection_closed(&mut self, now: UnixMillis, peer: PeerId) {
+        self.app_scores_sent.remove(&peer);
         self.conn.on_disconnected(now, &peer);
         self.gater.on_disconnected(&peer);
         self.book.on_disconnected(now, &peer);
@@ -266,9 +267,14 @@ impl Node {
         for peer in out.trims {
             self.disconnect(now, peer, super::DisconnectReason::Trim);
         }
-        let book = &self.book;
         let conn = &self.conn;
         self.scores.decay(now, |p| conn.is_connected(p));
+        // Keep gossipsub's copy of the application score in step with the decay.
+        let sent: Vec<PeerId> = self.app_scores_sent.keys().copied().collect();
+        for peer in sent {
+            self.send_app_score(peer);
+        }
+        let book = &self.book;
         let scores = &self.scores;
         let connected = || {
             book.iter()

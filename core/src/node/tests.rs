@@ -687,3 +687,50 @@ fn exported_state_restores_bans_blocks_and_discovery() {
     ));
     assert!(k.gater().blocked_peers().is_empty());
 }
+
+#[test]
+fn gossipsub_app_scores_follow_the_decay_back_to_zero() {
+    let mut n = node();
+    let t0 = NOW * 1000;
+    assert!(connect(&mut n, t0, 7, [10, 0, 0, 7], Direction::Inbound));
+    let bad = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(9), 901)
+        .unwrap();
+    for i in 0..3u64 {
+        n.handle_input(
+            t0,
+            Input::Gossip(GossipMessage {
+                handle: MessageHandle(i),
+                topic: "/optimism/901/3/blocks".into(),
+                data: bad.clone().into(),
+                source: Some(peer_id(7)),
+            }),
+        );
+    }
+    let sent: Vec<f64> = drain(&mut n)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SetAppScore { score, .. } => Some(score),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent[2] < sent[1] && sent[1] < sent[0] && sent[0] < 0.0);
+    // As the core's score decays, gossipsub is told, until it is back at zero.
+    let mut last = sent[2];
+    let mut now = t0;
+    for _ in 0..10_000 {
+        now = n.poll_timeout().unwrap().max(now + 1);
+        n.handle_input(now, Input::Tick);
+        for a in drain(&mut n) {
+            if let Action::SetAppScore { score, .. } = a {
+                assert!(score > last, "scores only recover");
+                last = score;
+            }
+        }
+        if last == 0.0 {
+            break;
+        }
+    }
+    assert_eq!(last, 0.0, "gossipsub's copy decays back to zero");
+}
