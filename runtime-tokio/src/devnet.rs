@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::swarm::driver::{NodeEvent, system_now_ms};
-use op_p2p_core::swarm::{NodeConfig, NodeHandle, default_agent_version};
+use op_p2p_core::swarm::{NodeConfig, NodeHandle};
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
 use op_p2p_core::{Config, PublishRequest, Verdict};
 use serde::Serialize;
@@ -106,21 +105,11 @@ fn node_config(i: u64, bootnodes: Vec<Bootnode>, statics: &[Multiaddr]) -> NodeC
     if i == 1 {
         core.sequencer_key = Some(dev_key(0));
     }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery: true,
-        bootnodes,
-        static_peers: statics.to_vec(),
-        rpc_addr: None,
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-    }
+    let mut c = NodeConfig::local(core, kp);
+    c.discovery = true;
+    c.bootnodes = bootnodes;
+    c.static_peers = statics.to_vec();
+    c
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -76,16 +76,23 @@ pub struct SpawnOptions {
 
 /// Starts a node on the current tokio runtime and returns its handle.
 ///
-/// ```no_run
-/// # async fn demo(config: op_p2p_core::swarm::NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
-/// use futures::StreamExt;
-/// let mut node = op_p2p_tokio::spawn(config, Default::default()).await?;
-/// let mut blocks = node.blocks().expect("taken once");
-/// if let Some(block) = blocks.next().await {
-///     println!("block {}", block.envelope.payload.as_v1().block_number);
+/// ```
+/// use op_p2p_core::admin::{AdminRequest, AdminResponse};
+/// use op_p2p_core::{Config, fork::ForkSchedule, swarm::NodeConfig, testkit};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let keypair = testkit::keypair(1); // a secp256k1 identity (op-node's key type)
+/// let signer = testkit::dev_key(0).address(); // the chain's unsafe block signer
+/// let core = Config::new(901, signer, ForkSchedule::ALL_AT_GENESIS, 2, keypair.public().to_peer_id());
+/// let mut node = op_p2p_tokio::spawn(NodeConfig::local(core, keypair), Default::default()).await.unwrap();
+/// let _blocks = node.blocks().unwrap(); // stream of blocks accepted from gossip
+/// match node.admin().call(AdminRequest::SelfInfo).await {
+///     Ok(AdminResponse::SelfInfo(me)) => assert_eq!(me.chain_id, 901),
+///     other => panic!("{other:?}"),
 /// }
-/// node.shutdown().await; // writes state to the data dir
-/// # Ok(()) }
+/// node.shutdown().await; // writes state when a data dir is configured
+/// # }
 /// ```
 pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHandle, SpawnError> {
     let keypair = config.keypair.clone();
@@ -134,7 +141,10 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         upgrade_transport(tcp, &keypair).map_err(|e| SpawnError::Transport(e.to_string()))?;
     let clock: Clock = Arc::new(system_now_ms);
     let agent = config.agent_version.clone();
-    let behaviour = behaviour::build(&keypair, node, clock, agent.clone())?;
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    let libp2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+    let behaviour = behaviour::build(&keypair, node, clock, agent.clone(), Some(&mut registry))?;
     let mut swarm = Swarm::new(
         transport,
         behaviour,
@@ -207,8 +217,6 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
     let enr = disc.as_ref().map(|d| d.enr.clone());
 
     let (admin, admin_rx) = AdminClient::channel();
-    let mut registry = Registry::default();
-    let metrics = Metrics::new(&mut registry);
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (delivered_tx, delivered_rx) = mpsc::channel(driver::DELIVERY_QUEUE);
     let (events_tx, events_rx) = if options.events {
@@ -247,6 +255,7 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         persist,
         local,
         metrics: Some(metrics),
+        libp2p_metrics: Some(libp2p_metrics),
     };
     let task = tokio::spawn(driver.run());
     let mut on_shutdown: Vec<Box<dyn FnOnce() + Send>> = vec![Box::new(move || task.abort())];

@@ -1,7 +1,6 @@
 //! Real nodes on loopback: gossip on every topic version, discovery through a bootnode,
 //! the admin API. Every test is bounded by a timeout.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -9,7 +8,7 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::swarm::{NodeConfig, NodeHandle, default_agent_version};
+use op_p2p_core::swarm::{NodeConfig, NodeHandle};
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
 use op_p2p_core::{BlockVersion, Config, PublishRequest};
 use op_p2p_tokio::{SpawnOptions, spawn};
@@ -28,21 +27,10 @@ fn config(i: u64, forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>
     if i == 0 {
         core.sequencer_key = Some(dev_key(0));
     }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery,
-        bootnodes,
-        static_peers: Vec::new(),
-        rpc_addr: None,
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-    }
+    let mut c = NodeConfig::local(core, kp);
+    c.discovery = discovery;
+    c.bootnodes = bootnodes;
+    c
 }
 
 async fn connect(from: &NodeHandle, to: &NodeHandle) {

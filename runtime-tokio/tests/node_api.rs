@@ -790,6 +790,9 @@ async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
         ] {
             assert_eq!(sample(&ta, series), Some(want), "{series}\n{ta}");
         }
+        // libp2p's and gossipsub's own metrics share the registry.
+        assert!(tb.contains("libp2p_swarm_connections_established"), "{tb}");
+        assert!(tb.contains("gossipsub_"), "{tb}");
         // Every family spec §11 names is exported.
         for family in [
             "op_p2p_p2p_peer_count",

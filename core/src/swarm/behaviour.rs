@@ -375,11 +375,14 @@ pub fn peer_score(
 }
 
 /// Builds the behaviour for `node`, subscribed to the chain's four block topics.
+/// When `registry` is given, gossipsub's own metrics (mesh, scores, queues) are registered in it
+/// under the `gossipsub` prefix.
 pub fn build(
     keypair: &Keypair,
     node: Node,
     clock: Clock,
     agent_version: String,
+    registry: Option<&mut prometheus_client::registry::Registry>,
 ) -> Result<Behaviour, BuildError> {
     let chain_id = node.config().validator.chain_id;
     let block_time = node.config().block_time_secs;
@@ -394,6 +397,12 @@ pub fn build(
         filter,
     )
     .map_err(|e| BuildError::Gossipsub(e.to_string()))?;
+    if let Some(registry) = registry {
+        gossipsub = gossipsub.with_metrics(
+            registry.sub_registry_with_prefix("gossipsub"),
+            gossipsub::MetricsConfig::default(),
+        );
+    }
     let (params, thresholds) = peer_score(block_time);
     gossipsub
         .with_peer_score(params, thresholds)

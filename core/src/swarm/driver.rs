@@ -163,6 +163,9 @@ pub struct Driver<R: Runtime> {
     pub local: LocalInfo,
     /// Prometheus metrics, if exported.
     pub metrics: Option<super::metrics::Metrics>,
+    /// libp2p's own metrics (connections, identify, ping, gossipsub messages), recorded from
+    /// swarm events into the same registry.
+    pub libp2p_metrics: Option<libp2p::metrics::Metrics>,
 }
 
 struct State {
@@ -342,6 +345,16 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn on_swarm_event(&mut self, st: &mut State, event: SwarmEvent<Event>) {
+        if let Some(m) = &self.libp2p_metrics {
+            use libp2p::metrics::Recorder;
+            m.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(Event::Gossipsub(e)) => m.record(e),
+                SwarmEvent::Behaviour(Event::Identify(e)) => m.record(e),
+                SwarmEvent::Behaviour(Event::Ping(e)) => m.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::Behaviour(Event::Gossipsub(e)) => self.on_gossipsub(st, e),
             SwarmEvent::Behaviour(Event::Identify(identify::Event::Received {

@@ -92,6 +92,30 @@ pub struct NodeConfig {
     pub agent_version: String,
 }
 
+impl NodeConfig {
+    /// A node on 127.0.0.1 with ephemeral TCP and UDP ports, discovery off, no bootnodes, no
+    /// static peers, no RPC, no metrics and no data dir: the starting point for tests, devnets
+    /// and examples. Change the fields you need.
+    pub fn local(mut core: crate::Config, keypair: libp2p::identity::Keypair) -> Self {
+        core.local_peer_id = keypair.public().to_peer_id();
+        Self {
+            core,
+            keypair,
+            listen_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            tcp_port: 0,
+            udp_port: 0,
+            advertise_ip: None,
+            discovery: false,
+            bootnodes: Vec::new(),
+            static_peers: Vec::new(),
+            rpc_addr: None,
+            metrics_addr: None,
+            datadir: None,
+            agent_version: default_agent_version(),
+        }
+    }
+}
+
 /// Our identify agent version.
 pub fn default_agent_version() -> String {
     format!("op-p2p/{}", env!("CARGO_PKG_VERSION"))
