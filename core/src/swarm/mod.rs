@@ -14,6 +14,7 @@
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
 
+pub mod assemble;
 pub mod behaviour;
 pub mod datadir;
 pub mod driver;
