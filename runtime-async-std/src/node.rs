@@ -103,9 +103,14 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
     // JSON-RPC and metrics: one HTTP service; one listener if both share an address.
     let mut bound_http = Vec::new();
     for addr in assemble::http_addrs(&config) {
-        let listener = match async_std::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
+        let bound = match async_std::net::TcpListener::bind(addr).await {
+            Ok(l) => l.local_addr().map(|local| (l, local)),
+            Err(e) => Err(e),
+        };
+        let (listener, local) = match bound {
+            Ok(x) => x,
             Err(e) => {
+                // Stop the driver, the listeners opened so far and discv5's thread.
                 for stop in parts.on_shutdown.drain(..).chain(stops) {
                     stop();
                 }
@@ -115,10 +120,6 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
                 });
             }
         };
-        let local = listener.local_addr().map_err(|e| SpawnError::Http {
-            addr,
-            error: e.to_string(),
-        })?;
         let (stop, stopped) = futures::channel::oneshot::channel::<()>();
         async_std::task::spawn(crate::http::serve(listener, http.clone(), async move {
             let _ = stopped.await;
