@@ -52,17 +52,17 @@ impl Rt {
 
     /// Starts a node on this runtime. A tokio node needs the caller to be inside a tokio
     /// runtime; an async-std node is started on async-std's executor whatever the caller's.
-    async fn spawn(self, config: NodeConfig) -> NodeHandle {
+    async fn try_spawn(self, config: NodeConfig) -> Result<NodeHandle, op_p2p_tokio::SpawnError> {
         match self {
-            Rt::Tokio => op_p2p_tokio::spawn(config, Default::default())
-                .await
-                .expect("tokio node starts"),
+            Rt::Tokio => op_p2p_tokio::spawn(config, Default::default()).await,
             Rt::AsyncStd => {
-                async_std::task::spawn(op_p2p_async_std::spawn(config, Default::default()))
-                    .await
-                    .expect("async-std node starts")
+                async_std::task::spawn(op_p2p_async_std::spawn(config, Default::default())).await
             }
         }
+    }
+
+    async fn spawn(self, config: NodeConfig) -> NodeHandle {
+        self.try_spawn(config).await.expect("node starts")
     }
 }
 
@@ -252,6 +252,17 @@ async fn shutdown_persists_and_releases_everything(rt: Rt) {
     assert!(released, "sockets still held after shutdown");
 }
 
+async fn a_taken_http_port_is_a_typed_error(rt: Rt) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let mut c = config(5, false);
+    c.rpc_addr = Some(addr);
+    match rt.try_spawn(c).await {
+        Err(op_p2p_tokio::SpawnError::Http { addr: a, .. }) => assert_eq!(a, addr),
+        other => panic!("{other:?}"),
+    }
+}
+
 macro_rules! on_every_runtime {
     ($($body:ident),* $(,)?) => {
         mod tokio_runtime {
@@ -267,6 +278,7 @@ on_every_runtime!(
     two_nodes_gossip_a_v4_block,
     admin_connect_peer_over_json_rpc,
     shutdown_persists_and_releases_everything,
+    a_taken_http_port_is_a_typed_error,
 );
 
 // ---- across runtimes ----
