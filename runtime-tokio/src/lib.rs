@@ -18,5 +18,7 @@ pub mod http;
 mod node;
 pub mod tools;
 
-pub use node::{SpawnError, SpawnOptions, TokioRuntime, event_json, run_node, spawn};
+pub use node::{
+    SpawnError, SpawnOptions, TokioRuntime, discovery_config, event_json, run_node, spawn,
+};
 pub use op_p2p_core::swarm::{NodeConfig, NodeHandle};

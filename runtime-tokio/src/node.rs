@@ -2,21 +2,17 @@
 //! behaviour and driver, discv5, and the node's state restored from and written to the data dir.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm, tcp};
-use op_p2p_core::swarm::behaviour::{self, Clock};
-use op_p2p_core::swarm::driver::{self, Driver, Runtime, system_now_ms};
-use op_p2p_core::swarm::http::HttpState;
-use op_p2p_core::swarm::metrics::Metrics;
-use op_p2p_core::swarm::metrics::prometheus_client::registry::Registry;
-use op_p2p_core::swarm::{AdminClient, HandleParts, NodeConfig, NodeHandle, upgrade_transport};
-use op_p2p_core::{LocalInfo, Node, UnixMillis};
+use libp2p::{Multiaddr, tcp};
+use op_p2p_core::UnixMillis;
+use op_p2p_core::swarm::assemble::{self, AssembleError, WireParams, Wired};
+use op_p2p_core::swarm::behaviour;
+use op_p2p_core::swarm::driver::{Runtime, system_now_ms};
+use op_p2p_core::swarm::{NodeConfig, NodeHandle, upgrade_transport};
 
 use crate::discovery::{self, DiscoveryConfig, DiscoveryService};
 
@@ -95,117 +91,35 @@ pub struct SpawnOptions {
 /// # }
 /// ```
 pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHandle, SpawnError> {
-    let keypair = config.keypair.clone();
-    let peer_id = keypair.public().to_peer_id();
-    let mut core = config.core.clone();
-    core.local_peer_id = peer_id;
-    if !config.discovery {
-        core.discovery = None;
+    // Bind the HTTP listeners first: a port in use fails the spawn before anything runs.
+    let mut http_listeners = Vec::new();
+    for addr in assemble::http_addrs(&config) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| SpawnError::Http {
+                addr,
+                error: e.to_string(),
+            })?;
+        http_listeners.push((addr, listener));
     }
-    for addr in &config.static_peers {
-        if let Some(libp2p::multiaddr::Protocol::P2p(p)) = addr.iter().last() {
-            let transport: Multiaddr = addr
-                .iter()
-                .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-                .collect();
-            core.static_peers.push((p, vec![transport]));
-        }
-    }
-    let mut node = Node::new(core);
-    let datadir = match &config.datadir {
-        Some(path) => Some(
-            op_p2p_core::swarm::datadir::DataDir::open(path)
-                .map_err(|e| SpawnError::DataDir(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let mut seeds = Vec::new();
-    if let Some(dir) = &datadir {
-        match dir
-            .load_state()
-            .map_err(|e| SpawnError::DataDir(e.to_string()))?
-        {
-            Some(state) => {
-                seeds = state.discovery.iter().map(|e| e.enr.clone()).collect();
-                let report = node
-                    .restore_state(system_now_ms(), state)
-                    .map_err(|e| SpawnError::DataDir(e.to_string()))?;
-                tracing::info!(?report, "state restored");
-            }
-            None => tracing::info!("no saved state"),
-        }
-    }
-
+    let prepared = assemble::prepare(&config, system_now_ms())?;
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
-    let transport =
-        upgrade_transport(tcp, &keypair).map_err(|e| SpawnError::Transport(e.to_string()))?;
-    let clock: Clock = Arc::new(system_now_ms);
-    let agent = config.agent_version.clone();
-    let mut registry = Registry::default();
-    let metrics = Metrics::new(&mut registry);
-    let libp2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
-    let behaviour = behaviour::build(&keypair, node, clock, agent.clone(), Some(&mut registry))?;
-    let mut swarm = Swarm::new(
+    let transport = upgrade_transport(tcp, &config.keypair)
+        .map_err(|e| SpawnError::Transport(e.to_string()))?;
+    let (mut swarm, registry) = assemble::build_swarm(
+        &config,
+        prepared.node,
         transport,
-        behaviour,
-        peer_id,
-        libp2p::swarm::Config::with_tokio_executor()
-            .with_idle_connection_timeout(Duration::from_secs(60)),
-    );
-    let listen: Multiaddr = SocketAddr::new(config.listen_ip, config.tcp_port).into_multiaddr();
-    swarm
-        .listen_on(listen.clone())
-        .map_err(|e| SpawnError::Listen {
-            addr: listen.clone(),
-            error: e.to_string(),
-        })?;
-    // Wait for the bound address (port 0 picks one) before building our record.
-    let bound = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match swarm.select_next_some().await {
-                SwarmEvent::NewListenAddr { address, .. } => return Ok(address),
-                SwarmEvent::ListenerError { error, .. }
-                | SwarmEvent::ListenerClosed {
-                    reason: Err(error), ..
-                } => {
-                    return Err(error.to_string());
-                }
-                _ => {}
-            }
-        }
-    })
-    .await
-    .map_err(|_| SpawnError::Listen {
-        addr: listen.clone(),
-        error: "timed out".into(),
-    })?
-    .map_err(|error| SpawnError::Listen {
-        addr: listen.clone(),
-        error,
-    })?;
-    let tcp_port = bound
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .unwrap_or(config.tcp_port);
+        libp2p::swarm::Config::with_tokio_executor(),
+    )?;
+    let bound = assemble::listen(&mut swarm, &config, &TokioRuntime).await?;
+    let tcp_port = assemble::tcp_port(&bound).unwrap_or(config.tcp_port);
 
     let (discovered_tx, discovered_rx) = mpsc::channel(discovery::DISCOVERED_QUEUE);
     let disc: Option<DiscoveryService> = if config.discovery {
-        let chain_id = config.core.validator.chain_id;
         Some(
             discovery::start(
-                DiscoveryConfig {
-                    keypair: keypair.clone(),
-                    chain_id,
-                    listen_ip: config.listen_ip,
-                    udp_port: config.udp_port,
-                    advertise_ip: config.advertise_ip,
-                    tcp_port,
-                    bootnodes: config.bootnodes.clone(),
-                    seeds,
-                },
+                discovery_config(&config, tcp_port, prepared.seeds),
                 discovered_tx,
             )
             .await?,
@@ -214,120 +128,72 @@ pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHand
         drop(discovered_tx);
         None
     };
-    let enr = disc.as_ref().map(|d| d.enr.clone());
-
-    let (admin, admin_rx) = AdminClient::channel();
-    let (commands_tx, commands_rx) = mpsc::channel(64);
-    let (delivered_tx, delivered_rx) = mpsc::channel(driver::DELIVERY_QUEUE);
-    let (events_tx, events_rx) = if options.events {
-        let (tx, rx) = mpsc::channel(4096);
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
-    let persist: Option<driver::PersistFn> = datadir.map(|dir| {
-        Box::new(move |state: &op_p2p_core::NodeState| {
-            if let Err(e) = dir.save_state(state) {
-                tracing::error!(error = %e, "cannot write state");
-            }
-        }) as driver::PersistFn
-    });
-    let local = LocalInfo {
-        agent_version: agent,
-        protocol_version: "ipfs/0.1.0".into(),
-        enr: enr.clone(),
-        addrs: vec![bound.clone()],
-        protocols: vec![
-            "/meshsub/1.1.0".into(),
-            "/ipfs/id/1.0.0".into(),
-            "/ipfs/ping/1.0.0".into(),
-            op_p2p_core::reqresp::protocol_id(config.core.validator.chain_id),
-        ],
-    };
-    let driver = Driver {
+    let Wired {
+        driver,
+        http,
+        mut parts,
+    } = assemble::wire(
         swarm,
-        runtime: TokioRuntime,
-        admin_rx,
-        commands_rx,
-        discovered_rx,
-        delivered_tx,
-        events_tx,
-        persist,
-        local,
-        metrics: Some(metrics),
-        libp2p_metrics: Some(libp2p_metrics),
-    };
+        &config,
+        TokioRuntime,
+        WireParams {
+            events: options.events,
+            datadir: prepared.datadir,
+            enr: disc.as_ref().map(|d| d.enr.clone()),
+            bound,
+            discovered: discovered_rx,
+            registry,
+        },
+    );
     let task = tokio::spawn(driver.run());
-    let mut on_shutdown: Vec<Box<dyn FnOnce() + Send>> = vec![Box::new(move || task.abort())];
+    parts.on_shutdown.push(Box::new(move || task.abort()));
     // JSON-RPC and metrics: one HTTP service; one listener if both share an address.
-    let state = Arc::new(HttpState {
-        admin: admin.clone(),
-        registry: Arc::new(registry),
-    });
     let mut bound_http = Vec::new();
-    let mut wanted: Vec<SocketAddr> = config.rpc_addr.into_iter().collect();
-    if let Some(m) = config.metrics_addr
-        && config.rpc_addr != Some(m)
-    {
-        wanted.push(m);
-    }
-    for addr in wanted {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| SpawnError::Http {
-                addr,
-                error: e.to_string(),
-            })?;
+    for (addr, listener) in http_listeners {
         let local = listener.local_addr().map_err(|e| SpawnError::Http {
             addr,
             error: e.to_string(),
         })?;
         let (stop, stopped) = futures::channel::oneshot::channel::<()>();
-        let http = tokio::spawn(crate::http::serve(listener, state.clone(), async move {
+        // The server shuts down gracefully on its own once signalled.
+        tokio::spawn(crate::http::serve(listener, http.clone(), async move {
             let _ = stopped.await;
         }));
         tracing::info!(%local, "http (json-rpc, /metrics) listening");
-        on_shutdown.push(Box::new(move || {
+        parts.on_shutdown.push(Box::new(move || {
             let _ = stop.send(());
-            drop(http);
         }));
         bound_http.push((addr, local));
     }
-    let find = |want: Option<SocketAddr>| {
-        want.and_then(|w| bound_http.iter().find(|(a, _)| *a == w).map(|(_, l)| *l))
-    };
-    let rpc_addr = find(config.rpc_addr);
-    let metrics_addr = find(config.metrics_addr);
+    assemble::set_http_addrs(&mut parts, &config, &bound_http);
     if let Some(d) = disc {
-        on_shutdown.push(Box::new(move || d.stop()));
+        parts.on_shutdown.push(Box::new(move || d.stop()));
     }
-    Ok(NodeHandle::from_parts(HandleParts {
-        peer_id,
-        commands: commands_tx,
-        admin,
-        blocks: delivered_rx,
-        events: events_rx,
-        enr,
-        listen_addrs: vec![bound],
-        rpc_addr,
-        metrics_addr,
-        on_shutdown,
-    }))
+    Ok(NodeHandle::from_parts(parts))
 }
 
-trait IntoMultiaddr {
-    fn into_multiaddr(self) -> Multiaddr;
+/// The discovery settings for `config`, with our bound TCP port and the persisted seeds.
+pub fn discovery_config(config: &NodeConfig, tcp_port: u16, seeds: Vec<String>) -> DiscoveryConfig {
+    DiscoveryConfig {
+        keypair: config.keypair.clone(),
+        chain_id: config.core.validator.chain_id,
+        listen_ip: config.listen_ip,
+        udp_port: config.udp_port,
+        advertise_ip: config.advertise_ip,
+        tcp_port,
+        bootnodes: config.bootnodes.clone(),
+        seeds,
+    }
 }
 
-impl IntoMultiaddr for SocketAddr {
-    fn into_multiaddr(self) -> Multiaddr {
-        let ip = match self.ip() {
-            std::net::IpAddr::V4(ip) => libp2p::multiaddr::Protocol::Ip4(ip),
-            std::net::IpAddr::V6(ip) => libp2p::multiaddr::Protocol::Ip6(ip),
-        };
-        Multiaddr::empty()
-            .with(ip)
-            .with(libp2p::multiaddr::Protocol::Tcp(self.port()))
+impl From<AssembleError> for SpawnError {
+    fn from(e: AssembleError) -> Self {
+        match e {
+            AssembleError::Behaviour(e) => SpawnError::Behaviour(e),
+            AssembleError::Listen { addr, error } => SpawnError::Listen { addr, error },
+            AssembleError::DataDir(e) => SpawnError::DataDir(e),
+            other => SpawnError::DataDir(other.to_string()),
+        }
     }
 }
 

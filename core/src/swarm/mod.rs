@@ -14,6 +14,7 @@
 //! Nothing here opens a socket or names a runtime; the runtime crates bring TCP, timers, the
 //! executor and the HTTP listener.
 
+pub mod assemble;
 pub mod behaviour;
 pub mod datadir;
 pub mod driver;
@@ -133,7 +134,9 @@ pub struct NodeHandle {
     listen_addrs: Vec<Multiaddr>,
     rpc_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
-    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+    /// Behind a mutex only so the handle is `Sync` (a `&NodeHandle` may be held across an
+    /// await in a task that moves between threads); it is taken once, by `shutdown`.
+    on_shutdown: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -182,7 +185,7 @@ impl NodeHandle {
             listen_addrs: p.listen_addrs,
             rpc_addr: p.rpc_addr,
             metrics_addr: p.metrics_addr,
-            on_shutdown: p.on_shutdown,
+            on_shutdown: std::sync::Mutex::new(p.on_shutdown),
         }
     }
 
@@ -268,7 +271,11 @@ impl NodeHandle {
         {
             let _ = done.await;
         }
-        for stop in self.on_shutdown.drain(..) {
+        let stops = self
+            .on_shutdown
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for stop in stops {
             stop();
         }
     }
