@@ -93,15 +93,13 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
-    use futures::channel::mpsc;
-    use op_p2p_core::admin::AdminRequest;
+
     use op_p2p_core::fork::ForkSchedule;
+    use op_p2p_core::swarm::AdminClient;
     use op_p2p_core::swarm::metrics::Metrics;
     use op_p2p_core::swarm::metrics::prometheus_client::registry::Registry;
-    use op_p2p_core::swarm::{AdminClient, AdminReply};
     use op_p2p_core::testkit::{dev_key, peer_id};
-    use op_p2p_core::{Action, Config, Input, Node, RequestId};
+    use op_p2p_core::{Config, Node};
     use serde_json::{Value, json};
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,23 +111,6 @@ mod tests {
     /// turns a hang into a failure.
     const BOUND: Duration = Duration::from_secs(20);
     const NOW: u64 = 1_750_000_000_000;
-
-    async fn node_task(mut node: Node, mut rx: mpsc::Receiver<(AdminRequest, AdminReply)>) {
-        let mut next = 0;
-        while let Some((request, reply)) = rx.next().await {
-            next += 1;
-            let id = RequestId(next);
-            node.handle_input(NOW, Input::Admin { id, request });
-            while let Some(a) = node.poll_action() {
-                if let Action::AdminResponse { id: got, result } = a
-                    && got == id
-                {
-                    let _ = reply.send(result);
-                    break;
-                }
-            }
-        }
-    }
 
     struct Server {
         addr: SocketAddr,
@@ -149,7 +130,7 @@ mod tests {
         let metrics = Metrics::new(&mut registry);
         metrics.observe(&node);
         let (admin, rx) = AdminClient::channel();
-        tokio::spawn(node_task(node, rx));
+        tokio::spawn(op_p2p_core::swarm::answer_admin_calls(node, NOW, rx));
         let state = Arc::new(HttpState {
             admin,
             registry: Arc::new(registry),

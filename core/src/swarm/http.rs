@@ -346,7 +346,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use futures::StreamExt;
-    use futures::channel::mpsc;
+
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
     use http_body_util::StreamBody;
@@ -356,34 +356,12 @@ mod tests {
     use super::*;
     use crate::admin::AdminError;
     use crate::fork::ForkSchedule;
-    use crate::swarm::AdminReply;
+
     use crate::swarm::metrics::Metrics;
     use crate::testkit::{dev_key, peer_id};
-    use crate::{Action, Config, Input, Node, RequestId};
+    use crate::{Config, Node};
 
     const NOW: u64 = 1_750_000_000_000;
-
-    /// The node's task as the driver will run it, minus the network: each call becomes an
-    /// `Input::Admin`, its `Action::AdminResponse` the reply.
-    async fn node_task(mut node: Node, mut rx: mpsc::Receiver<(AdminRequest, AdminReply)>) {
-        let mut next = 0;
-        while let Some((request, reply)) = rx.next().await {
-            next += 1;
-            let id = RequestId(next);
-            node.handle_input(NOW, Input::Admin { id, request });
-            let mut answer = None;
-            while let Some(a) = node.poll_action() {
-                if let Action::AdminResponse { id: got, result } = a
-                    && got == id
-                {
-                    answer = Some(result);
-                }
-            }
-            if let Some(result) = answer {
-                let _ = reply.send(result);
-            }
-        }
-    }
 
     struct Fixture {
         pool: LocalPool,
@@ -405,7 +383,7 @@ mod tests {
         let (admin, rx) = AdminClient::channel();
         let pool = LocalPool::new();
         pool.spawner()
-            .spawn_local(node_task(node, rx))
+            .spawn_local(crate::swarm::answer_admin_calls(node, NOW, rx))
             .expect("spawn");
         Fixture {
             pool,

@@ -117,6 +117,35 @@ impl NodeConfig {
     }
 }
 
+/// Test support (feature `test-util`): the node's task as the driver runs it, minus the
+/// network. Each admin call becomes an [`crate::Input::Admin`] at `now`; its
+/// [`crate::Action::AdminResponse`] is the reply. Ends when every [`AdminClient`] is dropped.
+#[cfg(feature = "test-util")]
+pub async fn answer_admin_calls(
+    mut node: crate::Node,
+    now: crate::UnixMillis,
+    mut rx: mpsc::Receiver<(AdminRequest, AdminReply)>,
+) {
+    use futures::StreamExt;
+    let mut next = 0;
+    while let Some((request, reply)) = rx.next().await {
+        next += 1;
+        let id = crate::RequestId(next);
+        node.handle_input(now, crate::Input::Admin { id, request });
+        let mut answer = None;
+        while let Some(a) = node.poll_action() {
+            if let crate::Action::AdminResponse { id: got, result } = a
+                && got == id
+            {
+                answer = Some(result);
+            }
+        }
+        if let Some(result) = answer {
+            let _ = reply.send(result);
+        }
+    }
+}
+
 /// Our identify agent version.
 pub fn default_agent_version() -> String {
     format!("op-p2p/{}", env!("CARGO_PKG_VERSION"))
