@@ -29,6 +29,10 @@ const TOPIC_V3: &str = "/optimism/901/2/blocks";
 const TOPIC_V4: &str = "/optimism/901/3/blocks";
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The tests measure the whole process (RSS, open descriptors, latency): they run one at a
+/// time so one test's sockets and buffers never count against another's bound.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
@@ -223,6 +227,7 @@ const RSS_MARGIN_KIB: u64 = 32 * 1024;
 /// flood, and our memory does not grow with the flood.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
+    let _serial = SERIAL.lock().await;
     interop_dir();
     tokio::time::timeout(TEST_TIMEOUT, async {
         let sequencer = spawn(config(0), SpawnOptions::default())
@@ -374,6 +379,7 @@ async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
 /// part of the id); the same bytes on the v4 topic are then accepted and delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_replayed_on_another_version_topic_does_not_suppress_the_real_one() {
+    let _serial = SERIAL.lock().await;
     interop_dir();
     tokio::time::timeout(TEST_TIMEOUT, async {
         let mut ours = spawn(config(1), SpawnOptions { events: true })
@@ -459,6 +465,7 @@ const FD_MARGIN: usize = 16;
 /// closes every descriptor once the sockets go away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_raw_connections_leave_the_node_responsive_and_leak_no_descriptors() {
+    let _serial = SERIAL.lock().await;
     tokio::time::timeout(TEST_TIMEOUT, async {
         let sequencer = spawn(config(0), SpawnOptions::default())
             .await
@@ -576,6 +583,7 @@ fn big_block(number: u64) -> BlockBuilder {
 /// its TCP window fills); the sequencer's 1 MB blocks still reach an honest node promptly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_peer_does_not_slow_delivery_to_others() {
+    let _serial = SERIAL.lock().await;
     interop_dir();
     tokio::time::timeout(TEST_TIMEOUT, async {
         let sequencer = spawn(config(0), SpawnOptions { events: true })
@@ -655,6 +663,7 @@ const KILL_ROUNDS: u64 = 20;
 /// write state; every restart finds valid state, and nothing it had persisted is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_state_writes_never_leaves_invalid_state() {
+    let _serial = SERIAL.lock().await;
     tokio::time::timeout(Duration::from_secs(150), async {
         let dir = tempfile::tempdir().expect("temp dir");
         let datadir = dir.path().join("data");
