@@ -189,6 +189,10 @@ pub struct ConnManager {
     in_flight: BTreeMap<PeerId, InFlight>,
     /// Bounded by `max_backoff_entries`.
     backoff: BTreeMap<PeerId, Backoff>,
+    /// Earliest `until + cap` among `backoff` at the last sweep (lowered on insert): the
+    /// forget pass runs only when something can be forgotten, not on every tick (a full
+    /// table made every input cost a pass over 1,024 entries).
+    backoff_sweep_at: u64,
     round: Option<Round>,
     last_round: Option<u64>,
     last_trim: Option<u64>,
@@ -221,6 +225,7 @@ impl ConnManager {
             connected: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             backoff: BTreeMap::new(),
+            backoff_sweep_at: u64::MAX,
             round: None,
             last_round: None,
             last_trim: None,
@@ -312,6 +317,9 @@ impl ConnManager {
         }
         let until = now.saturating_add(backoff_ms(&self.cfg, failures));
         self.backoff.insert(peer, Backoff { failures, until });
+        self.backoff_sweep_at = self
+            .backoff_sweep_at
+            .min(until.saturating_add(self.cfg.backoff_cap_ms));
     }
 
     fn dial_interval(&self) -> u64 {
@@ -354,8 +362,16 @@ impl ConnManager {
             .retain(|_, d| now.saturating_sub(d.started) < timeout);
         // Forget backoff entries quiet for a full cap after their end.
         let cap = self.cfg.backoff_cap_ms;
-        self.backoff
-            .retain(|_, b| now < b.until.saturating_add(cap));
+        if now >= self.backoff_sweep_at {
+            self.backoff
+                .retain(|_, b| now < b.until.saturating_add(cap));
+            self.backoff_sweep_at = self
+                .backoff
+                .values()
+                .map(|b| b.until.saturating_add(cap))
+                .min()
+                .unwrap_or(u64::MAX);
+        }
 
         self.static_round(now, view, &mut out);
         self.dial_round(now, rng, view, &mut out);

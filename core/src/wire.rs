@@ -97,10 +97,21 @@ pub fn check_size(data: &[u8]) -> Result<usize, SizeError> {
     Ok(declared as usize)
 }
 
+/// Upper bound of a raw snappy block's expansion (decompressed bytes per input byte): the
+/// densest element is a 3-byte copy producing 64 bytes.
+pub const MAX_SNAPPY_EXPANSION: u64 = 22;
+
 /// Decompresses a raw snappy block into `out` (cleared first), after the size guard.
 /// `out` can be reused across messages to avoid reallocating.
 pub fn decompress_into(data: &[u8], out: &mut Vec<u8>) -> Result<(), DecompressError> {
     let len = check_size(data)?;
+    // No snappy element expands more than 64/3 times (a 3-byte copy of 64 bytes): a body too
+    // short for the declared length is corrupt, found before zero-filling `len` bytes (else a
+    // 10-byte message costs a 10 MiB fill).
+    if (len as u64) > (data.len() as u64).saturating_mul(MAX_SNAPPY_EXPANSION) {
+        out.clear();
+        return Err(DecompressError::Snappy);
+    }
     out.clear();
     out.resize(len, 0);
     match snap::raw::Decoder::new().decompress(data, out) {
@@ -616,5 +627,31 @@ mod tests {
         let (root, rest) = split_beacon_root(BlockVersion::V1, &[9; 40]).unwrap();
         assert!(root.is_none());
         assert_eq!(rest.len(), 40);
+    }
+
+    #[test]
+    fn a_short_body_declaring_a_large_length_is_corrupt_before_any_allocation() {
+        // The most compressible input there is still decompresses: the bound is never hit.
+        for raw in [vec![0u8; MAX_GOSSIP_SIZE], vec![7u8; 100_000]] {
+            let data = compress(&raw);
+            assert!((raw.len() as u64) <= data.len() as u64 * MAX_SNAPPY_EXPANSION);
+            let mut out = Vec::new();
+            decompress_into(&data, &mut out).unwrap();
+            assert_eq!(out, raw);
+        }
+        // 5 MiB declared, 12 bytes sent: refused without growing the buffer.
+        let mut bomb = vec![0x80, 0x80, 0xc0, 0x02];
+        bomb.extend_from_slice(&[0; 8]);
+        assert_eq!(check_size(&bomb), Ok(5 * 1024 * 1024));
+        let mut out = Vec::new();
+        assert_eq!(
+            decompress_into(&bomb, &mut out),
+            Err(DecompressError::Snappy)
+        );
+        assert_eq!(
+            out.capacity(),
+            0,
+            "nothing allocated for the declared length"
+        );
     }
 }

@@ -268,11 +268,18 @@ impl Node {
             self.disconnect(now, peer, super::DisconnectReason::Trim);
         }
         let conn = &self.conn;
+        // Scores change between inputs only by a decay step (at most once per slot); verdicts
+        // and req/resp results send their own update. Re-syncing every peer on every input
+        // made each gossip message cost O(scored peers) under a flood from many sources.
+        let decay_due = self.scores.next_decay().is_none_or(|t| now >= t);
         self.scores.decay(now, |p| conn.is_connected(p));
-        // Keep gossipsub's copy of the application score in step with the decay.
-        let sent: Vec<PeerId> = self.app_scores_sent.keys().copied().collect();
-        for peer in sent {
-            self.send_app_score(peer);
+        if decay_due {
+            // Keep gossipsub's copy of the application score in step with the decay (and with
+            // entries `expire` dropped).
+            let sent: Vec<PeerId> = self.app_scores_sent.keys().copied().collect();
+            for peer in sent {
+                self.send_app_score(peer);
+            }
         }
         let book = &self.book;
         let scores = &self.scores;
