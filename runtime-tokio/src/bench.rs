@@ -510,6 +510,8 @@ pub struct BenchResult {
     pub peers_mean: f64,
     /// Mean v4 mesh peers per node at the start.
     pub mesh_mean: f64,
+    /// Nodes without a v4 mesh peer when publishing started (readiness gave up after 20 s).
+    pub nodes_without_mesh: usize,
     /// Gossip bytes sent per block per node (mean over all nodes).
     pub sent_bytes_per_block_per_node: f64,
     /// Copies of the block sent per node per block (sent bytes / message bytes).
@@ -773,14 +775,20 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     }
 
     // Mesh readiness: every node has a mesh peer on the v4 topic.
-    let mesh_deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mesh_deadline = std::time::Instant::now() + Duration::from_secs(20);
     let ready = loop {
         let s = all_stats(&mut children, &mut rx, &mut accepts).await?;
         if s.iter().all(|s| s.mesh >= 1) {
             break s;
         }
         if std::time::Instant::now() > mesh_deadline {
-            return Err(BenchError::Timeout("mesh"));
+            // Publish anyway: delivery shows whether the meshless nodes still get blocks.
+            let view: Vec<(u64, u64)> = s.iter().map(|s| (s.peers, s.mesh)).collect();
+            tracing::warn!(
+                ?view,
+                "not every node has a v4 mesh peer: (peers, mesh) per node"
+            );
+            break s;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -912,6 +920,7 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         rss_kb_per_peer: mean(&|s| s.rss_kb as f64 / s.peers.max(1) as f64, rx_end),
         peers_mean: mean(&|s| s.peers as f64, &s1),
         mesh_mean,
+        nodes_without_mesh: ready.iter().filter(|s| s.mesh == 0).count(),
         sent_bytes_per_block_per_node: sent_per_block,
         copies_per_block_per_node: copies,
         amplification_over_mesh: if mesh_mean > 0.0 {
