@@ -27,6 +27,15 @@ enum Command {
     Keygen(KeygenArgs),
     /// Run N nodes on 127.0.0.1 with a sequencer publishing real blocks; report delivery and latency.
     Devnet(DevnetArgs),
+    /// Loopback mesh of N node processes; node 0 publishes signed blocks; report latency, CPU, RSS, bytes.
+    Bench(BenchArgs),
+    /// One node of `op-p2p bench` (commands on stdin, reports on stdout; exits when stdin closes).
+    #[command(hide = true)]
+    BenchNode {
+        /// Node index (0 publishes).
+        #[arg(long)]
+        index: u64,
+    },
     /// Replay captured gossip through one core instance and print each verdict as JSON lines.
     Verdicts(VerdictsArgs),
     /// Write the example gossip set (real signed blocks, valid and broken) and its manifest.
@@ -58,6 +67,34 @@ struct DevnetArgs {
     #[arg(long = "static-peer")]
     static_peers: Vec<op_p2p_core::Multiaddr>,
     /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Node counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10u64, 20])]
+    nodes: Vec<u64>,
+    /// Block sizes to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["100tx", "1000tx"])]
+    sizes: Vec<op_p2p_tokio::bench::BlockSize>,
+    /// Runtimes to run, comma-separated (async-std needs op-p2p-bench-node-async-std next to this binary).
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["tokio"])]
+    runtimes: Vec<op_p2p_tokio::bench::BenchRuntime>,
+    /// Blocks per scenario.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    blocks: u64,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..))]
+    interval_ms: u64,
+    /// Seed of the dial choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Bound of each scenario, seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Print the results as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
 }
@@ -156,6 +193,57 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 )
                 .into());
             }
+            Ok(())
+        }
+        Command::Bench(a) => {
+            use op_p2p_tokio::bench;
+            let exe = std::env::current_exe()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let mut results = Vec::new();
+            for &runtime in &a.runtimes {
+                for &size in &a.sizes {
+                    for &nodes in &a.nodes {
+                        let opts = bench::BenchOptions {
+                            nodes: nodes as usize,
+                            size,
+                            runtime,
+                            blocks: a.blocks,
+                            interval_ms: a.interval_ms,
+                            seed: a.seed,
+                            exe: exe.clone(),
+                            timeout: std::time::Duration::from_secs(a.timeout),
+                        };
+                        eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
+                        let r = rt.block_on(bench::run(&opts))?;
+                        eprint!("{}", bench::render(std::slice::from_ref(&r)));
+                        results.push(r);
+                    }
+                }
+            }
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", bench::render(&results));
+            }
+            Ok(())
+        }
+        Command::BenchNode { index } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(op_p2p_tokio::bench::child_main(
+                op_p2p_tokio::TokioRuntime,
+                index,
+                |config| {
+                    Box::pin(async move {
+                        op_p2p_tokio::spawn(config, Default::default())
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                },
+            ))?;
             Ok(())
         }
         Command::Keygen(args) => {

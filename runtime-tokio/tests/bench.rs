@@ -1,0 +1,61 @@
+//! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks.
+
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn bench_runs_end_to_end_and_reports_every_block() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+        .args([
+            "bench",
+            "--nodes",
+            "3",
+            "--sizes",
+            "100tx",
+            "--runtimes",
+            "tokio",
+            "--blocks",
+            "3",
+            "--interval-ms",
+            "100",
+            "--timeout",
+            "90",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start op-p2p bench");
+    // Bounded: the bench bounds itself (--timeout), and this kills it past twice that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("op-p2p bench did not finish in 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert!(status.success(), "bench failed: {status}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let r = &v[0];
+    assert_eq!(r["nodes"], 3);
+    assert_eq!(r["size"], "100tx");
+    assert_eq!(r["runtime"], "tokio");
+    assert_eq!(r["published"], 3);
+    assert_eq!(r["delivered_fraction"], 1.0);
+    assert_eq!(r["latency"]["samples"], 6);
+    assert_eq!(r["last_node_ms"].as_array().map(Vec::len), Some(3));
+    assert!(
+        r["last_node_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x.is_number())
+    );
+    assert!(r["rss_kb_mean"].as_f64().unwrap() > 0.0);
+    assert!(r["sent_bytes_per_block_per_node"].as_f64().unwrap() > 0.0);
+    assert!(r["gossip_msg_bytes"].as_f64().unwrap() > 0.0);
+}
