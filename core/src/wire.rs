@@ -655,3 +655,105 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::testkit::{BlockBuilder, dev_key};
+    use alloy_primitives::Bytes;
+    use proptest::prelude::*;
+
+    fn version() -> impl Strategy<Value = BlockVersion> {
+        prop_oneof![
+            Just(BlockVersion::V1),
+            Just(BlockVersion::V2),
+            Just(BlockVersion::V3),
+            Just(BlockVersion::V4)
+        ]
+    }
+
+    prop_compose! {
+        fn block()(
+            v in version(),
+            number in any::<u64>(),
+            timestamp in any::<u64>(),
+            txs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..8),
+            extra in proptest::collection::vec(any::<u8>(), 0..=32),
+            base_fee in any::<[u8; 32]>(),
+            withdrawals in 0usize..=16,
+            blob_gas_used in any::<u64>(),
+            excess_blob_gas in any::<u64>(),
+            root in any::<[u8; 32]>(),
+            salt in any::<u8>(),
+        ) -> BlockBuilder {
+            let mut b = BlockBuilder::new(v, number, timestamp);
+            b.transactions = txs.into_iter().map(Bytes::from).collect();
+            b.extra_data = Bytes::from(extra);
+            b.base_fee = U256::from_be_bytes(base_fee);
+            if v != BlockVersion::V1 {
+                b.withdrawals = (0..withdrawals as u64)
+                    .map(|i| alloy_eips::eip4895::Withdrawal { index: i, validator_index: i * 7, address: Default::default(), amount: i * 3 })
+                    .collect();
+            }
+            if v.has_beacon_root() {
+                b.blob_gas_used = blob_gas_used;
+                b.excess_blob_gas = excess_blob_gas;
+                b.parent_beacon_root = B256::from(root);
+            }
+            b.salt = salt;
+            b
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any payload of any version survives sign → encode → decode unchanged, in its own
+        /// shape only.
+        #[test]
+        fn envelopes_round_trip_on_their_own_topic(b in block()) {
+            let (payload, root) = b.build();
+            let data = b.sign(&dev_key(0), 901).unwrap();
+            let mut raw = Vec::new();
+            decompress_into(&data, &mut raw).unwrap();
+            let env = decode_envelope(b.version, &raw).unwrap();
+            prop_assert_eq!(&env.payload, &payload);
+            prop_assert_eq!(env.parent_beacon_block_root, root);
+            let again = encode_envelope(&env).unwrap();
+            let mut raw2 = Vec::new();
+            decompress_into(&again, &mut raw2).unwrap();
+            prop_assert_eq!(raw2, raw.clone());
+            for other in BlockVersion::ALL {
+                if other != b.version {
+                    prop_assert!(decode_envelope(other, &raw).is_err(), "{} decoded as {}", b.version, other);
+                }
+            }
+        }
+
+        /// The id of a valid snappy block is the id of its content, whatever the encoding, and
+        /// it is bound to the topic.
+        #[test]
+        fn message_ids_depend_on_content_and_topic_only(
+            content in proptest::collection::vec(any::<u8>(), 0..4096),
+            topic in "[a-z/0-9]{1,40}",
+            other in "[a-z/0-9]{1,40}",
+        ) {
+            let data = compress(&content);
+            prop_assert_eq!(message_id(&topic, &data), message_id_of_decoded(&topic, &content));
+            if topic != other {
+                prop_assert_ne!(message_id(&topic, &data), message_id(&other, &data));
+            }
+        }
+
+        /// Arbitrary bytes never panic the decoders, and what the size guard refuses never
+        /// decompresses.
+        #[test]
+        fn arbitrary_bytes_get_errors_not_panics(data in proptest::collection::vec(any::<u8>(), 0..2048), v in version()) {
+            let mut buf = Vec::new();
+            let ok = decompress_into(&data, &mut buf).is_ok();
+            prop_assert!(!(check_size(&data).is_err() && ok));
+            let _ = decode_envelope(v, &data);
+            let _ = message_id("t", &data);
+        }
+    }
+}
