@@ -391,8 +391,166 @@ impl Read for OneByte<'_> {
 /// A fuzz target body.
 pub type Target = fn(&[u8]);
 
+/// Most operations one `node_inputs` input is read as.
+pub const NODE_INPUTS_MAX_OPS: usize = 512;
+
+/// One run of `node_inputs`: every action the node emitted, as text, and the counts checked.
+fn run_node_inputs(data: &[u8]) -> Vec<String> {
+    use crate::testkit::peer_id;
+    use crate::{Action, Config, Direction, GossipMessage, Input, MessageHandle, Node, RequestId};
+    let key = sequencer_key();
+    let mut config = Config::new(CHAIN_ID, key.address(), WIRE_FORKS, 2, peer_id(0));
+    // Small bounds, so short inputs reach them.
+    config.peers.max_peers = 8;
+    config.app_scores.max_peers = 8;
+    config.gater.max_connected_peers = 8;
+    config.conn.max_connected = 8;
+    let mut node = Node::new(config);
+    let mut now = NOW_MS;
+    let mut log = Vec::new();
+    let mut handle = 0u64;
+    let mut ops = data.chunks(4).take(NODE_INPUTS_MAX_OPS);
+    let topics = [
+        "/optimism/901/0/blocks",
+        "/optimism/901/2/blocks",
+        "/optimism/901/3/blocks",
+        "/optimism/10/3/blocks",
+    ];
+    while let Some(op) = ops.next() {
+        let [kind, a, b, c] = [
+            op[0],
+            *op.get(1).unwrap_or(&0),
+            *op.get(2).unwrap_or(&0),
+            *op.get(3).unwrap_or(&0),
+        ];
+        let peer = peer_id(1 + u64::from(a % 16));
+        let addr: crate::Multiaddr = format!("/ip4/10.0.{}.{}/tcp/9000", b % 4, 1 + c % 8)
+            .parse()
+            .expect("valid");
+        let mut gossip = false;
+        let input = match kind % 10 {
+            0 | 1 => {
+                // Gossip: the next chunk (up to 255 bytes from the rest) is the data.
+                gossip = true;
+                handle += 1;
+                let len = usize::from(b);
+                let mut body = Vec::with_capacity(len);
+                for chunk in ops.by_ref() {
+                    body.extend_from_slice(chunk);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+                let data = if c & 1 == 1 {
+                    // A real signed block with fuzzed number and timestamp offset.
+                    crate::testkit::BlockBuilder::new(
+                        BlockVersion::V4,
+                        u64::from(b),
+                        NOW_SECS - u64::from(c % 70),
+                    )
+                    .sign(key, CHAIN_ID)
+                    .unwrap_or_default()
+                } else {
+                    body
+                };
+                Input::Gossip(GossipMessage {
+                    handle: MessageHandle(handle),
+                    topic: topics[usize::from(a % 4)].into(),
+                    data: data.into(),
+                    source: Some(peer),
+                })
+            }
+            2 => {
+                let dir = if b & 1 == 0 {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                };
+                if !node.allow_established(now, &peer, &addr, dir) {
+                    continue;
+                }
+                Input::ConnectionEstablished {
+                    peer,
+                    addr,
+                    direction: dir,
+                }
+            }
+            3 => Input::ConnectionClosed { peer },
+            4 => Input::DialFailed {
+                peer,
+                error: "fuzz".into(),
+            },
+            5 => {
+                now = now.saturating_add(u64::from(u16::from_le_bytes([b, c])) * 10);
+                Input::Tick
+            }
+            6 => Input::Ping {
+                peer,
+                rtt_ns: u64::from(b) * 1_000_000,
+            },
+            7 => Input::Subscription {
+                peer,
+                topic: topics[usize::from(b % 4)].into(),
+                subscribed: c & 1 == 0,
+            },
+            8 => {
+                let method = AdminMethod::ALL[usize::from(b) % AdminMethod::ALL.len()];
+                let params = match c % 3 {
+                    0 => format!("[\"{peer}\"]"),
+                    1 => format!("[\"10.0.{}.1\"]", b % 4),
+                    _ => "[true]".to_string(),
+                };
+                match AdminRequest::parse(method.name(), &params) {
+                    Ok(request) => Input::Admin {
+                        id: RequestId(u64::from(a)),
+                        request,
+                    },
+                    Err(_) => continue,
+                }
+            }
+            _ => Input::SetUnsafeSigner(if b & 1 == 0 {
+                key.address()
+            } else {
+                crate::testkit::dev_key(1).address()
+            }),
+        };
+        node.handle_input(now, input);
+        let mut verdicts = 0;
+        while let Some(action) = node.poll_action() {
+            if let Action::Verdict { handle: h, .. } = &action {
+                assert_eq!(h.0, handle, "a verdict for another message");
+                verdicts += 1;
+            }
+            log.push(format!("{action:?}"));
+        }
+        if gossip {
+            assert_eq!(verdicts, 1, "every gossip input gets exactly one verdict");
+        } else {
+            assert_eq!(verdicts, 0, "verdicts only answer gossip");
+        }
+        if let Some(v) = node.bounds_violation() {
+            panic!("bound exceeded: {v}");
+        }
+    }
+    log
+}
+
+/// `node_inputs`: the bytes are read as a sequence of operations on one core [`crate::Node`]
+/// (4 bytes each: kind, peer, two arguments): gossip (raw bytes from the input, or a really
+/// signed block with fuzzed number and age) from one of 16 peers on one of four topics,
+/// connections through the gate, closes, failed dials, time steps, pings, subscriptions, admin
+/// calls and signer changes. Invariants: no panic; every gossip input gets exactly one verdict,
+/// nothing else does; every map stays within its bound (small bounds, so inputs reach them);
+/// the same sequence gives the same actions.
+pub fn node_inputs(data: &[u8]) {
+    let first = run_node_inputs(data);
+    let second = run_node_inputs(data);
+    assert_eq!(first, second, "the same inputs gave different actions");
+}
+
 /// The fuzz targets by name, as `fuzz/fuzz_targets/` and `fuzz/corpus/` name them.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
+    ("node_inputs", node_inputs),
     ("wire_decode", wire_decode),
     ("message_id", message_id),
     ("enr_opstack", enr_opstack),
