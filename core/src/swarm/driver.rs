@@ -576,7 +576,12 @@ impl<R: Runtime> Driver<R> {
                 _ = sleep => {}
             }
             let now = self.runtime.now_ms();
-            self.input(&mut st, Input::Tick);
+            // Every input already runs the node's due timers; tick only when one is due and
+            // no input ran it (the sleep fired, or a swarm event that fed the node nothing).
+            let due = self.swarm.behaviour().gate.node.poll_timeout().is_some_and(|t| t <= now);
+            if due {
+                self.input(&mut st, Input::Tick);
+            }
             if now.saturating_sub(st.last_snapshot) >= SCORE_SNAPSHOT_INTERVAL_MS {
                 st.last_snapshot = now;
                 self.snapshot_scores(&mut st);
