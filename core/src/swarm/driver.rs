@@ -578,7 +578,13 @@ impl<R: Runtime> Driver<R> {
             let now = self.runtime.now_ms();
             // Every input already runs the node's due timers; tick only when one is due and
             // no input ran it (the sleep fired, or a swarm event that fed the node nothing).
-            let due = self.swarm.behaviour().gate.node.poll_timeout().is_some_and(|t| t <= now);
+            let due = self
+                .swarm
+                .behaviour()
+                .gate
+                .node
+                .poll_timeout()
+                .is_some_and(|t| t <= now);
             if due {
                 self.input(&mut st, Input::Tick);
             }
