@@ -151,8 +151,13 @@ pub fn compress(raw: &[u8]) -> Vec<u8> {
 ///
 /// ⚠ The published spec leaves the topic out; op-node (and so the network) puts it in.
 pub fn message_id(topic: &str, data: &[u8]) -> MessageId {
+    // A body shorter than its declared length allows cannot decompress: it gets the raw-data id
+    // without first allocating (and zero-filling) up to 10 MiB for it.
     let decoded = snappy_declared_len(data)
-        .filter(|&n| n <= MAX_GOSSIP_SIZE as u64)
+        .filter(|&n| {
+            n <= MAX_GOSSIP_SIZE as u64
+                && n <= (data.len() as u64).saturating_mul(MAX_SNAPPY_EXPANSION)
+        })
         .and_then(|_| snap::raw::Decoder::new().decompress_vec(data).ok());
     match decoded {
         Some(body) => message_id_of_decoded(topic, &body),
@@ -176,6 +181,96 @@ fn message_id_with_domain(topic: &str, domain: [u8; 4], body: &[u8]) -> MessageI
     let mut id = [0u8; 20];
     id.copy_from_slice(&digest[..20]);
     MessageId(id)
+}
+
+/// Remembers the message ids of the last few distinct gossip messages.
+///
+/// gossipsub asks for the id of every copy it receives, before its duplicate filter, and op-node's
+/// id (see [`message_id`]) costs a snappy decompression and a SHA-256 over the whole decompressed
+/// block. A block reaches a node from several mesh peers within milliseconds, so every copy after
+/// the first is answered here by comparing bytes with a remembered message instead.
+///
+/// A hit requires the same topic and byte-identical data, so the answer is always exactly
+/// [`message_id`]'s. Bounded: at most [`MessageIdMemo::MAX_ENTRIES`] messages and
+/// [`MessageIdMemo::MAX_BYTES`] of data in total, oldest forgotten first; a larger message is
+/// never remembered. A lookup costs at most one length check per entry plus byte comparisons
+/// limited to entries of the same length, so a peer cannot make it cost more than a small
+/// multiple of the bytes it sent.
+#[derive(Debug, Default)]
+pub struct MessageIdMemo {
+    entries: std::collections::VecDeque<MemoEntry>,
+    bytes: usize,
+    hits: u64,
+}
+
+#[derive(Debug)]
+struct MemoEntry {
+    topic: Box<str>,
+    data: Box<[u8]>,
+    id: MessageId,
+}
+
+impl MessageIdMemo {
+    /// Most messages remembered: a few blocks are in flight at once, on at most four topics.
+    pub const MAX_ENTRIES: usize = 8;
+    /// Most data bytes remembered in total (raw gossip data, i.e. still compressed).
+    pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+
+    /// An empty memo.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The id of `data` on `topic`: remembered if these exact bytes were seen on this topic
+    /// recently, else computed with [`message_id`] and remembered.
+    pub fn message_id(&mut self, topic: &str, data: &[u8]) -> MessageId {
+        if let Some(e) = self
+            .entries
+            .iter()
+            .find(|e| e.data.len() == data.len() && *e.topic == *topic && *e.data == *data)
+        {
+            self.hits += 1;
+            return e.id;
+        }
+        let id = message_id(topic, data);
+        if data.len() <= Self::MAX_BYTES {
+            while self.entries.len() >= Self::MAX_ENTRIES
+                || self.bytes + data.len() > Self::MAX_BYTES
+            {
+                match self.entries.pop_front() {
+                    Some(old) => self.bytes -= old.data.len(),
+                    None => break,
+                }
+            }
+            self.bytes += data.len();
+            self.entries.push_back(MemoEntry {
+                topic: topic.into(),
+                data: data.into(),
+                id,
+            });
+        }
+        id
+    }
+
+    /// Messages remembered now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Data bytes remembered now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Lookups answered from memory so far.
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
 }
 
 /// Why a decompressed envelope could not be taken apart (all REJECT).
@@ -542,6 +637,56 @@ mod tests {
     }
 
     #[test]
+    fn message_id_of_a_body_too_short_for_its_length_uses_raw_domain() {
+        // Declares 10 MiB (allowed) in 12 bytes: no snappy block expands that much, so the id is
+        // the raw-data id, as when decoding fails, found without decoding.
+        let mut data = vec![0x80, 0x80, 0x80, 0x05];
+        data.extend_from_slice(&[0; 8]);
+        assert_eq!(snappy_declared_len(&data), Some(MAX_GOSSIP_SIZE as u64));
+        assert!(snap::raw::Decoder::new().decompress_vec(&data).is_err());
+        assert_eq!(
+            message_id("t", &data),
+            message_id_with_domain("t", [0; 4], &data)
+        );
+    }
+
+    #[test]
+    fn memo_answers_copies_from_memory_and_stays_bounded() {
+        let mut memo = MessageIdMemo::new();
+        let a = compress(&[1u8; 5000]);
+        let b = compress(&[2u8; 5000]);
+        assert_eq!(a.len(), b.len(), "same length, different bytes");
+        assert_eq!(memo.message_id("t", &a), message_id("t", &a));
+        assert_eq!(memo.message_id("t", &a), message_id("t", &a));
+        assert_eq!(memo.hits(), 1);
+        // Same length but other bytes, or the same bytes on another topic: not a hit.
+        assert_eq!(memo.message_id("t", &b), message_id("t", &b));
+        assert_eq!(memo.message_id("u", &a), message_id("u", &a));
+        assert_eq!(memo.hits(), 1);
+        assert_eq!(memo.len(), 3);
+        // Entry bound: the oldest goes first.
+        for i in 0..20u32 {
+            memo.message_id("t", &compress(&i.to_le_bytes().repeat(40)));
+            assert!(memo.len() <= MessageIdMemo::MAX_ENTRIES);
+        }
+        let hits = memo.hits();
+        memo.message_id("t", &a);
+        assert_eq!(memo.hits(), hits, "evicted");
+        // Byte bound: big messages push out old ones; one above the bound is never kept.
+        let big = vec![9u8; MessageIdMemo::MAX_BYTES / 2 + 1];
+        let mut big2 = big.clone();
+        big2[0] = 8;
+        memo.message_id("t", &big);
+        memo.message_id("t", &big2);
+        assert!(memo.bytes() <= MessageIdMemo::MAX_BYTES);
+        assert_eq!(memo.len(), 1, "only the newer big message fits");
+        let huge = vec![7u8; MessageIdMemo::MAX_BYTES + 1];
+        assert_eq!(memo.message_id("t", &huge), message_id("t", &huge));
+        assert_eq!(memo.len(), 1);
+        assert!(memo.bytes() <= MessageIdMemo::MAX_BYTES);
+    }
+
+    #[test]
     fn size_guard_boundaries() {
         let varint = |mut n: u64| {
             let mut v = Vec::new();
@@ -742,6 +887,28 @@ mod proptests {
             prop_assert_eq!(message_id(&topic, &data), message_id_of_decoded(&topic, &content));
             if topic != other {
                 prop_assert_ne!(message_id(&topic, &data), message_id(&other, &data));
+            }
+        }
+
+        /// Whatever sequence of messages and topics it sees, the memo answers exactly what
+        /// `message_id` computes.
+        #[test]
+        fn memo_always_equals_message_id(
+            ops in proptest::collection::vec((0usize..12, 0usize..3, any::<bool>()), 1..80),
+        ) {
+            let pool: Vec<Vec<u8>> = (0..12u8)
+                .map(|i| if i % 3 == 0 { vec![i; 100 + usize::from(i)] } else { compress(&[i % 4; 700]) })
+                .collect();
+            let topics = ["/optimism/10/3/blocks", "/optimism/10/2/blocks", "t"];
+            let mut memo = MessageIdMemo::new();
+            for (m, t, corrupt) in ops {
+                let mut data = pool[m].clone();
+                if corrupt {
+                    let last = data.len() - 1;
+                    data[last] ^= 1;
+                }
+                prop_assert_eq!(memo.message_id(topics[t], &data), message_id(topics[t], &data));
+                prop_assert!(memo.len() <= MessageIdMemo::MAX_ENTRIES);
             }
         }
 

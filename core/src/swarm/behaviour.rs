@@ -23,7 +23,7 @@ use libp2p::{StreamProtocol, identify, ping, request_response};
 
 use crate::scoring::{PeerScoreParams, PeerScoreThresholds};
 use crate::topic::BlockTopic;
-use crate::wire::{MAX_GOSSIP_SIZE, message_id};
+use crate::wire::{MAX_GOSSIP_SIZE, MessageIdMemo};
 use crate::{Direction, Input, Node, UnixMillis};
 
 /// The wall clock the gate reads for its decisions (Unix ms), supplied by the runtime.
@@ -320,6 +320,7 @@ pub enum BuildError {
 /// strict no-sign validation, and the topic-bound message id (spec §3). Messages are held
 /// until the core's verdict (`validate_messages`).
 pub fn gossipsub_config() -> Result<gossipsub::Config, BuildError> {
+    let memo = std::sync::Mutex::new(MessageIdMemo::new());
     gossipsub::ConfigBuilder::default()
         .mesh_n(8)
         .mesh_n_low(6)
@@ -334,8 +335,15 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, BuildError> {
         .flood_publish(false)
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
-        .message_id_fn(|m: &gossipsub::Message| {
-            gossipsub::MessageId::from(message_id(m.topic.as_str(), &m.data).0.to_vec())
+        .message_id_fn(move |m: &gossipsub::Message| {
+            // gossipsub asks for every copy's id before it filters duplicates; the memo answers
+            // the copies of a block from memory. The lock is never contended (one swarm task);
+            // a poisoned one still holds a consistent memo.
+            let id = memo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .message_id(m.topic.as_str(), &m.data);
+            gossipsub::MessageId::from(id.0.to_vec())
         })
         .build()
         .map_err(|e| BuildError::Gossipsub(e.to_string()))
