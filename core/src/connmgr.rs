@@ -40,7 +40,9 @@
 //!   runtime never resolves is dropped after [`ConnConfig::dial_timeout_ms`] (the runtime's
 //!   own 10 s dial timeout reports the failure; this only frees the slot).
 //! - Backoff entries: at most [`ConnConfig::max_backoff_entries`] (default 1,024); at the bound
-//!   the entry whose backoff ends first is dropped. Expired on `tick`.
+//!   the entry whose backoff ends first (ties: the smaller peer id) is dropped. Expired on
+//!   `tick`. An index ordered by (end, peer) finds the victim and the expired entries in
+//!   O(log n) each: a failed dial at the bound used to scan the whole table.
 //! - A round's queue: at most [`ConnConfig::max_round_queue`] (default 1,024) candidates.
 //!
 //! ## Randomness
@@ -49,7 +51,7 @@
 //! seeds its shuffle from OS randomness to keep outside peers from predicting it: the runtime
 //! should seed the node's RNG from the OS in production.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use libp2p_identity::PeerId;
 use rand::Rng;
@@ -187,12 +189,12 @@ pub struct ConnManager {
     connected: BTreeMap<PeerId, u64>,
     /// Bounded by `max_dials_in_flight + max_static_dials_in_flight`.
     in_flight: BTreeMap<PeerId, InFlight>,
-    /// Bounded by `max_backoff_entries`.
+    /// Bounded by `max_backoff_entries`. Changed only through `backoff_insert` and
+    /// `backoff_remove`, which keep `backoff_order` in step.
     backoff: BTreeMap<PeerId, Backoff>,
-    /// Earliest `until + cap` among `backoff` at the last sweep (lowered on insert): the
-    /// forget pass runs only when something can be forgotten, not on every tick (a full
-    /// table made every input cost a pass over 1,024 entries).
-    backoff_sweep_at: u64,
+    /// `(until, peer)` for every entry of `backoff`, exactly: its first element is both the
+    /// eviction victim at the bound and the next entry the sweep may forget.
+    backoff_order: BTreeSet<(u64, PeerId)>,
     round: Option<Round>,
     last_round: Option<u64>,
     last_trim: Option<u64>,
@@ -225,7 +227,7 @@ impl ConnManager {
             connected: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             backoff: BTreeMap::new(),
-            backoff_sweep_at: u64::MAX,
+            backoff_order: BTreeSet::new(),
             round: None,
             last_round: None,
             last_trim: None,
@@ -296,7 +298,22 @@ impl ConnManager {
     pub fn on_dial_succeeded(&mut self, now: u64, peer: &PeerId) {
         self.advance(now);
         self.in_flight.remove(peer);
-        self.backoff.remove(peer);
+        self.backoff_remove(peer);
+    }
+
+    /// Sets `peer`'s entry, keeping the index in step.
+    fn backoff_insert(&mut self, peer: PeerId, entry: Backoff) {
+        if let Some(old) = self.backoff.insert(peer, entry) {
+            self.backoff_order.remove(&(old.until, peer));
+        }
+        self.backoff_order.insert((entry.until, peer));
+    }
+
+    /// Drops `peer`'s entry, keeping the index in step.
+    fn backoff_remove(&mut self, peer: &PeerId) {
+        if let Some(old) = self.backoff.remove(peer) {
+            self.backoff_order.remove(&(old.until, *peer));
+        }
     }
 
     /// Our dial to `peer` failed: its slot is freed and its backoff grows.
@@ -307,19 +324,12 @@ impl ConnManager {
         let failures = failures.saturating_add(1);
         if !self.backoff.contains_key(&peer)
             && self.backoff.len() >= self.cfg.max_backoff_entries
-            && let Some(victim) = self
-                .backoff
-                .iter()
-                .min_by_key(|(p, b)| (b.until, **p))
-                .map(|(p, _)| *p)
+            && let Some((_, victim)) = self.backoff_order.first().copied()
         {
-            self.backoff.remove(&victim);
+            self.backoff_remove(&victim);
         }
         let until = now.saturating_add(backoff_ms(&self.cfg, failures));
-        self.backoff.insert(peer, Backoff { failures, until });
-        self.backoff_sweep_at = self
-            .backoff_sweep_at
-            .min(until.saturating_add(self.cfg.backoff_cap_ms));
+        self.backoff_insert(peer, Backoff { failures, until });
     }
 
     fn dial_interval(&self) -> u64 {
@@ -360,17 +370,13 @@ impl ConnManager {
         let timeout = self.cfg.dial_timeout_ms;
         self.in_flight
             .retain(|_, d| now.saturating_sub(d.started) < timeout);
-        // Forget backoff entries quiet for a full cap after their end.
+        // Forget backoff entries quiet for a full cap after their end: earliest end first,
+        // so only the entries forgotten are visited.
         let cap = self.cfg.backoff_cap_ms;
-        if now >= self.backoff_sweep_at {
-            self.backoff
-                .retain(|_, b| now < b.until.saturating_add(cap));
-            self.backoff_sweep_at = self
-                .backoff
-                .values()
-                .map(|b| b.until.saturating_add(cap))
-                .min()
-                .unwrap_or(u64::MAX);
+        while let Some(&(until, peer)) = self.backoff_order.first()
+            && now >= until.saturating_add(cap)
+        {
+            self.backoff_remove(&peer);
         }
 
         self.static_round(now, view, &mut out);
@@ -713,6 +719,121 @@ mod tests {
         // Expired on tick once quiet for a cap after their end.
         m.tick(10_000 + 7_500 + 300_000, &mut rng(), &View::default());
         assert_eq!(m.backoff_entries(), 0);
+    }
+
+    #[test]
+    fn backoff_victim_is_the_earliest_end_then_the_smaller_peer_id() {
+        let cfg = ConnConfig {
+            max_backoff_entries: 3,
+            ..Default::default()
+        };
+        let mut m = ConnManager::new(cfg, pid(0));
+        // Three entries ending together at 1_000 + 7_500; a fourth peer evicts the smallest id.
+        for n in [9, 5, 7] {
+            m.on_dial_failed(1_000, pid(n));
+        }
+        m.on_dial_failed(1_000, pid(8));
+        assert!(m.backoff_until(&pid(5)).is_none(), "tie broken by peer id");
+        for n in [7, 8, 9] {
+            assert_eq!(m.backoff_until(&pid(n)), Some(8_500));
+        }
+        // A second failure of 7 moves its end later: 8 (then 9) now end first.
+        m.on_dial_failed(2_000, pid(7));
+        m.on_dial_failed(2_000, pid(1));
+        assert!(m.backoff_until(&pid(8)).is_none());
+        assert_eq!(m.backoff_until(&pid(7)), Some(2_000 + 11_250));
+        // A peer already in the table never evicts anyone.
+        m.on_dial_failed(2_000, pid(9));
+        assert_eq!(m.backoff_entries(), 3);
+        assert_index_matches(&m);
+    }
+
+    /// The ordered index holds exactly `(until, peer)` for every entry of the table.
+    fn assert_index_matches(m: &ConnManager) {
+        let from_map: BTreeSet<(u64, PeerId)> =
+            m.backoff.iter().map(|(p, b)| (b.until, *p)).collect();
+        assert_eq!(m.backoff_order, from_map, "index drifted from the table");
+    }
+
+    /// The backoff table as it was before the index: a full scan picks the victim and a full
+    /// `retain` sweeps. The indexed table must match it after every step.
+    #[derive(Default)]
+    struct NaiveBackoff {
+        now: u64,
+        table: BTreeMap<PeerId, (u32, u64)>,
+    }
+
+    impl NaiveBackoff {
+        fn failed(&mut self, cfg: &ConnConfig, now: u64, peer: PeerId) {
+            self.now = self.now.max(now);
+            let failures = self.table.get(&peer).map_or(0, |e| e.0).saturating_add(1);
+            if !self.table.contains_key(&peer)
+                && self.table.len() >= cfg.max_backoff_entries
+                && let Some(victim) = self
+                    .table
+                    .iter()
+                    .min_by_key(|(p, e)| (e.1, **p))
+                    .map(|(p, _)| *p)
+            {
+                self.table.remove(&victim);
+            }
+            let until = self.now.saturating_add(backoff_ms(cfg, failures));
+            self.table.insert(peer, (failures, until));
+        }
+
+        fn succeeded(&mut self, now: u64, peer: &PeerId) {
+            self.now = self.now.max(now);
+            self.table.remove(peer);
+        }
+
+        fn tick(&mut self, cfg: &ConnConfig, now: u64) {
+            self.now = self.now.max(now);
+            let now = self.now;
+            self.table
+                .retain(|_, e| now < e.1.saturating_add(cfg.backoff_cap_ms));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Random failures, successes and ticks over few peers and a small bound (so the
+        /// bound, ties and re-failures are frequent): the indexed table evicts and forgets
+        /// exactly what the naive scan did, and its index never drifts.
+        #[test]
+        fn indexed_backoff_matches_the_naive_scan(
+            bound in 1usize..8,
+            ops in proptest::collection::vec((0u8..4, 1u32..24, 0u64..4), 1..300),
+        ) {
+            let cfg = ConnConfig { max_backoff_entries: bound, ..Default::default() };
+            let mut m = ConnManager::new(cfg.clone(), pid(0));
+            let mut naive = NaiveBackoff::default();
+            let mut now = 0u64;
+            for (op, peer, step) in ops {
+                // Time steps of 0 make ties; 100 s and 400 s steps cross backoffs and the cap.
+                now += [0, 1_000, 100_000, 400_000][step as usize];
+                let peer = pid(peer);
+                match op {
+                    0 | 1 => {
+                        m.on_dial_failed(now, peer);
+                        naive.failed(&cfg, now, peer);
+                    }
+                    2 => {
+                        m.on_dial_succeeded(now, &peer);
+                        naive.succeeded(now, &peer);
+                    }
+                    _ => {
+                        m.tick(now, &mut rng(), &View::default());
+                        naive.tick(&cfg, now);
+                    }
+                }
+                let got: BTreeMap<PeerId, (u32, u64)> =
+                    m.backoff.iter().map(|(p, b)| (*p, (b.failures, b.until))).collect();
+                proptest::prop_assert_eq!(&got, &naive.table);
+                proptest::prop_assert!(m.backoff_entries() <= bound);
+                assert_index_matches(&m);
+            }
+        }
     }
 
     #[test]
