@@ -387,8 +387,8 @@ pub struct Gater {
     blocked_peers: BTreeSet<PeerId>,
     blocked_ips: BTreeSet<IpAddr>,
     blocked_subnets: BTreeSet<IpNet>,
-    peer_bans: BTreeMap<PeerId, u64>,
-    ip_bans: BTreeMap<IpAddr, u64>,
+    peer_bans: Bans<PeerId>,
+    ip_bans: Bans<IpAddr>,
     connected: BTreeMap<PeerId, ConnectedPeer>,
     per_ip: BTreeMap<IpAddr, usize>,
     per_subnet: BTreeMap<IpNet, usize>,
@@ -430,8 +430,8 @@ impl Gater {
             blocked_peers: BTreeSet::new(),
             blocked_ips: BTreeSet::new(),
             blocked_subnets: BTreeSet::new(),
-            peer_bans: BTreeMap::new(),
-            ip_bans: BTreeMap::new(),
+            peer_bans: Bans::default(),
+            ip_bans: Bans::default(),
             connected: BTreeMap::new(),
             per_ip: BTreeMap::new(),
             per_subnet: BTreeMap::new(),
@@ -751,7 +751,7 @@ impl Gater {
     /// The expiry of the peer's ban if it is live at `now` (a ban is live while
     /// `now < until_ms`; an expired one reads as absent even before [`Gater::expire`]).
     pub fn peer_ban(&self, now: u64, peer: &PeerId) -> Option<u64> {
-        self.peer_bans.get(peer).copied().filter(|u| now < *u)
+        self.peer_bans.get(peer).filter(|u| now < *u)
     }
 
     /// Bans an IP (canonicalised) until `until_ms`; as [`Gater::ban_peer`].
@@ -772,30 +772,15 @@ impl Gater {
 
     /// The expiry of the IP's ban if it is live at `now` (see [`Gater::peer_ban`]).
     pub fn ip_ban(&self, now: u64, ip: IpAddr) -> Option<u64> {
-        self.ip_bans
-            .get(&canonical_ip(ip))
-            .copied()
-            .filter(|u| now < *u)
+        self.ip_bans.get(&canonical_ip(ip)).filter(|u| now < *u)
     }
 
     /// Removes every ban whose time has come (`until_ms <= now`), counts them in
     /// [`GaterStats::peer_unbans`] / [`GaterStats::ip_unbans`] and returns them.
     pub fn expire(&mut self, now: u64) -> Unbanned {
         let mut out = Unbanned::default();
-        self.peer_bans.retain(|p, u| {
-            let keep = now < *u;
-            if !keep {
-                out.peers.push(*p);
-            }
-            keep
-        });
-        self.ip_bans.retain(|ip, u| {
-            let keep = now < *u;
-            if !keep {
-                out.ips.push(*ip);
-            }
-            keep
-        });
+        out.peers = self.peer_bans.expire(now);
+        out.ips = self.ip_bans.expire(now);
         self.stats.peer_unbans = self
             .stats
             .peer_unbans
@@ -811,13 +796,13 @@ impl Gater {
         out
     }
 
-    /// The earliest ban expiry, for the Node's `poll_timeout`.
+    /// The earliest ban expiry, for the Node's `poll_timeout` (asked on every driver loop
+    /// turn, so read from the time index, not by scanning the bans).
     pub fn next_expiry(&self) -> Option<u64> {
-        self.peer_bans
-            .values()
-            .chain(self.ip_bans.values())
-            .copied()
-            .min()
+        match (self.peer_bans.earliest(), self.ip_bans.earliest()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ---- persistence --------------------------------------------------------------------
@@ -887,20 +872,21 @@ impl Gater {
             }
         }
         let mut report = ImportReport::default();
-        let mut peer_bans = BTreeMap::new();
+        let mut peer_bans = Bans::default();
         for b in snapshot.peer_bans {
             if now < b.until_ms {
-                let e = peer_bans.entry(b.peer).or_insert(b.until_ms);
-                *e = (*e).max(b.until_ms);
+                let until = peer_bans.get(&b.peer).unwrap_or(0).max(b.until_ms);
+                peer_bans.set(b.peer, until);
             } else {
                 report.expired_bans_dropped += 1;
             }
         }
-        let mut ip_bans = BTreeMap::new();
+        let mut ip_bans = Bans::default();
         for b in snapshot.ip_bans {
             if now < b.until_ms {
-                let e = ip_bans.entry(canonical_ip(b.ip)).or_insert(b.until_ms);
-                *e = (*e).max(b.until_ms);
+                let ip = canonical_ip(b.ip);
+                let until = ip_bans.get(&ip).unwrap_or(0).max(b.until_ms);
+                ip_bans.set(ip, until);
             } else {
                 report.expired_bans_dropped += 1;
             }
@@ -933,22 +919,81 @@ fn insert_bounded<T: Ord>(
     Ok(set.insert(value))
 }
 
-fn insert_ban<K: Ord>(
-    map: &mut BTreeMap<K, u64>,
+fn insert_ban<K: Ord + Copy>(
+    bans: &mut Bans<K>,
     key: K,
     until_ms: u64,
     max: usize,
     list: ListKind,
 ) -> Result<(), GaterError> {
-    if let Some(u) = map.get_mut(&key) {
-        *u = until_ms;
-        return Ok(());
-    }
-    if map.len() >= max {
+    if bans.get(&key).is_none() && bans.len() >= max {
         return Err(GaterError::Full { list, max });
     }
-    map.insert(key, until_ms);
+    bans.set(key, until_ms);
     Ok(())
+}
+
+/// Timed bans by key, with a time-ordered index so the earliest expiry and the expired bans
+/// are found without scanning every ban (the Node asks for the earliest expiry on every driver
+/// loop turn, and a sybil attack can fill the list). The two sets always hold the same pairs.
+#[derive(Debug, Clone)]
+struct Bans<K> {
+    by_key: BTreeMap<K, u64>,
+    by_time: BTreeSet<(u64, K)>,
+}
+
+impl<K> Default for Bans<K> {
+    fn default() -> Self {
+        Self {
+            by_key: BTreeMap::new(),
+            by_time: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> Bans<K> {
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    fn get(&self, key: &K) -> Option<u64> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Sets (or replaces) `key`'s expiry.
+    fn set(&mut self, key: K, until_ms: u64) {
+        if let Some(old) = self.by_key.insert(key, until_ms) {
+            self.by_time.remove(&(old, key));
+        }
+        self.by_time.insert((until_ms, key));
+    }
+
+    fn remove(&mut self, key: &K) -> Option<u64> {
+        let until = self.by_key.remove(key)?;
+        self.by_time.remove(&(until, *key));
+        Some(until)
+    }
+
+    fn earliest(&self) -> Option<u64> {
+        self.by_time.first().map(|(u, _)| *u)
+    }
+
+    /// Removes and returns, earliest first, every key whose ban ended (`until_ms <= now`).
+    fn expire(&mut self, now: u64) -> Vec<K> {
+        let mut out = Vec::new();
+        while let Some(&(until, key)) = self.by_time.first()
+            && until <= now
+        {
+            self.by_time.pop_first();
+            self.by_key.remove(&key);
+            out.push(key);
+        }
+        out
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&K, &u64)> {
+        self.by_key.iter()
+    }
 }
 
 fn decrement<K: Ord>(map: &mut BTreeMap<K, usize>, key: K) {
@@ -1533,6 +1578,7 @@ mod tests {
         BanPeer(u8, u16),
         BanIp(u8, u16),
         Expire(u16),
+        Unban(u8, bool),
         Established(u8, u8, bool),
     }
 
@@ -1545,6 +1591,7 @@ mod tests {
             (any::<u8>(), any::<u16>()).prop_map(|(p, t)| Op::BanPeer(p, t)),
             (any::<u8>(), any::<u16>()).prop_map(|(p, t)| Op::BanIp(p, t)),
             any::<u16>().prop_map(Op::Expire),
+            (any::<u8>(), any::<bool>()).prop_map(|(k, ip)| Op::Unban(k, ip)),
             (any::<u8>(), any::<u8>(), any::<bool>())
                 .prop_map(|(p, i, x)| Op::Established(p, i, x)),
         ]
@@ -1577,6 +1624,8 @@ mod tests {
                     Op::BlockIp(i) => { let _ = g.block_ip(ipof(i)); }
                     Op::BanPeer(p, t) => { let _ = g.ban_peer(peers[p as usize % 8], u64::from(t)); }
                     Op::BanIp(i, t) => { let _ = g.ban_ip(ipof(i), u64::from(t)); }
+                    Op::Unban(k, true) => { g.unban_ip(ipof(k)); }
+                    Op::Unban(k, false) => { g.unban_peer(&peers[k as usize % 8]); }
                     Op::Expire(t) => {
                         g.expire(u64::from(t));
                         prop_assert!(g.next_expiry().is_none_or(|e| e > u64::from(t)));
@@ -1588,6 +1637,18 @@ mod tests {
                 prop_assert!(g.blocked_ips().len() <= 3);
                 prop_assert!(g.peer_bans.len() <= 4);
                 prop_assert!(g.ip_bans.len() <= 4);
+                // The time index holds exactly the bans, so the earliest expiry read from it is
+                // the one a scan finds.
+                for (by_key, by_time) in [
+                    (g.peer_bans.by_key.iter().map(|(k, u)| (*u, k.to_bytes())).collect::<BTreeSet<_>>(),
+                     g.peer_bans.by_time.iter().map(|(u, k)| (*u, k.to_bytes())).collect::<BTreeSet<_>>()),
+                    (g.ip_bans.by_key.iter().map(|(k, u)| (*u, k.to_string().into_bytes())).collect(),
+                     g.ip_bans.by_time.iter().map(|(u, k)| (*u, k.to_string().into_bytes())).collect()),
+                ] {
+                    prop_assert_eq!(by_key, by_time);
+                }
+                let naive = g.peer_bans.by_key.values().chain(g.ip_bans.by_key.values()).copied().min();
+                prop_assert_eq!(g.next_expiry(), naive);
                 prop_assert_eq!(g.per_ip.values().sum::<usize>(), g.connected_count());
                 prop_assert_eq!(g.per_subnet.values().sum::<usize>(), g.connected_count());
                 prop_assert!(g.per_ip.values().all(|n| *n > 0));
