@@ -133,6 +133,8 @@ pub enum NodeEvent {
 
 /// How often gossipsub scores are copied into the core (and metrics observed).
 pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
+/// Most ready swarm events handled between accepting a block and forwarding it.
+pub const MAX_EVENTS_BEFORE_FORWARD: usize = 64;
 /// Persisted state is written at most this often (and at shutdown).
 pub const PERSIST_INTERVAL_MS: u64 = 1_000;
 /// Delivered blocks buffered for a slow consumer before the oldest are dropped.
@@ -181,6 +183,9 @@ struct State {
     last_persist: UnixMillis,
     last_snapshot: UnixMillis,
     dropped_deliveries: u64,
+    /// Accepted messages whose verdict is not yet reported to gossipsub (see
+    /// [`Driver::report_accepted`]).
+    accepted: Vec<(gossipsub::MessageId, PeerId)>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -229,19 +234,24 @@ impl<R: Runtime> Driver<R> {
                     Verdict::Reject => MessageAcceptance::Reject,
                     Verdict::Ignore => MessageAcceptance::Ignore,
                 };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &source, acceptance);
+                let mut mid = [0u8; 20];
+                if id.0.len() == 20 {
+                    mid.copy_from_slice(&id.0);
+                }
+                if verdict == Verdict::Accept {
+                    // Forwarded once the events that arrived during validation are handled.
+                    st.accepted.push((id, source));
+                } else {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, acceptance);
+                }
                 self.gossip_event(match verdict {
                     Verdict::Accept => super::metrics::GossipEvent::DeliverMessage,
                     Verdict::Reject => super::metrics::GossipEvent::RejectMessage,
                     Verdict::Ignore => super::metrics::GossipEvent::DuplicateMessage,
                 });
-                let mut mid = [0u8; 20];
-                if id.0.len() == 20 {
-                    mid.copy_from_slice(&id.0);
-                }
                 self.emit(NodeEvent::Verdict {
                     topic,
                     message_id: MessageId(mid),
@@ -480,6 +490,33 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Reports the accepted messages to gossipsub, which forwards them to the mesh.
+    ///
+    /// Validation runs on this task, so while a block was being validated the IDONTWANTs mesh
+    /// peers sent on receiving it (gossipsub 1.2) queued up unread, and forwarding at once
+    /// would send the block to peers that already have it. Handling the swarm events that
+    /// are ready first (at most [`MAX_EVENTS_BEFORE_FORWARD`], never waiting) lets gossipsub
+    /// skip those peers. Blocks accepted meanwhile are forwarded in the same batch.
+    fn report_accepted(&mut self, st: &mut State) {
+        if st.accepted.is_empty() {
+            return;
+        }
+        for _ in 0..MAX_EVENTS_BEFORE_FORWARD {
+            // A pending poll registers a no-op waker; the loop's next `select` polls the swarm
+            // again with the task's waker, so no wake-up is lost.
+            match self.swarm.next().now_or_never() {
+                Some(Some(event)) => self.on_swarm_event(st, event),
+                _ => break,
+            }
+        }
+        for (id, source) in std::mem::take(&mut st.accepted) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, MessageAcceptance::Accept);
+        }
+    }
+
     /// Copies gossipsub's scores (minus the application part we set) into the core.
     fn snapshot_scores(&mut self, st: &mut State) {
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
@@ -532,6 +569,7 @@ impl<R: Runtime> Driver<R> {
             last_persist: 0,
             last_snapshot: 0,
             dropped_deliveries: 0,
+            accepted: Vec::new(),
         };
         let info = self.local.clone();
         self.input(&mut st, Input::SetLocalInfo(Box::new(info)));
@@ -575,6 +613,7 @@ impl<R: Runtime> Driver<R> {
                 },
                 _ = sleep => {}
             }
+            self.report_accepted(&mut st);
             let now = self.runtime.now_ms();
             // Every input already runs the node's due timers; tick only when one is due and
             // no input ran it (the sleep fired, or a swarm event that fed the node nothing).
