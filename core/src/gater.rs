@@ -778,9 +778,10 @@ impl Gater {
     /// Removes every ban whose time has come (`until_ms <= now`), counts them in
     /// [`GaterStats::peer_unbans`] / [`GaterStats::ip_unbans`] and returns them.
     pub fn expire(&mut self, now: u64) -> Unbanned {
-        let mut out = Unbanned::default();
-        out.peers = self.peer_bans.expire(now);
-        out.ips = self.ip_bans.expire(now);
+        let out = Unbanned {
+            peers: self.peer_bans.expire(now),
+            ips: self.ip_bans.expire(now),
+        };
         self.stats.peer_unbans = self
             .stats
             .peer_unbans
