@@ -56,6 +56,9 @@ pub enum Cmd {
     Stats,
     /// (Node 0 only) build `blocks` blocks, then sign and publish one every `interval_ms`.
     Publish {
+        /// Number of the first block.
+        #[serde(default = "one")]
+        first: u64,
         /// Blocks to publish.
         blocks: u64,
         /// Milliseconds between blocks.
@@ -65,6 +68,23 @@ pub enum Cmd {
         /// Calldata bytes per transaction.
         data_len: usize,
     },
+    /// (The spammer only) flood the node at `addr` with invalid-signature v4 messages for
+    /// `duration_ms`, at most `rate` per second, from a fresh identity each time the target
+    /// bans the current one.
+    Spam {
+        /// The target's address.
+        addr: Multiaddr,
+        /// The target's peer id.
+        peer: PeerId,
+        /// Most messages per second.
+        rate: u64,
+        /// How long, ms.
+        duration_ms: u64,
+    },
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// A child's resource and gossip counters at one moment.
@@ -84,6 +104,9 @@ pub struct Stats {
     pub recv_bytes: u64,
     /// Gossip messages received after duplicate filtering.
     pub recv_msgs: u64,
+    /// Gossip messages this node's core REJECTed (`op_p2p_gossip_verdicts_total`).
+    #[serde(default)]
+    pub rejected: u64,
 }
 
 /// A reply or report from a child.
@@ -122,6 +145,15 @@ pub enum Msg {
     },
     /// The publishing run is over.
     Done,
+    /// The spam run is over.
+    SpamDone {
+        /// Messages handed to gossipsub.
+        sent: u64,
+        /// Identities used (the first plus one per ban).
+        identities: u64,
+        /// Spam wall time, ms.
+        ms: f64,
+    },
     /// Something failed.
     Error {
         /// What.
@@ -239,6 +271,11 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
         sent_bytes: metric_sum(&text, "gossipsub_topic_msg_sent_bytes_total", None) as u64,
         recv_bytes: metric_sum(&text, "gossipsub_topic_msg_recv_bytes_total", None) as u64,
         recv_msgs: metric_sum(&text, "gossipsub_topic_msg_recv_counts_total", None) as u64,
+        rejected: metric_sum(
+            &text,
+            "op_p2p_gossip_verdicts_total",
+            Some("verdict=\"reject\""),
+        ) as u64,
     }
 }
 
@@ -315,7 +352,7 @@ fn stdin_commands() -> mpsc::Receiver<Cmd> {
 pub async fn child_main<R, F>(rt: R, index: u64, spawn: F) -> Result<(), String>
 where
     R: Runtime,
-    F: FnOnce(NodeConfig) -> BoxFuture<'static, Result<NodeHandle, String>>,
+    F: Fn(NodeConfig) -> BoxFuture<'static, Result<NodeHandle, String>>,
 {
     let mut node = spawn(child_config(index)).await?;
     let v4_topic = BlockTopic::all(BENCH_CHAIN_ID)[3].to_string();
@@ -361,10 +398,17 @@ where
                         emit(&Msg::Dialed { ok });
                     }
                     Cmd::Stats => emit(&Msg::Stats(stats(&node, &v4_topic).await)),
-                    Cmd::Publish { blocks: n, interval_ms: iv, txs, data_len } => {
+                    Cmd::Spam { addr, peer, rate, duration_ms } => {
+                        let r = spam(&rt, &mut node, &spawn, (addr, peer), rate, duration_ms).await;
+                        match r {
+                            Ok(m) => emit(&m),
+                            Err(error) => emit(&Msg::Error { error }),
+                        }
+                    }
+                    Cmd::Publish { first, blocks: n, interval_ms: iv, txs, data_len } => {
                         // Build every block first so building is not timed; sign at publish.
                         let ts = system_now_ms() / 1000;
-                        for number in 1..=n {
+                        for number in first..first.saturating_add(n) {
                             let t = transactions(BENCH_CHAIN_ID, number, txs, data_len);
                             let bytes = t.iter().map(|x| x.len()).sum();
                             let (p, root) = BlockBuilder::new(BlockVersion::V4, number, ts)
@@ -407,6 +451,115 @@ where
     }
     node.shutdown().await;
     Ok(())
+}
+
+/// Identities of the spammer start at this key seed (far from the mesh's 2000 + index).
+const SPAM_KEY_SEED: u64 = 1_000_000;
+
+/// The spammer's `k`-th identity: a plain node without a sequencer key.
+fn spam_config(k: u64) -> NodeConfig {
+    let kp = keypair(SPAM_KEY_SEED + k);
+    let mut core = Config::new(
+        BENCH_CHAIN_ID,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        kp.public().to_peer_id(),
+    );
+    core.rng_seed = SPAM_KEY_SEED + k;
+    NodeConfig::local(core, kp)
+}
+
+/// Connects `node` to `target`; whether the connection came up.
+async fn connect(node: &NodeHandle, (addr, peer): &(Multiaddr, PeerId)) -> bool {
+    node.admin()
+        .call(AdminRequest::ConnectPeer {
+            addr: addr.clone(),
+            peer: *peer,
+        })
+        .await
+        .is_ok()
+}
+
+/// Floods `target` with v4 messages whose signature is invalid for the chain's signer, each
+/// distinct: a fixed empty block and a fixed `r` taken from a real signature (so recovery
+/// does its full work and yields some other address: `WrongSigner`), with `s` drawn at
+/// random per message. At most `rate` per second for `duration_ms`. When the target bans the
+/// current identity (no peer left), the node is replaced by a fresh identity that connects
+/// again, as a sybil spammer would.
+async fn spam<R, F>(
+    rt: &R,
+    node: &mut NodeHandle,
+    spawn: &F,
+    target: (Multiaddr, PeerId),
+    rate: u64,
+    duration_ms: u64,
+) -> Result<Msg, String>
+where
+    R: Runtime,
+    F: Fn(NodeConfig) -> BoxFuture<'static, Result<NodeHandle, String>>,
+{
+    use op_p2p_core::alloy_primitives::{B256, Signature, U256};
+    use op_p2p_core::op_alloy_rpc_types_engine::{OpNetworkPayloadEnvelope, PayloadHash};
+    use std::sync::Arc;
+
+    let ts = system_now_ms() / 1000;
+    let (payload, root) = BlockBuilder::new(BlockVersion::V4, 1_000_000, ts).build();
+    // A real signature over something else: its r is a valid curve x coordinate.
+    let r = dev_key(7)
+        .sign_block(BENCH_CHAIN_ID, b"op-p2p bench spam")
+        .r();
+    let mut seed = 0x5eed_u64;
+    let mut identities = 1u64;
+    let mut sent = 0u64;
+    if !connect(node, &target).await {
+        return Err("spammer could not connect to the target".into());
+    }
+    let start = rt.now_ms();
+    let end = start.saturating_add(duration_ms);
+    while rt.now_ms() < end {
+        let elapsed = rt.now_ms().saturating_sub(start);
+        if sent >= rate.saturating_mul(elapsed.max(1)) / 1000 {
+            rt.sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        let mut s_bytes = [0u8; 32];
+        for chunk in s_bytes.chunks_mut(8) {
+            chunk.copy_from_slice(&splitmix(&mut seed).to_be_bytes());
+        }
+        s_bytes[0] &= 0x7f; // below the curve order
+        s_bytes[31] |= 1; // never zero
+        let env = OpNetworkPayloadEnvelope {
+            payload: payload.clone(),
+            signature: Signature::new(r, U256::from_be_bytes(s_bytes), seed & 1 == 1),
+            payload_hash: PayloadHash(B256::ZERO),
+            parent_beacon_block_root: root,
+        };
+        match node.publish(PublishRequest::Signed(Arc::new(env))).await {
+            Ok(_) => sent += 1,
+            Err(_) => {
+                let connected = match node.admin().call(AdminRequest::PeerStats).await {
+                    Ok(AdminResponse::PeerStats(s)) => s.connected,
+                    _ => 0,
+                };
+                if connected == 0 {
+                    // Banned: a fresh identity takes over.
+                    let old = std::mem::replace(node, spawn(spam_config(identities)).await?);
+                    old.shutdown().await;
+                    identities += 1;
+                    connect(node, &target).await;
+                } else {
+                    // Not yet subscribed or the send queue is full: a moment's pause.
+                    rt.sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }
+    }
+    Ok(Msg::SpamDone {
+        sent,
+        identities,
+        ms: rt.now_ms().saturating_sub(start) as f64,
+    })
 }
 
 /// Which runtime the children run on.
@@ -468,6 +621,8 @@ pub struct BenchOptions {
     pub exe: PathBuf,
     /// Bound of the whole scenario.
     pub timeout: Duration,
+    /// Run the spam phase too, at most this many invalid messages per second.
+    pub spam_rate: Option<u64>,
 }
 
 /// What one scenario measured.
@@ -522,6 +677,32 @@ pub struct BenchResult {
     pub loadavg_start: f64,
     /// Wall time of the scenario, s.
     pub seconds: f64,
+    /// The spam phase, when asked for.
+    pub spam: Option<SpamResult>,
+}
+
+/// The spam phase: the same publishing run again while a spammer child floods the last node
+/// (the target) with invalid-signature messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpamResult {
+    /// The spammer's ceiling, messages per second.
+    pub rate_limit: u64,
+    /// Messages the spammer handed to gossipsub, per second of spamming.
+    pub sent_per_s: f64,
+    /// Identities the spammer used (one more per ban).
+    pub identities: u64,
+    /// REJECT verdicts of the target per second over the phase.
+    pub target_rejects_per_s: f64,
+    /// Target CPU over the phase, ms per second (of one core).
+    pub target_cpu_ms_per_s: f64,
+    /// Publish → accept latency at the target without spam (the first phase).
+    pub target_unloaded: Latency,
+    /// The same under spam.
+    pub target_loaded: Latency,
+    /// Publish → accept latency over all receivers under spam.
+    pub all_loaded: Latency,
+    /// (node, block) pairs delivered under spam over those expected.
+    pub delivered_fraction: f64,
 }
 
 /// Why a scenario failed.
@@ -804,6 +985,7 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         &mut children,
         0,
         &Cmd::Publish {
+            first: 1,
             blocks: opts.blocks,
             interval_ms: opts.interval_ms,
             txs,
@@ -847,6 +1029,23 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     }
     let pub_secs = pub_start.elapsed().as_secs_f64();
     let s1 = all_stats(&mut children, &mut rx, &mut accepts).await?;
+    let first_phase: Vec<BTreeMap<u64, f64>> = accepts.clone();
+    let spam = match opts.spam_rate {
+        Some(rate) => Some(
+            spam_phase(
+                opts,
+                rate,
+                &mut children,
+                &mut rx,
+                &mut accepts,
+                &addrs,
+                &published,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let accepts = first_phase;
     drop(children);
     for r in readers {
         r.abort();
@@ -930,7 +1129,198 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         },
         loadavg_start: load,
         seconds: started.elapsed().as_secs_f64(),
+        spam,
     })
+}
+
+/// Latency samples of `published` blocks at the given receivers.
+fn samples_of(
+    accepts: &[BTreeMap<u64, f64>],
+    receivers: std::ops::Range<usize>,
+    published: &BTreeMap<u64, (f64, usize)>,
+) -> Vec<f64> {
+    let mut out = Vec::new();
+    for a in accepts.get(receivers).unwrap_or_default() {
+        for (number, (p, _)) in published {
+            if let Some(at) = a.get(number) {
+                out.push((at - p).max(0.0));
+            }
+        }
+    }
+    out
+}
+
+/// Node 0 publishes `blocks` more blocks (numbered after `first_phase`) while a spammer
+/// child, started now and connected only to the last node, floods that node.
+#[allow(clippy::too_many_arguments)]
+async fn spam_phase(
+    opts: &BenchOptions,
+    rate: u64,
+    children: &mut [Child],
+    rx: &mut mpsc::Receiver<(usize, Msg)>,
+    accepts: &mut [BTreeMap<u64, f64>],
+    addrs: &[(Multiaddr, PeerId)],
+    first_phase: &BTreeMap<u64, (f64, usize)>,
+) -> Result<SpamResult, BenchError> {
+    let n = children.len();
+    let target = n - 1;
+    let (addr, peer) = addrs.get(target).cloned().ok_or(BenchError::TooFew)?;
+    // The spammer: one more child, outside the mesh, dialling only the target.
+    let spammer_index = n;
+    let mut cmd = child_command(&opts.exe, BenchRuntime::Tokio, spammer_index);
+    // Its publishes fail by design whenever its send queue is full or it was banned.
+    cmd.env("OP_P2P_LOG", "error");
+    let mut p = cmd.spawn().map_err(|e| BenchError::Child {
+        index: spammer_index,
+        error: e.to_string(),
+    })?;
+    let (Some(stdin), Some(stdout)) = (p.stdin.take(), p.stdout.take()) else {
+        return Err(BenchError::Child {
+            index: spammer_index,
+            error: "no pipes".into(),
+        });
+    };
+    let (mut stx, mut srx) = mpsc::channel::<Msg>(64);
+    let reader = tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.len() <= MAX_LINE
+                && let Ok(m) = serde_json::from_str::<Msg>(&line)
+                && stx.send(m).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut spammer = vec![Child { stdin, _proc: p }];
+    let spammer_ready = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(m) = srx.next().await {
+            if matches!(m, Msg::Ready { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if spammer_ready != Ok(true) {
+        return Err(BenchError::Timeout("the spammer"));
+    }
+    let publish_ms = opts.blocks * opts.interval_ms;
+    // Spam starts 1 s before publishing and ends 1 s after it.
+    let duration_ms = publish_ms + 2_000;
+    send(
+        &mut spammer,
+        0,
+        &Cmd::Spam {
+            addr,
+            peer,
+            rate,
+            duration_ms,
+        },
+    )
+    .await?;
+    // Target counters around the phase.
+    let before = target_stats(children, rx, accepts, target).await?;
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = first_phase.keys().last().copied().unwrap_or(0) + 1;
+    let (txs, data_len) = opts.size.shape();
+    send(
+        children,
+        0,
+        &Cmd::Publish {
+            first,
+            blocks: opts.blocks,
+            interval_ms: opts.interval_ms,
+            txs,
+            data_len,
+        },
+    )
+    .await?;
+    let mut published: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
+    let limit = Duration::from_millis(publish_ms) + Duration::from_secs(120);
+    tokio::time::timeout(limit, async {
+        while let Some((i, m)) = rx.next().await {
+            match m {
+                Msg::Published {
+                    number,
+                    at_ms,
+                    tx_bytes,
+                } => {
+                    published.insert(number, (at_ms, tx_bytes));
+                }
+                Msg::Done if i == 0 => return Ok(()),
+                Msg::Error { error } => tracing::warn!(child = i, %error, "child error"),
+                other => record(i, other, accepts),
+            }
+        }
+        Err(BenchError::Child {
+            index: 0,
+            error: "exited while publishing".into(),
+        })
+    })
+    .await
+    .map_err(|_| BenchError::Timeout("publishing under spam"))??;
+    let done = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            tokio::select! {
+                m = srx.next() => match m {
+                    Some(Msg::SpamDone { sent, identities, ms }) => return Ok((sent, identities, ms)),
+                    Some(Msg::Error { error }) => return Err(BenchError::Child { index: spammer_index, error }),
+                    Some(_) => {}
+                    None => return Err(BenchError::Child { index: spammer_index, error: "exited while spamming".into() }),
+                },
+                m = rx.next() => if let Some((i, m)) = m { record(i, m, accepts) },
+            }
+        }
+    })
+    .await
+    .map_err(|_| BenchError::Timeout("the spam run"))??;
+    let secs = t0.elapsed().as_secs_f64();
+    let after = target_stats(children, rx, accepts, target).await?;
+    reader.abort();
+    drop(spammer);
+    let (sent, identities, spam_ms) = done;
+    let loaded_all = samples_of(accepts, 1..n, &published);
+    let expected = published.len() as f64 * (n - 1) as f64;
+    Ok(SpamResult {
+        rate_limit: rate,
+        sent_per_s: sent as f64 / (spam_ms / 1000.0).max(1e-3),
+        identities,
+        target_rejects_per_s: after.rejected.saturating_sub(before.rejected) as f64 / secs,
+        target_cpu_ms_per_s: (after.cpu_ms - before.cpu_ms) / secs,
+        target_unloaded: latency(samples_of(accepts, target..n, first_phase)),
+        target_loaded: latency(samples_of(accepts, target..n, &published)),
+        delivered_fraction: if expected > 0.0 {
+            loaded_all.len() as f64 / expected
+        } else {
+            0.0
+        },
+        all_loaded: latency(loaded_all),
+    })
+}
+
+/// Stats of one child.
+async fn target_stats(
+    children: &mut [Child],
+    rx: &mut mpsc::Receiver<(usize, Msg)>,
+    accepts: &mut [BTreeMap<u64, f64>],
+    target: usize,
+) -> Result<Stats, BenchError> {
+    send(children, target, &Cmd::Stats).await?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some((i, m)) = rx.next().await {
+            match m {
+                Msg::Stats(s) if i == target => return Some(s),
+                m => record(i, m, accepts),
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or(BenchError::Timeout("target stats"))
 }
 
 /// The human table of results.
@@ -984,6 +1374,24 @@ pub fn render(results: &[BenchResult]) -> String {
             r.copies_per_block_per_node,
             r.loadavg_start,
         ));
+    }
+    for r in results {
+        if let Some(x) = &r.spam {
+            s.push_str(&format!(
+                "  spam on the last node: {:.0} sent/s (limit {}), {} identities, {:.0} REJECT/s, \
+                 target CPU {:.0} ms/s; target p99 {:.2} ms unloaded → {:.2} ms under spam; \
+                 all nodes p99 {:.2} ms, delivered {:.1}%\n",
+                x.sent_per_s,
+                x.rate_limit,
+                x.identities,
+                x.target_rejects_per_s,
+                x.target_cpu_ms_per_s,
+                x.target_unloaded.p99_ms,
+                x.target_loaded.p99_ms,
+                x.all_loaded.p99_ms,
+                x.delivered_fraction * 100.0,
+            ));
+        }
     }
     s
 }

@@ -94,6 +94,10 @@ struct BenchArgs {
     /// Bound of each scenario, seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Also run each scenario's spam phase: the publishing run again while a spammer
+    /// floods the last node with invalid-signature messages, at most this many per second.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    spam: Option<u64>,
     /// Print the results as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
@@ -214,6 +218,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             seed: a.seed,
                             exe: exe.clone(),
                             timeout: std::time::Duration::from_secs(a.timeout),
+                            spam_rate: a.spam,
                         };
                         eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
                         let r = rt.block_on(bench::run(&opts))?;

@@ -1,4 +1,5 @@
-//! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks.
+//! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks, then
+//! three more while a spammer process floods the last node.
 
 use std::process::Command;
 use std::time::Duration;
@@ -20,6 +21,8 @@ fn bench_runs_end_to_end_and_reports_every_block() {
             "100",
             "--timeout",
             "90",
+            "--spam",
+            "500",
             "--json",
         ])
         .stdout(std::process::Stdio::piped())
@@ -58,4 +61,16 @@ fn bench_runs_end_to_end_and_reports_every_block() {
     assert!(r["rss_kb_mean"].as_f64().unwrap() > 0.0);
     assert!(r["sent_bytes_per_block_per_node"].as_f64().unwrap() > 0.0);
     assert!(r["gossip_msg_bytes"].as_f64().unwrap() > 0.0);
+    // The spam phase: the target rejected the spammer's messages, honest blocks all arrived.
+    let spam = &r["spam"];
+    assert_eq!(spam["rate_limit"], 500);
+    assert!(spam["sent_per_s"].as_f64().unwrap() > 100.0, "{spam}");
+    assert!(
+        spam["target_rejects_per_s"].as_f64().unwrap() > 10.0,
+        "{spam}"
+    );
+    assert!(spam["identities"].as_u64().unwrap() >= 1);
+    assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
+    assert_eq!(spam["target_loaded"]["samples"], 3);
+    assert_eq!(spam["target_unloaded"]["samples"], 3);
 }
