@@ -597,6 +597,7 @@ pub fn node_config(args: &NodeArgs, fresh_secret: [u8; 32]) -> Result<NodeConfig
             .clone()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(default_agent_version),
+        ip_colocation_whitelist: Vec::new(),
     })
 }
 

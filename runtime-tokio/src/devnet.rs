@@ -106,6 +106,9 @@ fn node_config(i: u64, bootnodes: Vec<Bootnode>, statics: &[Multiaddr]) -> NodeC
         core.sequencer_key = Some(dev_key(0));
     }
     let mut c = NodeConfig::local(core, kp);
+    // Every devnet node shares 127.0.0.1; op-node's colocation penalty would score them all
+    // negative once a node has more than 10 peers.
+    c.ip_colocation_whitelist = vec![std::net::Ipv4Addr::LOCALHOST.into()];
     c.discovery = true;
     c.bootnodes = bootnodes;
     c.static_peers = statics.to_vec();

@@ -181,6 +181,7 @@ fn config(i: u64, forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>
         metrics_addr: None,
         datadir: None,
         agent_version: default_agent_version(),
+        ip_colocation_whitelist: Vec::new(),
     }
 }
 

@@ -88,6 +88,7 @@ fn config(
         metrics_addr: None,
         datadir: None,
         agent_version: default_agent_version(),
+        ip_colocation_whitelist: Vec::new(),
     }
 }
 

@@ -98,6 +98,7 @@ fn config(i: u64, sequencer: bool) -> NodeConfig {
         metrics_addr: None,
         datadir: None,
         agent_version: default_agent_version(),
+        ip_colocation_whitelist: Vec::new(),
     }
 }
 

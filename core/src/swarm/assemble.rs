@@ -152,6 +152,7 @@ pub fn build_swarm(
         node,
         clock,
         config.agent_version.clone(),
+        &config.ip_colocation_whitelist,
         Some(&mut registry),
     )?;
     let swarm = Swarm::new(
@@ -384,6 +385,7 @@ mod tests {
             metrics_addr: None,
             datadir: None,
             agent_version: super::super::default_agent_version(),
+            ip_colocation_whitelist: Vec::new(),
         }
     }
 

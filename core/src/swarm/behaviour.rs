@@ -2,8 +2,8 @@
 //! ping, the `payload_by_number` server (spec §8) and [`Gate`], which owns the [`Node`] and
 //! answers libp2p's connection hooks with the core's gating decisions.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -350,8 +350,10 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, BuildError> {
 }
 
 /// op-node's "light" peer-score parameters as libp2p types: no topic parameters at all.
+/// `colocation_whitelist` are IPs exempt from the IP-colocation penalty (op-node: none).
 pub fn peer_score(
     block_time_secs: u64,
+    colocation_whitelist: &[IpAddr],
 ) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let p = PeerScoreParams::light(block_time_secs);
     let t = PeerScoreThresholds::default();
@@ -361,7 +363,7 @@ pub fn peer_score(
         app_specific_weight: p.app_specific_weight,
         ip_colocation_factor_weight: p.ip_colocation_factor_weight,
         ip_colocation_factor_threshold: p.ip_colocation_factor_threshold,
-        ip_colocation_factor_whitelist: HashSet::new(),
+        ip_colocation_factor_whitelist: colocation_whitelist.iter().copied().collect(),
         behaviour_penalty_weight: p.behaviour_penalty_weight,
         behaviour_penalty_threshold: p.behaviour_penalty_threshold,
         behaviour_penalty_decay: p.behaviour_penalty_decay,
@@ -390,6 +392,7 @@ pub fn build(
     node: Node,
     clock: Clock,
     agent_version: String,
+    colocation_whitelist: &[IpAddr],
     registry: Option<&mut prometheus_client::registry::Registry>,
 ) -> Result<Behaviour, BuildError> {
     let chain_id = node.config().validator.chain_id;
@@ -411,7 +414,7 @@ pub fn build(
             gossipsub::MetricsConfig::default(),
         );
     }
-    let (params, thresholds) = peer_score(block_time);
+    let (params, thresholds) = peer_score(block_time, colocation_whitelist);
     gossipsub
         .with_peer_score(params, thresholds)
         .map_err(BuildError::Gossipsub)?;
@@ -441,4 +444,33 @@ pub fn build(
         ping,
         reqresp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn peer_score_is_op_nodes_light_set_with_an_optional_colocation_whitelist() {
+        let (p, t) = peer_score(2, &[]);
+        assert!(p.topics.is_empty(), "light scoring has no topic parameters");
+        assert!(
+            p.ip_colocation_factor_whitelist.is_empty(),
+            "op-node whitelists nothing"
+        );
+        assert!(p.ip_colocation_factor_weight < 0.0);
+        assert_eq!(p.ip_colocation_factor_threshold, 10.0);
+        assert_eq!(
+            (
+                t.gossip_threshold,
+                t.publish_threshold,
+                t.graylist_threshold
+            ),
+            (-10.0, -40.0, -40.0)
+        );
+        let local: IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+        let (p, _) = peer_score(2, &[local]);
+        assert_eq!(p.ip_colocation_factor_whitelist, HashSet::from([local]));
+    }
 }

@@ -91,6 +91,10 @@ pub struct NodeConfig {
     pub datadir: Option<PathBuf>,
     /// Identify agent version, `op-p2p/<version>` by default.
     pub agent_version: String,
+    /// IPs exempt from gossipsub's IP-colocation penalty. Empty by default, as in op-node: a
+    /// peer sharing its IP with more than 10 others scores negative and is kept out of the
+    /// mesh. Only for devnets and benchmarks that run many nodes on one host (127.0.0.1).
+    pub ip_colocation_whitelist: Vec<IpAddr>,
 }
 
 impl NodeConfig {
@@ -113,6 +117,7 @@ impl NodeConfig {
             metrics_addr: None,
             datadir: None,
             agent_version: default_agent_version(),
+            ip_colocation_whitelist: Vec::new(),
         }
     }
 }
