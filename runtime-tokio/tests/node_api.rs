@@ -794,6 +794,15 @@ async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
         // libp2p's and gossipsub's own metrics share the registry.
         assert!(tb.contains("libp2p_swarm_connections_established"), "{tb}");
         assert!(tb.contains("gossipsub_"), "{tb}");
+        // Stream bytes by direction: A sent the blocks B received.
+        let bytes = |text: &str, dir: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with("libp2p_bandwidth_bytes_total{") && l.contains(dir))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        assert!(bytes(&ta, "utbound") > 1_000.0, "{ta}");
+        assert!(bytes(&tb, "nbound") > 1_000.0, "{tb}");
         // Every family spec §11 names is exported.
         for family in [
             "op_p2p_p2p_peer_count",

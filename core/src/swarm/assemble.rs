@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
+use libp2p::core::Transport as _;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
 use libp2p::multiaddr::Protocol;
@@ -155,6 +156,11 @@ pub fn build_swarm(
         &config.ip_colocation_whitelist,
         Some(&mut registry),
     )?;
+    // Bytes on every stream (gossipsub, identify, ping, req/resp) by direction, after Noise
+    // and Yamux framing: `libp2p_bandwidth_bytes_total`.
+    let transport = libp2p::metrics::BandwidthTransport::new(transport, &mut registry)
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed();
     let swarm = Swarm::new(
         transport,
         behaviour,
