@@ -707,9 +707,10 @@ pub struct SpamResult {
     pub sent_per_s: f64,
     /// Identities the spammer used (one more per ban).
     pub identities: u64,
-    /// REJECT verdicts of the target per second over the phase.
+    /// REJECT verdicts of the target per second of spamming.
     pub target_rejects_per_s: f64,
-    /// Target CPU over the phase, ms per second (of one core).
+    /// Target CPU from the first block under spam to the end (honest blocks included), ms per
+    /// second (of one core).
     pub target_cpu_ms_per_s: f64,
     /// Publish → accept latency at the target without spam (the first phase).
     pub target_unloaded: Latency,
@@ -1231,23 +1232,8 @@ async fn spam_phase(
         return Err(BenchError::Timeout("the spammer"));
     }
     let publish_ms = opts.blocks * opts.interval_ms;
-    // Spam starts 1 s before publishing and ends 1 s after it.
-    let duration_ms = publish_ms + 2_000;
-    send(
-        &mut spammer,
-        0,
-        &Cmd::Spam {
-            addr,
-            peer,
-            rate,
-            duration_ms,
-        },
-    )
-    .await?;
     // Target counters around the phase.
     let before = target_stats(children, rx, accepts, target).await?;
-    let t0 = std::time::Instant::now();
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let first = first_phase.keys().last().copied().unwrap_or(0) + 1;
     let (txs, data_len) = opts.size.shape();
     send(
@@ -1262,6 +1248,15 @@ async fn spam_phase(
         },
     )
     .await?;
+    // Spam starts with the first block (the publisher builds its blocks first, for a time
+    // that depends on their size) and ends 1 s after the last.
+    let spam_cmd = Cmd::Spam {
+        addr,
+        peer,
+        rate,
+        duration_ms: publish_ms + 1_000,
+    };
+    let mut t0 = None;
     let mut published: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
     let limit = Duration::from_millis(publish_ms) + Duration::from_secs(120);
     tokio::time::timeout(limit, async {
@@ -1273,6 +1268,10 @@ async fn spam_phase(
                     tx_bytes,
                 } => {
                     published.insert(number, (at_ms, tx_bytes));
+                    if t0.is_none() {
+                        t0 = Some(std::time::Instant::now());
+                        send(&mut spammer, 0, &spam_cmd).await?;
+                    }
                 }
                 Msg::Done if i == 0 => return Ok(()),
                 Msg::Error { error } => tracing::warn!(child = i, %error, "child error"),
@@ -1286,6 +1285,7 @@ async fn spam_phase(
     })
     .await
     .map_err(|_| BenchError::Timeout("publishing under spam"))??;
+    let t0 = t0.ok_or(BenchError::Timeout("the first block under spam"))?;
     let done = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             tokio::select! {
@@ -1301,6 +1301,19 @@ async fn spam_phase(
     })
     .await
     .map_err(|_| BenchError::Timeout("the spam run"))??;
+    // Stragglers, as in the first phase: at most 3 s more.
+    let settle = std::time::Instant::now() + Duration::from_secs(3);
+    while accepts
+        .iter()
+        .skip(1)
+        .any(|a| published.keys().any(|k| !a.contains_key(k)))
+    {
+        let left = settle.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, rx.next()).await {
+            Ok(Some((i, m))) => record(i, m, accepts),
+            _ => break,
+        }
+    }
     let secs = t0.elapsed().as_secs_f64();
     let after = target_stats(children, rx, accepts, target).await?;
     reader.abort();
@@ -1312,7 +1325,8 @@ async fn spam_phase(
         rate_limit: rate,
         sent_per_s: sent as f64 / (spam_ms / 1000.0).max(1e-3),
         identities,
-        target_rejects_per_s: after.rejected.saturating_sub(before.rejected) as f64 / secs,
+        target_rejects_per_s: after.rejected.saturating_sub(before.rejected) as f64
+            / (spam_ms / 1000.0).max(1e-3),
         target_cpu_ms_per_s: (after.cpu_ms - before.cpu_ms) / secs,
         target_unloaded: latency(samples_of(accepts, target..n, first_phase)),
         target_loaded: latency(samples_of(accepts, target..n, &published)),
