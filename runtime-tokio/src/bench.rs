@@ -466,21 +466,12 @@ where
     Ok(())
 }
 
-/// Identities of the spammer start at this key seed (far from the mesh's 2000 + index).
-const SPAM_KEY_SEED: u64 = 1_000_000;
+/// Indices of the spammer's identities start here (far from the mesh's; never 0, the sequencer).
+const SPAM_INDEX_BASE: u64 = 1_000_000;
 
-/// The spammer's `k`-th identity: a plain node without a sequencer key.
+/// The spammer's `k`-th identity: a bench node config under an index no mesh node has.
 fn spam_config(k: u64) -> NodeConfig {
-    let kp = keypair(SPAM_KEY_SEED + k);
-    let mut core = Config::new(
-        BENCH_CHAIN_ID,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        kp.public().to_peer_id(),
-    );
-    core.rng_seed = SPAM_KEY_SEED + k;
-    NodeConfig::local(core, kp)
+    child_config(SPAM_INDEX_BASE + k)
 }
 
 /// Connects `node` to `target`; whether the connection came up.
@@ -996,54 +987,10 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     let s0 = all_stats(&mut children, &mut rx, &mut accepts).await?;
     let idle_secs = idle_start.elapsed().as_secs_f64();
 
-    let (txs, data_len) = opts.size.shape();
     let pub_start = std::time::Instant::now();
-    send(
-        &mut children,
-        0,
-        &Cmd::Publish {
-            first: 1,
-            blocks: opts.blocks,
-            interval_ms: opts.interval_ms,
-            txs,
-            data_len,
-        },
-    )
-    .await?;
-    let mut published: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
-    let publish_limit =
-        Duration::from_millis(opts.blocks * opts.interval_ms) + Duration::from_secs(120);
-    tokio::time::timeout(publish_limit, async {
-        while let Some((i, m)) = rx.next().await {
-            match m {
-                Msg::Published {
-                    number,
-                    at_ms,
-                    tx_bytes,
-                } => {
-                    published.insert(number, (at_ms, tx_bytes));
-                }
-                Msg::Done if i == 0 => return Ok(()),
-                Msg::Error { error } => tracing::warn!(child = i, %error, "child error"),
-                other => record(i, other, &mut accepts),
-            }
-        }
-        Err(BenchError::Child {
-            index: 0,
-            error: "exited while publishing".into(),
-        })
-    })
-    .await
-    .map_err(|_| BenchError::Timeout("publishing"))??;
-    // Let the last block spread: until every receiver has every block, at most 3 s.
-    let settle = std::time::Instant::now() + Duration::from_secs(3);
-    while accepts.iter().skip(1).any(|a| a.len() < published.len()) {
-        let left = settle.saturating_duration_since(std::time::Instant::now());
-        match tokio::time::timeout(left, rx.next()).await {
-            Ok(Some((i, m))) => record(i, m, &mut accepts),
-            _ => break,
-        }
-    }
+    let (published, _) =
+        publish_blocks(opts, 1, &mut children, &mut rx, &mut accepts, None).await?;
+    settle(&mut rx, &mut accepts, &published).await;
     let pub_secs = pub_start.elapsed().as_secs_f64();
     let s1 = all_stats(&mut children, &mut rx, &mut accepts).await?;
     let first_phase: Vec<BTreeMap<u64, f64>> = accepts.clone();
@@ -1159,6 +1106,85 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     })
 }
 
+/// Node 0 publishes `opts.blocks` blocks numbered from `first`, one every `interval_ms`;
+/// returns them (number → publish time, tx bytes) once it reports Done, and when the first
+/// went out. `on_first` is a command sent to another child at that moment (the spammer's).
+async fn publish_blocks(
+    opts: &BenchOptions,
+    first: u64,
+    children: &mut [Child],
+    rx: &mut mpsc::Receiver<(usize, Msg)>,
+    accepts: &mut [BTreeMap<u64, f64>],
+    mut on_first: Option<(&mut [Child], &Cmd)>,
+) -> Result<(BTreeMap<u64, (f64, usize)>, Option<std::time::Instant>), BenchError> {
+    let (txs, data_len) = opts.size.shape();
+    send(
+        children,
+        0,
+        &Cmd::Publish {
+            first,
+            blocks: opts.blocks,
+            interval_ms: opts.interval_ms,
+            txs,
+            data_len,
+        },
+    )
+    .await?;
+    let mut published = BTreeMap::new();
+    let mut first_at = None;
+    let limit = Duration::from_millis(opts.blocks * opts.interval_ms) + Duration::from_secs(120);
+    tokio::time::timeout(limit, async {
+        while let Some((i, m)) = rx.next().await {
+            match m {
+                Msg::Published {
+                    number,
+                    at_ms,
+                    tx_bytes,
+                } => {
+                    published.insert(number, (at_ms, tx_bytes));
+                    if first_at.is_none() {
+                        first_at = Some(std::time::Instant::now());
+                        if let Some((other, cmd)) = on_first.take() {
+                            send(other, 0, cmd).await?;
+                        }
+                    }
+                }
+                Msg::Done if i == 0 => return Ok(()),
+                Msg::Error { error } => tracing::warn!(child = i, %error, "child error"),
+                other => record(i, other, accepts),
+            }
+        }
+        Err(BenchError::Child {
+            index: 0,
+            error: "exited while publishing".into(),
+        })
+    })
+    .await
+    .map_err(|_| BenchError::Timeout("publishing"))??;
+    Ok((published, first_at))
+}
+
+/// Lets the last blocks spread: until every receiver has every block of `published`, at
+/// most 3 s.
+async fn settle(
+    rx: &mut mpsc::Receiver<(usize, Msg)>,
+    accepts: &mut [BTreeMap<u64, f64>],
+    published: &BTreeMap<u64, (f64, usize)>,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while accepts
+        .iter()
+        .skip(1)
+        .any(|a| published.keys().any(|k| !a.contains_key(k)))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, rx.next()).await {
+            Ok(Some((i, m))) => record(i, m, accepts),
+            _ => break,
+        }
+    }
+}
+
 /// Latency samples of `published` blocks at the given receivers.
 fn samples_of(
     accepts: &[BTreeMap<u64, f64>],
@@ -1235,19 +1261,6 @@ async fn spam_phase(
     // Target counters around the phase.
     let before = target_stats(children, rx, accepts, target).await?;
     let first = first_phase.keys().last().copied().unwrap_or(0) + 1;
-    let (txs, data_len) = opts.size.shape();
-    send(
-        children,
-        0,
-        &Cmd::Publish {
-            first,
-            blocks: opts.blocks,
-            interval_ms: opts.interval_ms,
-            txs,
-            data_len,
-        },
-    )
-    .await?;
     // Spam starts with the first block (the publisher builds its blocks first, for a time
     // that depends on their size) and ends 1 s after the last.
     let spam_cmd = Cmd::Spam {
@@ -1256,35 +1269,15 @@ async fn spam_phase(
         rate,
         duration_ms: publish_ms + 1_000,
     };
-    let mut t0 = None;
-    let mut published: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
-    let limit = Duration::from_millis(publish_ms) + Duration::from_secs(120);
-    tokio::time::timeout(limit, async {
-        while let Some((i, m)) = rx.next().await {
-            match m {
-                Msg::Published {
-                    number,
-                    at_ms,
-                    tx_bytes,
-                } => {
-                    published.insert(number, (at_ms, tx_bytes));
-                    if t0.is_none() {
-                        t0 = Some(std::time::Instant::now());
-                        send(&mut spammer, 0, &spam_cmd).await?;
-                    }
-                }
-                Msg::Done if i == 0 => return Ok(()),
-                Msg::Error { error } => tracing::warn!(child = i, %error, "child error"),
-                other => record(i, other, accepts),
-            }
-        }
-        Err(BenchError::Child {
-            index: 0,
-            error: "exited while publishing".into(),
-        })
-    })
-    .await
-    .map_err(|_| BenchError::Timeout("publishing under spam"))??;
+    let (published, t0) = publish_blocks(
+        opts,
+        first,
+        children,
+        rx,
+        accepts,
+        Some((&mut spammer[..], &spam_cmd)),
+    )
+    .await?;
     let t0 = t0.ok_or(BenchError::Timeout("the first block under spam"))?;
     let done = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -1301,19 +1294,7 @@ async fn spam_phase(
     })
     .await
     .map_err(|_| BenchError::Timeout("the spam run"))??;
-    // Stragglers, as in the first phase: at most 3 s more.
-    let settle = std::time::Instant::now() + Duration::from_secs(3);
-    while accepts
-        .iter()
-        .skip(1)
-        .any(|a| published.keys().any(|k| !a.contains_key(k)))
-    {
-        let left = settle.saturating_duration_since(std::time::Instant::now());
-        match tokio::time::timeout(left, rx.next()).await {
-            Ok(Some((i, m))) => record(i, m, accepts),
-            _ => break,
-        }
-    }
+    settle(rx, accepts, &published).await;
     let secs = t0.elapsed().as_secs_f64();
     let after = target_stats(children, rx, accepts, target).await?;
     reader.abort();
