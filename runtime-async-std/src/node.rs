@@ -143,32 +143,3 @@ async fn spawn_inner(config: NodeConfig, options: SpawnOptions) -> Result<NodeHa
     parts.on_shutdown.extend(stops);
     Ok(NodeHandle::from_parts(parts))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_spawn_future_is_small() {
-        let kp = op_p2p_core::testkit::keypair(1);
-        let core = op_p2p_core::Config::new(
-            901,
-            op_p2p_core::testkit::dev_key(0).address(),
-            op_p2p_core::fork::ForkSchedule::ALL_AT_GENESIS,
-            2,
-            kp.public().to_peer_id(),
-        );
-        let config = NodeConfig::local(core, kp);
-        // Not polled: only their sizes matter.
-        let inner = std::mem::size_of_val(&spawn_inner(config.clone(), SpawnOptions::default()));
-        let size = std::mem::size_of_val(&spawn(config, SpawnOptions::default()));
-        // The arguments, and little else; the state machine itself lives on the heap.
-        let args = std::mem::size_of::<NodeConfig>() + std::mem::size_of::<SpawnOptions>();
-        assert!(
-            size <= args + 256,
-            "spawn's future is {size} bytes, its arguments {args}"
-        );
-        eprintln!("spawn future {size} bytes; unboxed it would be {inner}");
-        assert!(inner > size);
-    }
-}

@@ -394,3 +394,32 @@ fn a_node_restarted_on_the_other_runtime_keeps_its_identity_and_bans() {
         third.shutdown().await;
     });
 }
+
+/// Both runtimes box spawn's start-up state machine, so the future an embedder awaits is its
+/// arguments plus a pointer (unboxed it was 14–19 KB in a debug build and overflowed a 2 MiB
+/// thread's stack once nested in a test body).
+#[test]
+fn spawn_futures_are_small_on_both_runtimes() {
+    let args =
+        std::mem::size_of::<NodeConfig>() + std::mem::size_of::<op_p2p_async_std::SpawnOptions>();
+    // Not polled: only their sizes matter.
+    let sizes = [
+        (
+            "tokio",
+            std::mem::size_of_val(&op_p2p_tokio::spawn(config(1, false), Default::default())),
+        ),
+        (
+            "async-std",
+            std::mem::size_of_val(&op_p2p_async_std::spawn(
+                config(2, false),
+                Default::default(),
+            )),
+        ),
+    ];
+    for (rt, size) in sizes {
+        assert!(
+            size <= args + 256,
+            "{rt}: spawn's future is {size} bytes, its arguments {args}"
+        );
+    }
+}
