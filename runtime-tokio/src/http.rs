@@ -94,12 +94,7 @@ pub async fn serve(
 mod tests {
     use super::*;
 
-    use op_p2p_core::fork::ForkSchedule;
-    use op_p2p_core::swarm::AdminClient;
-    use op_p2p_core::swarm::metrics::Metrics;
-    use op_p2p_core::swarm::metrics::prometheus_client::registry::Registry;
-    use op_p2p_core::testkit::{dev_key, peer_id};
-    use op_p2p_core::{Config, Node};
+    use op_p2p_core::testkit::peer_id;
     use serde_json::{Value, json};
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -119,22 +114,9 @@ mod tests {
     }
 
     async fn start() -> Server {
-        let node = Node::new(Config::new(
-            901,
-            dev_key(0).address(),
-            ForkSchedule::ALL_AT_GENESIS,
-            2,
-            peer_id(0),
-        ));
-        let mut registry = Registry::default();
-        let metrics = Metrics::new(&mut registry);
-        metrics.observe(&node);
-        let (admin, rx) = AdminClient::channel();
-        tokio::spawn(op_p2p_core::swarm::answer_admin_calls(node, NOW, rx));
-        let state = Arc::new(HttpState {
-            admin,
-            registry: Arc::new(registry),
-        });
+        let f = op_p2p_core::testkit::http_fixture(NOW);
+        tokio::spawn(f.answer_admin);
+        let state = f.state;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

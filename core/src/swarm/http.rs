@@ -355,11 +355,7 @@ mod tests {
 
     use super::*;
     use crate::admin::AdminError;
-    use crate::fork::ForkSchedule;
-
-    use crate::swarm::metrics::Metrics;
-    use crate::testkit::{dev_key, peer_id};
-    use crate::{Config, Node};
+    use crate::testkit::peer_id;
 
     const NOW: u64 = 1_750_000_000_000;
 
@@ -369,28 +365,13 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let node = Node::new(Config::new(
-            901,
-            dev_key(0).address(),
-            ForkSchedule::ALL_AT_GENESIS,
-            2,
-            peer_id(0),
-        ));
-        let mut registry = Registry::default();
-        let metrics = Metrics::new(&mut registry);
-        metrics.observe(&node);
-        metrics.set_stream_count(3);
-        let (admin, rx) = AdminClient::channel();
+        let f = crate::testkit::http_fixture(NOW);
+        f.metrics.set_stream_count(3);
         let pool = LocalPool::new();
-        pool.spawner()
-            .spawn_local(crate::swarm::answer_admin_calls(node, NOW, rx))
-            .expect("spawn");
+        pool.spawner().spawn_local(f.answer_admin).expect("spawn");
         Fixture {
             pool,
-            state: Arc::new(HttpState {
-                admin,
-                registry: Arc::new(registry),
-            }),
+            state: f.state,
         }
     }
 
