@@ -1117,6 +1117,32 @@ async fn a_stalled_peer_does_not_slow_delivery_to_others() {
 
 const KILL_ROUNDS: u64 = 20;
 
+/// Starts `op-p2p node` on `datadir` (loopback, no discovery, RPC on an ephemeral port whose
+/// address `rpc_addr_from_log` reads from its log).
+fn start_node(signer: Address, datadir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+        .args(["node", "--chain-id", "901", "--unsafe-signer"])
+        .arg(signer.to_string())
+        .arg("--datadir")
+        .arg(datadir)
+        .args([
+            "--p2p.listen.ip",
+            "127.0.0.1",
+            "--p2p.listen.tcp",
+            "0",
+            "--p2p.no-discovery",
+            "--rpc.port",
+            "0",
+        ])
+        .env("OP_P2P_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start op-p2p")
+}
+
 /// The `op-p2p node` binary is killed with SIGKILL at random moments while admin calls make it
 /// write state; every restart finds valid state, and nothing it had persisted is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1131,27 +1157,7 @@ async fn sigkill_during_state_writes_never_leaves_invalid_state() {
         let mut next_ip = 0u32;
         let mut writes = Vec::new();
         for round in 0..KILL_ROUNDS {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
-                .args(["node", "--chain-id", "901", "--unsafe-signer"])
-                .arg(signer.to_string())
-                .arg("--datadir")
-                .arg(&datadir)
-                .args([
-                    "--p2p.listen.ip",
-                    "127.0.0.1",
-                    "--p2p.listen.tcp",
-                    "0",
-                    "--p2p.no-discovery",
-                    "--rpc.port",
-                    "0",
-                ])
-                .env("OP_P2P_LOG", "info")
-                .env("NO_COLOR", "1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("start op-p2p");
+            let mut child = start_node(signer, &datadir);
             let rpc = rpc_addr_from_log(&mut child, round).await;
             // Block IPs until killed at a random moment (a state write follows each change,
             // at most once per second).
@@ -1186,27 +1192,7 @@ async fn sigkill_during_state_writes_never_leaves_invalid_state() {
         // The kills landed after writes: state grew over the rounds.
         assert!(blocked_before > 0, "no state was ever written");
         // A last clean start on the final state.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
-            .args(["node", "--chain-id", "901", "--unsafe-signer"])
-            .arg(signer.to_string())
-            .arg("--datadir")
-            .arg(&datadir)
-            .args([
-                "--p2p.listen.ip",
-                "127.0.0.1",
-                "--p2p.listen.tcp",
-                "0",
-                "--p2p.no-discovery",
-                "--rpc.port",
-                "0",
-            ])
-            .env("OP_P2P_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start op-p2p");
+        let mut child = start_node(signer, &datadir);
         let rpc = rpc_addr_from_log(&mut child, KILL_ROUNDS).await;
         let listed = rpc_call(rpc, "opp2p_listBlockedAddrs", json!([])).await;
         let n = listed["result"].as_array().expect("a list").len();
