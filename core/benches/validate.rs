@@ -11,12 +11,12 @@
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use op_p2p_core::BlockVersion;
 use op_p2p_core::alloy_primitives::{Bytes, keccak256};
-use op_p2p_core::block_hash::transactions_root;
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::signing::{block_signing_hash, recover_signer};
+use op_p2p_core::gossip::block_hash::transactions_root;
+use op_p2p_core::gossip::signature::{block_signing_hash, recover_signer};
+use op_p2p_core::gossip::validate::{Reason, Validator, ValidatorConfig};
+use op_p2p_core::gossip::wire::{decompress_into, split_signature};
 use op_p2p_core::testkit::{BlockBuilder, dev_key, transactions};
-use op_p2p_core::validate::{Reason, Validator, ValidatorConfig};
-use op_p2p_core::wire::{decompress_into, split_signature};
 
 const CHAIN: u64 = 901;
 const NOW: u64 = 1_750_000_000;

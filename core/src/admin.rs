@@ -24,7 +24,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::gater::{Gater, GaterError, canonical_ip, canonical_subnet};
+use crate::peers::gater::{Gater, GaterError, canonical_ip, canonical_subnet};
 
 /// Largest `params` JSON accepted, checked before parsing. The largest legitimate params (a
 /// multiaddr, a subnet object) are well under 1 KiB.
@@ -709,7 +709,7 @@ impl<'de> Deserialize<'de> for NodeId {
 
 /// Connectedness and direction as `PeerInfo` carries them: the peer book's types, which
 /// serialise as Go's `network.Connectedness` / `network.Direction` integers.
-pub use crate::peers::{Connectedness, Direction as PeerDirection};
+pub use crate::peers::book::{Connectedness, Direction as PeerDirection};
 
 /// Serialises a float, writing a non-finite one as 0 (Go's encoder would fail the whole call on
 /// NaN or ±Inf, and serde_json would write `null`, which Go cannot read into a float64).
@@ -1309,7 +1309,7 @@ mod tests {
             );
         }
         let full: AdminError = GaterError::Full {
-            list: crate::gater::ListKind::BlockedPeers,
+            list: crate::peers::gater::ListKind::BlockedPeers,
             max: 3,
         }
         .into();

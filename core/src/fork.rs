@@ -4,7 +4,7 @@
 //! root), Isthmus (v4 topic, `withdrawals_root`) and Jovian (non-zero `blob_gas_used` allowed on
 //! v3+). Each is a Unix timestamp in seconds; `None` means "not scheduled".
 
-use crate::topic::BlockVersion;
+use crate::gossip::topic::BlockVersion;
 
 /// Activation times (Unix seconds) of the forks that change block gossip.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -18,11 +18,11 @@ use crate::discovery::{
     parse_enr,
 };
 use crate::fork::ForkSchedule;
+use crate::gossip::signature::SequencerKey;
+use crate::gossip::topic::BlockVersion;
+use crate::gossip::validate::{Reason, Validator, ValidatorConfig};
+use crate::gossip::wire::{self, DecompressError, MAX_GOSSIP_SIZE, SizeError};
 use crate::reqresp::{self, ChainClock, codec};
-use crate::signing::SequencerKey;
-use crate::topic::BlockVersion;
-use crate::validate::{Reason, Validator, ValidatorConfig};
-use crate::wire::{self, DecompressError, MAX_GOSSIP_SIZE, SizeError};
 
 /// Chain id of every fuzzed message.
 pub const CHAIN_ID: u64 = 901;

@@ -1,20 +1,25 @@
 //! # op-p2p-core
 //!
 //! The sans-IO protocol core of op-p2p, the peer-to-peer layer of an OP Stack rollup node. It
-//! decodes and validates unsafe-block gossip exactly as op-node does, and (in later modules)
-//! keeps the peer book and gating policy. It reads no clock, opens no socket and spawns nothing:
+//! decodes and validates unsafe-block gossip exactly as op-node does and keeps the peer book,
+//! gating, scoring and discovery policy. It reads no clock, opens no socket and spawns nothing:
 //! time comes in as an input, so it is unit-tested, simulated and fuzzed without a network.
 //!
 //! ## Shape
-//! - Pure functions for the wire, usable alone: [`topic`], [`wire`] (size guard, snappy,
-//!   message id, envelope), [`signing`], [`block_hash`].
-//! - The receive-path rules of the protocol, each next to its test: [`validate`], with its state
-//!   in [`seen`] and [`signer`].
+//! - [`gossip`]: the wire and the receive-path rules, each next to its test: the topic, the
+//!   wire format (size guard, snappy, message id, envelope), the block signature and hash,
+//!   validation in op-node's order, the seen set and the signer set with rotation grace.
+//! - [`peers`]: the peer book, connection gating, tides, scoring and score bans.
+//! - [`discovery`]: the `opstack` ENR entry, op-node's filter, bootnodes and the table;
+//!   [`reqresp`]: `payload_by_number`; [`admin`]: the `opp2p_*` API in op-node's JSON shapes.
 //! - One owner type, [`Node`]: `handle_input(now, input)`, then drain `poll_action()` until it
 //!   returns `None`, then read `poll_timeout()` and tick no later than that.
 //!
-//! The protocol reference is `shared/spec/op-stack-p2p.md`; where it (following op-node)
-//! differs from the published OP spec text or kona, the code says so with a ⚠ comment and a test.
+//! This crate is pure with every feature: no sockets, no clock, no threads, no files. The
+//! runtime-neutral node over libp2p is `op-p2p-node`. Each rule of the protocol is described
+//! in the doc of the module that holds it (the validation rules, in order, in
+//! [`gossip::validate`]); where op-node (which the network runs) differs from the published
+//! OP spec text or kona, the code says so with a ⚠ comment and a test.
 //!
 //! ## Example
 //! ```
@@ -44,47 +49,36 @@
 #![warn(missing_docs)]
 
 pub mod admin;
-pub mod block_hash;
-pub mod connmgr;
 pub mod discovery;
 pub mod fork;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod gater;
+pub mod gossip;
 mod node;
 pub mod peers;
 pub mod presets;
 pub mod reqresp;
-pub mod scoring;
-pub mod seen;
-pub mod signer;
-pub mod signing;
 pub mod stats;
-pub mod topic;
-pub mod validate;
-pub mod wire;
 
 #[cfg(feature = "test-util")]
 pub mod sim;
-#[cfg(feature = "swarm")]
-pub mod swarm;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 
-/// Shared by the unit tests: the op-node vectors in `shared/vectors/`, found by walking up from
-/// the crate (beside the repository in CI, or further up from a nested worktree).
+/// Shared by the unit tests: the op-node vectors in `core/testdata/op-node/` (their sources
+/// are named inside each file and in that folder's README).
 #[cfg(test)]
-pub(crate) fn shared_vectors(name: &str) -> serde_json::Value {
-    let file = format!("shared/vectors/{name}");
+pub(crate) fn op_node_vectors(name: &str) -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join(&file))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{file} not found above the crate"));
+        .join("testdata/op-node")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {path:?}: {e}"))
 }
 
+pub use gossip::topic::{BlockTopic, BlockVersion};
+pub use gossip::validate::{Reason, Verdict};
+pub use gossip::wire::MessageId;
 pub use libp2p_identity::PeerId;
 pub use multiaddr::Multiaddr;
 pub use node::{
@@ -93,9 +87,6 @@ pub use node::{
     PublishRequest, ReqRespConfig, RequestId, RestoreReport, STATE_VERSION, SplitMix64, StateError,
     StreamHandle, UnixMillis,
 };
-pub use topic::{BlockTopic, BlockVersion};
-pub use validate::{Reason, Verdict};
-pub use wire::MessageId;
 
 /// Re-exported so embedders name the same primitive types the core uses.
 pub use alloy_primitives;

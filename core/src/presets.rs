@@ -149,7 +149,7 @@ impl Preset {
 mod tests {
     use super::*;
     use crate::discovery::{OpStackEntry, filter_enr};
-    use crate::topic::BlockVersion;
+    use crate::gossip::topic::BlockVersion;
 
     #[test]
     fn names_and_chain_ids_resolve() {
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn preset_chain_ids_match_the_opstack_vectors() {
-        let v = crate::shared_vectors("enr_opstack.json");
+        let v = crate::op_node_vectors("enr_opstack.json");
         for p in ALL {
             let e = v["opstack_encodings"]
                 .as_array()

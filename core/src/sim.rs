@@ -23,10 +23,10 @@ use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
 use crate::fork::ForkSchedule;
-use crate::signing::SequencerKey;
+use crate::gossip::signature::SequencerKey;
+use crate::gossip::topic::{BlockTopic, BlockVersion};
+use crate::gossip::wire::{MessageId, message_id};
 use crate::testkit::{BlockBuilder, dev_key, enr, peer_id};
-use crate::topic::{BlockTopic, BlockVersion};
-use crate::wire::{MessageId, message_id};
 use crate::{
     Action, Config, Direction, GossipMessage, Input, MessageHandle, Node, PublishRequest,
     SplitMix64, UnixMillis,

@@ -1,7 +1,7 @@
 //! Plain counters the core keeps; the runtime exports them as metrics (op-node's names with
-//! an `op_p2p_` prefix). Gating decisions are counted by [`crate::gater::GaterStats`].
+//! an `op_p2p_` prefix). Gating decisions are counted by [`crate::peers::gater::GaterStats`].
 
-use crate::validate::Reason;
+use crate::gossip::validate::Reason;
 
 /// Counters of what the core has decided. Plain data, cheap to copy out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use alloy_rpc_types_engine::{ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPa
 use op_alloy_consensus::TxDeposit;
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadV4};
 
-use crate::block_hash::compute_block_hash;
-use crate::signing::{SequencerKey, sign_block_message};
-use crate::topic::BlockVersion;
-use crate::wire::EncodeError;
+use crate::gossip::block_hash::compute_block_hash;
+use crate::gossip::signature::{SequencerKey, sign_block_message};
+use crate::gossip::topic::BlockVersion;
+use crate::gossip::wire::EncodeError;
 
 /// A deterministic development key: keccak256("op-p2p dev key" ‖ i), never zero in practice.
 pub fn dev_key(i: u64) -> SequencerKey {
@@ -236,43 +236,5 @@ impl BlockBuilder {
     pub fn sign(&self, key: &SequencerKey, chain_id: u64) -> Result<Vec<u8>, EncodeError> {
         let (payload, root) = self.build();
         sign_block_message(key, chain_id, &payload, root)
-    }
-}
-
-/// What an HTTP service test needs (feature `swarm`): the service's state over a fresh node
-/// (chain 901, signer `dev_key(0)`), its metrics handle, and the task answering admin calls,
-/// which the caller spawns on its runtime. Shared by the core's and both runtimes' HTTP tests.
-#[cfg(feature = "swarm")]
-pub struct HttpFixture {
-    /// The state to serve.
-    pub state: std::sync::Arc<crate::swarm::http::HttpState>,
-    /// The metrics registered in `state.registry`, already observed once.
-    pub metrics: crate::swarm::metrics::Metrics,
-    /// Answers the admin calls `state.admin` submits, as of `now`; spawn it.
-    pub answer_admin: futures::future::BoxFuture<'static, ()>,
-}
-
-/// Builds an [`HttpFixture`] whose node answers as of `now` (Unix ms).
-#[cfg(feature = "swarm")]
-pub fn http_fixture(now: crate::UnixMillis) -> HttpFixture {
-    use futures::FutureExt;
-    let node = crate::Node::new(crate::Config::new(
-        901,
-        dev_key(0).address(),
-        crate::fork::ForkSchedule::ALL_AT_GENESIS,
-        2,
-        peer_id(0),
-    ));
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = crate::swarm::metrics::Metrics::new(&mut registry);
-    metrics.observe(&node);
-    let (admin, rx) = crate::swarm::AdminClient::channel();
-    HttpFixture {
-        state: std::sync::Arc::new(crate::swarm::http::HttpState {
-            admin,
-            registry: std::sync::Arc::new(registry),
-        }),
-        metrics,
-        answer_admin: crate::swarm::answer_admin_calls(node, now, rx).boxed(),
     }
 }

@@ -15,7 +15,7 @@ use op_p2p_core::fuzzing::{
 };
 use op_p2p_core::reqresp::codec;
 use op_p2p_core::testkit::{BlockBuilder, transactions};
-use op_p2p_core::wire;
+use op_p2p_core::gossip::wire;
 use op_p2p_core::{BlockTopic, BlockVersion};
 
 struct Corpus {

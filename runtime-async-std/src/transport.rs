@@ -2,7 +2,7 @@
 //!
 //! libp2p 0.56 dropped its async-std TCP transport and `libp2p-tcp`'s provider trait is
 //! private, so this is the small transport the async-std node runs on (before
-//! [`op_p2p_core::swarm::upgrade_transport`] adds Noise and Yamux).
+//! [`op_p2p_node::upgrade_transport`] adds Noise and Yamux).
 //!
 //! - Addresses: `/ip4/<ip>/tcp/<port>` and `/ip6/<ip>/tcp/<port>` only; anything else is
 //!   [`TransportError::MultiaddrNotSupported`] (for a dial, a trailing `/p2p/<id>` is allowed,
@@ -57,7 +57,7 @@ pub fn socket_addr(addr: &Multiaddr, allow_p2p: bool) -> Option<SocketAddr> {
 }
 
 fn multiaddr(addr: SocketAddr) -> Multiaddr {
-    op_p2p_core::swarm::assemble::tcp_multiaddr(addr)
+    op_p2p_node::tcp_multiaddr(addr)
 }
 
 type Accepted = io::Result<(TcpStream, SocketAddr)>;
@@ -383,7 +383,7 @@ mod tests {
         // A dial address may end in /p2p/<id>; a listen address may not.
         let with_id: Multiaddr = format!(
             "/ip4/127.0.0.1/tcp/1/p2p/{}",
-            op_p2p_core::testkit::peer_id(1)
+            op_p2p_node::core::testkit::peer_id(1)
         )
         .parse()
         .unwrap();

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use op_p2p_core::admin::AdminRequest;
 use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::gossip::wire;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, enr, peer_id};
-use op_p2p_core::wire;
 use op_p2p_core::{
     Action, BlockVersion, Config, Direction, GossipMessage, Input, MessageHandle, Node, Reason,
     RequestId,

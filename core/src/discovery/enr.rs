@@ -409,7 +409,7 @@ pub(crate) mod tests {
 
     /// The op-node ENR vectors.
     pub(crate) fn vectors() -> serde_json::Value {
-        crate::shared_vectors("enr_opstack.json")
+        crate::op_node_vectors("enr_opstack.json")
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! call are the synchronous gate queries [`Node::allow_dial`], [`Node::allow_inbound`] and
 //! [`Node::allow_established`].
 //!
-//! The node ties the pure modules together: [`crate::validate`] for gossip, [`crate::gater`]
-//! for connection decisions, [`crate::peers`] for what is known of each peer,
-//! [`crate::connmgr`] for the dial and trim tides, [`crate::scoring`] for application scores
+//! The node ties the pure modules together: [`crate::gossip::validate`] for gossip, [`crate::peers::gater`]
+//! for connection decisions, [`crate::peers::book`] for what is known of each peer,
+//! [`crate::peers::tides`] for the dial and trim tides, [`crate::peers::scoring`] for application scores
 //! and bans, [`crate::discovery`] for the discovery table, [`crate::reqresp`] for serving
 //! `payload_by_number`, and [`crate::admin`] for the `opp2p_*` API.
 
@@ -26,25 +26,25 @@ use multiaddr::Multiaddr;
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpNetworkPayloadEnvelope};
 
 use crate::admin::{AdminError, AdminRequest, AdminResponse};
-use crate::connmgr::{ConnConfig, ConnManager};
 use crate::discovery::{DiscoveryTable, Enr, TableConfig};
-use crate::gater::{Gater, GaterConfig};
-use crate::peers::{GossipScores, PeerBook, PeerBookConfig};
+use crate::gossip::signature::SequencerKey;
+use crate::gossip::topic::{BlockTopic, BlockVersion};
+use crate::gossip::validate::{Reason, Validator, ValidatorConfig, Verdict};
+use crate::gossip::wire::MessageId;
+use crate::peers::book::{GossipScores, PeerBook, PeerBookConfig};
+use crate::peers::gater::{Gater, GaterConfig};
+use crate::peers::scoring::{AppScoreConfig, AppScores, BanConfig, BanMonitor};
+use crate::peers::tides::{ConnConfig, ConnManager};
 use crate::reqresp::ChainClock;
 use crate::reqresp::limit::{RateLimitConfig, ServerRateLimits};
 use crate::reqresp::store::{PayloadStore, StoreConfig};
-use crate::scoring::{AppScoreConfig, AppScores, BanConfig, BanMonitor};
-use crate::signing::SequencerKey;
 use crate::stats::Stats;
-use crate::topic::{BlockTopic, BlockVersion};
-use crate::validate::{Reason, Validator, ValidatorConfig, Verdict};
-use crate::wire::MessageId;
 
 pub use peering::DisconnectReason;
 pub use rng::SplitMix64;
 pub use state::{NodeState, RestoreReport, STATE_VERSION, StateError};
 
-pub use crate::peers::Direction;
+pub use crate::peers::book::Direction;
 
 /// Unix time in milliseconds: the only notion of time the core has. The runtime reads the wall
 /// clock; simulations pass virtual time.
@@ -202,7 +202,7 @@ pub enum PublishError {
     },
     /// The payload could not be encoded.
     #[error(transparent)]
-    Encode(#[from] crate::wire::EncodeError),
+    Encode(#[from] crate::gossip::wire::EncodeError),
 }
 
 /// Something that happened, fed to the node.
@@ -560,7 +560,7 @@ impl Node {
     /// Floored above graylist so REJECTs keep counting up to the ban (see
     /// `AppScores::gossipsub_score`); the ban check uses the full score.
     pub(crate) fn send_app_score(&mut self, peer: PeerId) {
-        let floor = crate::scoring::PeerScoreThresholds::default().graylist + 1.0;
+        let floor = crate::peers::scoring::PeerScoreThresholds::default().graylist + 1.0;
         let score = self.scores.gossipsub_score(&peer, floor);
         let last = self.app_scores_sent.get(&peer).copied().unwrap_or(0.0);
         // Small changes are batched, but reaching zero is always reported.
@@ -596,7 +596,7 @@ impl Node {
                     .sequencer_key
                     .as_ref()
                     .ok_or(PublishError::NoKey)?;
-                let signed = crate::wire::signed_bytes(&payload, parent_beacon_block_root)?;
+                let signed = crate::gossip::wire::signed_bytes(&payload, parent_beacon_block_root)?;
                 let sig = key.sign_block(self.chain_id, &signed);
                 (*payload, parent_beacon_block_root, sig)
             }
@@ -605,24 +605,24 @@ impl Node {
                 (env.payload, env.parent_beacon_block_root, env.signature)
             }
         };
-        let got = crate::wire::payload_version(&payload);
+        let got = crate::gossip::wire::payload_version(&payload);
         let v1 = payload.as_v1();
         let want = self.config.validator.forks.publish_version(v1.timestamp);
         if got != want {
             return Err(PublishError::WrongVersion { got, want });
         }
-        let signed = crate::wire::signed_bytes(&payload, root)?;
-        let data = crate::wire::encode_message(&signature, &signed)?;
+        let signed = crate::gossip::wire::signed_bytes(&payload, root)?;
+        let data = crate::gossip::wire::encode_message(&signature, &signed)?;
         let topic = BlockTopic::new(self.chain_id, got).to_string();
-        let message_id = crate::wire::message_id(&topic, &data);
+        let message_id = crate::gossip::wire::message_id(&topic, &data);
         let block = (v1.block_number, v1.block_hash);
         // Our own block arriving back from peers is a duplicate, never delivered to us again.
         self.validator.record_published(got, block.0, block.1);
         if let Some(store) = &mut self.store {
             let _ = store.insert(Arc::new(OpNetworkPayloadEnvelope {
-                payload_hash: op_alloy_rpc_types_engine::PayloadHash(crate::signing::payload_hash(
-                    &signed,
-                )),
+                payload_hash: op_alloy_rpc_types_engine::PayloadHash(
+                    crate::gossip::signature::payload_hash(&signed),
+                ),
                 payload,
                 signature,
                 parent_beacon_block_root: root,
@@ -787,7 +787,8 @@ impl Node {
             (
                 "seen hashes",
                 self.validator.seen().total_hashes(),
-                4 * self.validator.seen().max_heights() * crate::seen::MAX_BLOCKS_PER_HEIGHT,
+                4 * self.validator.seen().max_heights()
+                    * crate::gossip::seen::MAX_BLOCKS_PER_HEIGHT,
             ),
         ];
         for v in BlockVersion::ALL {

@@ -6,11 +6,11 @@ use std::net::IpAddr;
 
 use super::{Action, Node, UnixMillis};
 use crate::admin::AdminError;
-use crate::connmgr::{Admission, PeerView};
 use crate::discovery::{Enr, Insert};
-use crate::gater::Decision;
-use crate::peers::{Direction, PeerBook};
-use crate::scoring::AppScores;
+use crate::peers::book::{Direction, PeerBook};
+use crate::peers::gater::Decision;
+use crate::peers::scoring::AppScores;
+use crate::peers::tides::{Admission, PeerView};
 
 /// Why the node asks for a disconnect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum DisconnectReason {
 /// The node's view for the connection manager.
 struct View<'a> {
     book: &'a PeerBook,
-    gater: &'a crate::gater::Gater,
+    gater: &'a crate::peers::gater::Gater,
     scores: &'a AppScores,
     now: UnixMillis,
 }

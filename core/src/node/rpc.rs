@@ -8,8 +8,8 @@ use crate::admin::{
     GossipScores, NodeId, PeerDirection, PeerDump, PeerInfo, PeerScores, PeerStats, ReqRespScores,
     TopicScores, p2p_address,
 };
-use crate::peers::PeerRecord;
-use crate::topic::BlockVersion;
+use crate::gossip::topic::BlockVersion;
+use crate::peers::book::PeerRecord;
 
 impl Node {
     pub(super) fn handle_admin(&mut self, now: UnixMillis, id: RequestId, request: AdminRequest) {
@@ -168,7 +168,7 @@ impl Node {
         let ip = addrs.first().and_then(Node::ip_of);
         if peer == self.config.local_peer_id
             || self.gater.check_dial(now.max(self.clock), &peer, ip)
-                != crate::gater::Decision::Allow
+                != crate::peers::gater::Decision::Allow
         {
             self.actions.push_back(Action::AdminResponse {
                 id,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Node, UnixMillis};
 use crate::discovery::PersistedEnr;
-use crate::gater::{GaterError, GaterSnapshot};
-use crate::peers::{PeerBookError, PeerBookSnapshot};
+use crate::peers::book::{PeerBookError, PeerBookSnapshot};
+use crate::peers::gater::{GaterError, GaterSnapshot};
 
 /// Version of [`NodeState`]'s layout.
 pub const STATE_VERSION: u32 = 1;

@@ -92,7 +92,7 @@ fn signer_changes_arm_a_timer_that_clears_the_old_signer() {
     let idle = n.poll_timeout().unwrap();
     assert!(idle > t0, "nothing due right after a tick");
     n.handle_input(t0, Input::SetUnsafeSigner(dev_key(1).address()));
-    let grace_end = t0 + crate::signer::DEFAULT_ROTATION_GRACE_MS;
+    let grace_end = t0 + crate::gossip::signer_set::DEFAULT_ROTATION_GRACE_MS;
     assert_eq!(
         n.validator().signer().previous().map(|(_, end)| end),
         Some(grace_end)
@@ -522,7 +522,7 @@ fn published_blocks_are_not_delivered_back_and_have_op_node_ids() {
         panic!()
     };
     assert_eq!(topic, "/optimism/901/3/blocks");
-    assert_eq!(message_id, crate::wire::message_id(&topic, &data));
+    assert_eq!(message_id, crate::gossip::wire::message_id(&topic, &data));
     assert_eq!(block.0, 3);
     n.handle_input(NOW * 1000, gossip(1, &topic, data.to_vec()));
     let acts = drain(&mut n);

@@ -16,10 +16,10 @@ use std::io::{self, Read, Write};
 use alloy_primitives::B256;
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpNetworkPayloadEnvelope};
 
-use crate::block_hash::compute_block_hash;
 use crate::fork::ForkSchedule;
-use crate::topic::BlockVersion;
-use crate::wire::{
+use crate::gossip::block_hash::compute_block_hash;
+use crate::gossip::topic::BlockVersion;
+use crate::gossip::wire::{
     EncodeError, SszError, decode_payload, payload_version, signed_bytes, split_beacon_root,
 };
 
@@ -575,7 +575,7 @@ mod tests {
         // A raw (unframed) snappy block is not a framed stream.
         let (payload, root) = block(BlockVersion::V1, 50);
         let mut wire = success_header(0).to_vec();
-        wire.extend_from_slice(&crate::wire::compress(
+        wire.extend_from_slice(&crate::gossip::wire::compress(
             &signed_bytes(&payload, root).unwrap(),
         ));
         assert!(matches!(

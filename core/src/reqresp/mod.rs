@@ -107,7 +107,7 @@ mod tests {
     }
 
     pub(super) fn vectors() -> serde_json::Value {
-        crate::shared_vectors("reqresp_payload_by_number.json")
+        crate::op_node_vectors("reqresp_payload_by_number.json")
     }
 
     #[test]

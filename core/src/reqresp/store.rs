@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpNetworkPayloadEnvelope};
 use ssz::Encode;
 
-use crate::wire::{BEACON_ROOT_LEN, MAX_GOSSIP_SIZE, payload_version};
+use crate::gossip::wire::{BEACON_ROOT_LEN, MAX_GOSSIP_SIZE, payload_version};
 
 use super::ChainClock;
 use super::codec::{ResultCode, encode_envelope_response};
@@ -261,11 +261,11 @@ pub fn check_request(clock: &ChainClock, number: u64, now: u64) -> Result<(), Re
 mod tests {
     use super::*;
     use crate::fork::ForkSchedule;
+    use crate::gossip::signature::payload_hash;
+    use crate::gossip::topic::BlockVersion;
+    use crate::gossip::wire::signed_bytes;
     use crate::reqresp::codec::{VERSION_ENVELOPE, VERSION_PAYLOAD, decode_response};
-    use crate::signing::payload_hash;
     use crate::testkit::{BlockBuilder, dev_key, transactions};
-    use crate::topic::BlockVersion;
-    use crate::wire::signed_bytes;
     use alloy_primitives::B256;
     use op_alloy_rpc_types_engine::PayloadHash;
 

@@ -1,0 +1,11 @@
+//! The `op-p2p` application: what the `op-p2p` binary runs, kept in a library target only so
+//! the binary's own integration tests can reach it. It is not an API for embedders (they use
+//! `op-p2p-tokio` or `op-p2p-async-std`), and it is not published.
+
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod cli;
+pub mod devnet;
+pub mod run;
+pub mod tools;

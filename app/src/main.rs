@@ -1,0 +1,308 @@
+//! `op-p2p`: the op-p2p node binary and its operator tools.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use op_p2p_cli::cli::{self, KeygenArgs, NodeArgs};
+use op_p2p_cli::tools::{examples, verdicts};
+use op_p2p_core::alloy_primitives::Address;
+use op_p2p_core::fork::ForkSchedule;
+use op_p2p_node::NodeConfig;
+
+/// The peer-to-peer layer of an OP Stack rollup node.
+#[derive(Debug, Parser)]
+#[command(name = "op-p2p", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a P2P node: discv5 discovery, block gossip, the opp2p_* JSON-RPC and metrics.
+    Node(Box<NodeArgs>),
+    /// Create a node key in op-node's --p2p.priv.path format and print its peer id.
+    Keygen(KeygenArgs),
+    /// Run N nodes on 127.0.0.1 with a sequencer publishing real blocks; report delivery and latency.
+    Devnet(DevnetArgs),
+    /// Loopback mesh of N node processes; node 0 publishes signed blocks; report latency, CPU, RSS, bytes.
+    Bench(BenchArgs),
+    /// One node of `op-p2p bench` (commands on stdin, reports on stdout; exits when stdin closes).
+    #[command(hide = true)]
+    BenchNode {
+        /// Node index (0 publishes).
+        #[arg(long)]
+        index: u64,
+    },
+    /// Replay captured gossip through one core instance and print each verdict as JSON lines.
+    Verdicts(VerdictsArgs),
+    /// Write the example gossip set (real signed blocks, valid and broken) and its manifest.
+    ExampleGossip {
+        /// Directory to write into.
+        #[arg(long, default_value = "examples/gossip")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DevnetArgs {
+    /// Nodes besides the bootnode (the first one is the sequencer).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=64))]
+    nodes: u64,
+    /// Blocks to publish.
+    #[arg(long, default_value_t = 30)]
+    blocks: u64,
+    /// Stop after this many seconds even if blocks remain.
+    #[arg(long, default_value_t = 120)]
+    duration: u64,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+    interval_ms: u64,
+    /// Transactions per block (signed EIP-1559 transfers after a deposit).
+    #[arg(long, default_value_t = 50)]
+    txs: usize,
+    /// An outside peer every node keeps connected (multiaddr ending in /p2p/<id>); repeatable.
+    #[arg(long = "static-peer")]
+    static_peers: Vec<op_p2p_core::Multiaddr>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Node counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10u64, 20])]
+    nodes: Vec<u64>,
+    /// Block sizes to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["100tx", "1000tx"])]
+    sizes: Vec<op_p2p_cli::bench::BlockSize>,
+    /// Runtimes to run, comma-separated (async-std needs op-p2p-bench-node-async-std next to this binary).
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["tokio"])]
+    runtimes: Vec<op_p2p_cli::bench::BenchRuntime>,
+    /// Blocks per scenario.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    blocks: u64,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..))]
+    interval_ms: u64,
+    /// Seed of the dial choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Bound of each scenario, seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Also run each scenario's spam phase: the publishing run again while a spammer
+    /// floods the last node with invalid-signature messages, at most this many per second.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    spam: Option<u64>,
+    /// Print the results as one JSON array instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct VerdictsArgs {
+    /// L2 chain id.
+    #[arg(long, env = "OP_P2P_CHAIN_ID")]
+    chain_id: u64,
+    /// Unsafe block signer address (0x…); the zero address ignores everything.
+    #[arg(long, env = "OP_P2P_UNSAFE_SIGNER")]
+    unsafe_signer: Address,
+    /// Wall-clock time to judge every message at, Unix seconds.
+    #[arg(long)]
+    now: u64,
+    /// Canyon activation time (Unix seconds); unset means not scheduled.
+    #[arg(long, alias = "override.canyon")]
+    canyon_time: Option<u64>,
+    /// Ecotone activation time.
+    #[arg(long, alias = "override.ecotone")]
+    ecotone_time: Option<u64>,
+    /// Isthmus activation time.
+    #[arg(long, alias = "override.isthmus")]
+    isthmus_time: Option<u64>,
+    /// Jovian activation time (allows non-zero blob_gas_used on v3/v4).
+    #[arg(long, alias = "override.jovian")]
+    jovian_time: Option<u64>,
+    /// L2 block time in seconds (sizes the seen-block bound).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    block_time: u64,
+    /// The manifest: {"cases": [{"file": "000.bin", "topic": "/optimism/901/2/blocks"}, ...]}.
+    #[arg(long)]
+    manifest: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OP_P2P_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,discv5=error")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("op-p2p: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_node(config: NodeConfig, events_json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(op_p2p_cli::run::run_node(config, events_json))?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Node(args) => {
+            let config = cli::node_config(&args, cli::os_secret()?)?;
+            tracing::info!(
+                peer_id = %config.keypair.public().to_peer_id(),
+                chain_id = config.core.validator.chain_id,
+                "node configured"
+            );
+            run_node(config, args.events_json)
+        }
+        Command::Devnet(a) => {
+            let opts = op_p2p_cli::devnet::DevnetOptions {
+                nodes: a.nodes as usize,
+                blocks: a.blocks,
+                duration: std::time::Duration::from_secs(a.duration),
+                interval: std::time::Duration::from_millis(a.interval_ms),
+                txs: a.txs,
+                static_peers: a.static_peers,
+                progress: !a.json,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let summary = rt.block_on(op_p2p_cli::devnet::run(opts))?;
+            if a.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!("{}", op_p2p_cli::devnet::render(&summary));
+            }
+            if summary.published == 0 || summary.delivered_fraction < 1.0 {
+                return Err(format!(
+                    "devnet delivered {:.1}% of blocks",
+                    summary.delivered_fraction * 100.0
+                )
+                .into());
+            }
+            Ok(())
+        }
+        Command::Bench(a) => {
+            use op_p2p_cli::bench;
+            let exe = std::env::current_exe()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let mut results = Vec::new();
+            for &runtime in &a.runtimes {
+                for &size in &a.sizes {
+                    for &nodes in &a.nodes {
+                        let opts = bench::BenchOptions {
+                            nodes: nodes as usize,
+                            size,
+                            runtime,
+                            blocks: a.blocks,
+                            interval_ms: a.interval_ms,
+                            seed: a.seed,
+                            exe: exe.clone(),
+                            timeout: std::time::Duration::from_secs(a.timeout),
+                            spam_rate: a.spam,
+                        };
+                        eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
+                        let r = rt.block_on(bench::run(&opts))?;
+                        eprint!("{}", bench::render(std::slice::from_ref(&r)));
+                        results.push(r);
+                    }
+                }
+            }
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", bench::render(&results));
+            }
+            Ok(())
+        }
+        Command::BenchNode { index } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(op_p2p_cli::bench::child_main(
+                op_p2p_tokio::TokioRuntime,
+                index,
+                |config| {
+                    Box::pin(async move {
+                        op_p2p_tokio::spawn(config, Default::default())
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                },
+            ))?;
+            Ok(())
+        }
+        Command::Keygen(args) => {
+            let peer_id = cli::keygen(&args, cli::os_secret()?)?;
+            println!("{peer_id}");
+            eprintln!("wrote the node key for {peer_id} to {}", args.out.display());
+            Ok(())
+        }
+        Command::Verdicts(a) => {
+            let params = verdicts::VerdictsParams {
+                chain_id: a.chain_id,
+                unsafe_signer: a.unsafe_signer,
+                now: a.now,
+                forks: ForkSchedule {
+                    canyon: a.canyon_time,
+                    ecotone: a.ecotone_time,
+                    isthmus: a.isthmus_time,
+                    jovian: a.jovian_time,
+                },
+                block_time: a.block_time,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut write_err: Option<std::io::Error> = None;
+            let summary = verdicts::replay(&params, &a.manifest, |r| {
+                let line = serde_json::to_writer(&mut out, r)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| writeln!(out));
+                if let (None, Err(e)) = (&write_err, line) {
+                    write_err = Some(e);
+                }
+            })?;
+            if let Some(e) = write_err {
+                return Err(e.into());
+            }
+            serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
+            writeln!(out)?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::ExampleGossip { out } => {
+            let m = examples::write(&out)?;
+            eprintln!(
+                "wrote {} cases to {}; replay with: op-p2p verdicts --chain-id {} --unsafe-signer {} --now {} \
+                 --canyon-time 0 --ecotone-time 0 --isthmus-time 0 --jovian-time {} --manifest {}",
+                m.cases.len(),
+                out.display(),
+                m.chain_id,
+                m.unsafe_signer,
+                m.now,
+                m.jovian_time,
+                out.join("manifest.json").display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `op-p2p node`: run one node until SIGINT or SIGTERM, optionally printing one JSON line per
+//! operator event (`--events-json`).
+
+use futures::StreamExt;
+use op_p2p_node::driver::NodeEvent;
+use op_p2p_tokio::{NodeConfig, SpawnError, SpawnOptions, spawn};
+
+/// Why `op-p2p node` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The node could not start.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The signal handler could not be installed.
+    #[error("install signal handler")]
+    Signal(#[source] std::io::Error),
+}
+
+/// One `--events-json` line for an event.
+pub fn event_json(e: &NodeEvent) -> serde_json::Value {
+    use NodeEvent as E;
+    use serde_json::json;
+    match e {
+        E::Verdict {
+            topic,
+            message_id,
+            verdict,
+            reason,
+            block,
+            from,
+        } => json!({
+            "event": "gossip", "topic": topic, "message_id": message_id.to_string(),
+            "verdict": verdict.as_str(), "reason": reason.as_str(),
+            "block_number": block.map(|b| b.0), "block_hash": block.map(|b| b.1.to_string()),
+            "from": from.to_string(),
+        }),
+        E::Published {
+            topic,
+            message_id,
+            block,
+        } => json!({
+            "event": "published", "topic": topic, "message_id": message_id.to_string(),
+            "block_number": block.0, "block_hash": block.1.to_string(),
+        }),
+        E::PeerConnected {
+            peer,
+            addr,
+            outbound,
+        } => json!({
+            "event": "peer_connected", "peer": peer.to_string(), "addr": addr.to_string(),
+            "direction": if *outbound { "outbound" } else { "inbound" },
+        }),
+        E::PeerDisconnected { peer } => {
+            json!({ "event": "peer_disconnected", "peer": peer.to_string() })
+        }
+        E::Disconnecting { peer, reason } => json!({
+            "event": "disconnecting", "peer": peer.to_string(), "reason": format!("{reason:?}").to_lowercase(),
+        }),
+        E::Listening { addr } => json!({ "event": "listening", "addr": addr.to_string() }),
+        _ => json!({ "event": "other" }),
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM, printing one JSON line per event if `events_json`,
+/// then shuts it down (writing its state).
+pub async fn run_node(config: NodeConfig, events_json: bool) -> Result<(), RunError> {
+    let mut node = spawn(config, SpawnOptions::default().with_events(events_json)).await?;
+    tracing::info!(peer_id = %node.peer_id(), enr = ?node.enr(), addrs = ?node.listen_addrs(), rpc = ?node.rpc_addr(), "node running");
+    let printer = node.events().map(|mut events| {
+        tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                println!("{}", event_json(&e));
+            }
+        })
+    });
+    // Keep the delivered-block stream drained: the binary has no consumer for blocks.
+    let mut blocks = node.blocks().expect("taken once");
+    let drain = tokio::spawn(async move { while blocks.next().await.is_some() {} });
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(RunError::Signal)?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping");
+    node.shutdown().await;
+    drain.abort();
+    if let Some(p) = printer {
+        p.abort();
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Unsafe-block gossip, one rule per module, in the order a message meets them: the [`topic`]
+//! it came on, the [`wire`] format (size guard, snappy, message id, envelope), its
+//! [`signature`] and [`block_hash`], then the receive-path rules in [`validate`] with their
+//! state: the [`seen`] set and the [`signer_set`] (current signer, rotation grace).
+//! Pure functions and plain state; nothing here reads a clock or does IO.
+
+pub mod block_hash;
+pub mod seen;
+pub mod signature;
+pub mod signer_set;
+pub mod topic;
+pub mod validate;
+pub mod wire;

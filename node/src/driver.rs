@@ -1,0 +1,626 @@
+//! The one event loop every runtime runs: it owns the swarm (and, inside its [`Gate`], the
+//! [`Node`]), feeds every swarm event, admin call, command, discovered record and timer to the
+//! core, and carries out every action the core emits. It is generic over the [`Runtime`]
+//! (clock and timers; state is written by [`crate::state_writer`] off this loop).
+//!
+//! [`Gate`]: crate::behaviour::Gate
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt, StreamExt};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
+
+use crate::AdminReply;
+use crate::behaviour::{Behaviour, Event};
+use crate::runtime::Runtime;
+use crate::state_writer::StateWriter;
+use op_p2p_core::admin::AdminRequest;
+use op_p2p_core::discovery::{DefaultKey, parse_enr};
+use op_p2p_core::gossip::wire::MessageId;
+use op_p2p_core::peers::book::GossipScores;
+use op_p2p_core::{
+    Action, DeliveredBlock, GossipMessage, Input, LocalInfo, MessageHandle, PublishError,
+    PublishRequest, RequestId, StreamHandle,
+};
+use op_p2p_core::{Node, Reason, UnixMillis, Verdict};
+
+/// Commands from the [`crate::NodeHandle`].
+#[derive(Debug)]
+pub enum Command {
+    /// Publish a block; the reply carries its message id.
+    Publish(
+        PublishRequest,
+        oneshot::Sender<Result<MessageId, PublishFailure>>,
+    ),
+    /// Replace the unsafe block signer.
+    SetUnsafeSigner(Address),
+    /// Persist state and stop.
+    Shutdown,
+}
+
+/// Why a publish failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishFailure {
+    /// The core refused it.
+    #[error(transparent)]
+    Refused(#[from] PublishError),
+    /// Gossipsub could not send it (for example no peers on the topic yet).
+    #[error("gossipsub: {0}")]
+    Gossipsub(String),
+    /// The node stopped.
+    #[error(transparent)]
+    Stopped(#[from] crate::NodeStopped),
+}
+
+/// Things worth telling an operator (the binary's `--events-json`) or an embedder.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A gossip verdict.
+    Verdict {
+        /// Topic string.
+        topic: String,
+        /// op-node's message id.
+        message_id: MessageId,
+        /// The verdict.
+        verdict: Verdict,
+        /// The rule that decided.
+        reason: Reason,
+        /// Block number and hash, on accept.
+        block: Option<(u64, B256)>,
+        /// The peer that forwarded it.
+        from: PeerId,
+    },
+    /// A block was published.
+    Published {
+        /// Topic string.
+        topic: String,
+        /// Its message id.
+        message_id: MessageId,
+        /// Number and hash.
+        block: (u64, B256),
+    },
+    /// First connection to a peer.
+    PeerConnected {
+        /// The peer.
+        peer: PeerId,
+        /// Its address.
+        addr: Multiaddr,
+        /// We dialled it.
+        outbound: bool,
+    },
+    /// Last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// The core asked to disconnect a peer.
+    Disconnecting {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: op_p2p_core::DisconnectReason,
+    },
+    /// A listen address is up.
+    Listening {
+        /// The address.
+        addr: Multiaddr,
+    },
+}
+
+/// How often gossipsub scores are copied into the core (and metrics observed).
+pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
+/// Most ready swarm events handled between accepting a block and forwarding it. Each may be
+/// another message to validate, so this bounds the delay a flood adds to forwarding (32
+/// invalid-signature messages ≈ 1.5 ms).
+pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
+/// Persisted state is written at most this often (and at shutdown).
+pub const PERSIST_INTERVAL_MS: u64 = 1_000;
+/// Delivered blocks buffered for a slow consumer before the oldest are dropped.
+pub const DELIVERY_QUEUE: usize = 256;
+
+/// Everything the driver runs with.
+pub(crate) struct Driver<R: Runtime> {
+    /// The swarm (the node lives in `swarm.behaviour().gate`).
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) runtime: R,
+    pub(crate) admin_rx: mpsc::Receiver<(AdminRequest, AdminReply)>,
+    pub(crate) commands_rx: mpsc::Receiver<Command>,
+    /// `enr:` records found by discv5.
+    pub(crate) discovered_rx: mpsc::Receiver<String>,
+    pub(crate) delivered_tx: mpsc::Sender<DeliveredBlock>,
+    pub(crate) events_tx: Option<mpsc::Sender<NodeEvent>>,
+    /// Writes persisted state to the data dir, if there is one.
+    pub(crate) writer: Option<StateWriter>,
+    /// Our identity as `opp2p_self` reports it.
+    pub(crate) local: LocalInfo,
+    pub(crate) metrics: Option<crate::metrics::Metrics>,
+    /// libp2p's own metrics (connections, identify, ping, gossipsub messages), recorded from
+    /// swarm events into the same registry.
+    pub(crate) libp2p_metrics: Option<libp2p::metrics::Metrics>,
+}
+
+struct State {
+    held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String)>,
+    next_handle: u64,
+    admin: BTreeMap<u64, AdminReply>,
+    next_admin: u64,
+    streams: BTreeMap<u64, ResponseChannel<Vec<u8>>>,
+    next_stream: u64,
+    publish_reply: Option<oneshot::Sender<Result<MessageId, PublishFailure>>>,
+    app_scores: BTreeMap<PeerId, f64>,
+    dirty: bool,
+    last_persist: UnixMillis,
+    last_snapshot: UnixMillis,
+    dropped_deliveries: u64,
+    /// Accepted messages whose verdict is not yet reported to gossipsub (see
+    /// [`Driver::report_accepted`]).
+    accepted: Vec<(gossipsub::MessageId, PeerId)>,
+}
+
+impl<R: Runtime> Driver<R> {
+    fn node(&mut self) -> &mut Node {
+        &mut self.swarm.behaviour_mut().gate.node
+    }
+
+    fn input(&mut self, st: &mut State, input: Input) {
+        let now = self.runtime.now_ms();
+        self.node().handle_input(now, input);
+        self.drain(st);
+    }
+
+    fn gossip_event(&self, e: crate::metrics::GossipEvent) {
+        if let Some(m) = &self.metrics {
+            m.gossip_event(e);
+        }
+    }
+
+    fn emit(&mut self, event: NodeEvent) {
+        if let Some(tx) = &mut self.events_tx {
+            // A slow event reader loses events rather than stalling the node.
+            let _ = tx.try_send(event);
+        }
+    }
+
+    /// Carries out every queued action.
+    fn drain(&mut self, st: &mut State) {
+        while let Some(action) = self.node().poll_action() {
+            self.act(st, action);
+        }
+    }
+
+    fn act(&mut self, st: &mut State, action: Action) {
+        match action {
+            Action::Verdict {
+                handle,
+                verdict,
+                reason,
+            } => {
+                let Some((id, source, topic)) = st.held.remove(&handle.0) else {
+                    return;
+                };
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                };
+                let mut mid = [0u8; 20];
+                if id.0.len() == 20 {
+                    mid.copy_from_slice(&id.0);
+                }
+                if verdict == Verdict::Accept {
+                    // Forwarded once the events that arrived during validation are handled.
+                    st.accepted.push((id, source));
+                } else {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, acceptance);
+                }
+                self.gossip_event(match verdict {
+                    Verdict::Accept => crate::metrics::GossipEvent::DeliverMessage,
+                    Verdict::Reject => crate::metrics::GossipEvent::RejectMessage,
+                    Verdict::Ignore => crate::metrics::GossipEvent::DuplicateMessage,
+                });
+                self.emit(NodeEvent::Verdict {
+                    topic,
+                    message_id: MessageId(mid),
+                    verdict,
+                    reason,
+                    block: None,
+                    from: source,
+                });
+            }
+            Action::Deliver(block) => {
+                if let Some(m) = &self.metrics {
+                    m.on_unsafe_payload(self.runtime.now_ms() / 1000);
+                }
+                if self.delivered_tx.try_send(block).is_err() {
+                    st.dropped_deliveries += 1;
+                    tracing::warn!(
+                        dropped = st.dropped_deliveries,
+                        "block consumer is slow; dropping a delivered block"
+                    );
+                }
+            }
+            Action::Publish {
+                topic,
+                data,
+                message_id,
+                block,
+            } => {
+                let res = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(IdentTopic::new(topic.clone()), data.to_vec())
+                    .map(|_| message_id)
+                    .map_err(|e| PublishFailure::Gossipsub(e.to_string()));
+                match &res {
+                    Ok(_) => {
+                        self.gossip_event(crate::metrics::GossipEvent::PublishMessage);
+                        tracing::debug!(%topic, number = block.0, hash = %block.1, "published");
+                        self.emit(NodeEvent::Published {
+                            topic,
+                            message_id,
+                            block,
+                        });
+                    }
+                    Err(e) => {
+                        if let Some(m) = &self.metrics {
+                            m.on_publish_error(self.runtime.now_ms() / 1000);
+                        }
+                        tracing::warn!(%topic, number = block.0, error = %e, "publish failed")
+                    }
+                }
+                if let Some(reply) = st.publish_reply.take() {
+                    let _ = reply.send(res);
+                }
+            }
+            Action::PublishFailed(e) => {
+                if let Some(m) = &self.metrics {
+                    m.on_publish_error(self.runtime.now_ms() / 1000);
+                }
+                if let Some(reply) = st.publish_reply.take() {
+                    let _ = reply.send(Err(PublishFailure::Refused(e)));
+                }
+            }
+            Action::Dial { peer, addrs } => {
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                if let Err(e) = self.swarm.dial(opts) {
+                    tracing::debug!(%peer, error = %e, "dial not started");
+                }
+            }
+            Action::Disconnect { peer, reason } => {
+                tracing::debug!(%peer, ?reason, "disconnecting");
+                self.emit(NodeEvent::Disconnecting { peer, reason });
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Action::SetAppScore { peer, score } => {
+                st.app_scores.insert(peer, score);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, score);
+            }
+            Action::AdminResponse { id, result } => {
+                if let Some(reply) = st.admin.remove(&id.0) {
+                    let _ = reply.send(result);
+                }
+            }
+            Action::PayloadResponse { stream, data } => {
+                if let Some(channel) = st.streams.remove(&stream.0) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .reqresp
+                        .send_response(channel, data);
+                }
+            }
+            Action::PersistState => st.dirty = true,
+            // `Action` is non-exhaustive; an action this driver does not know is logged.
+            other => tracing::warn!(?other, "action not carried out"),
+        }
+    }
+
+    fn on_swarm_event(&mut self, st: &mut State, event: SwarmEvent<Event>) {
+        if let Some(m) = &self.libp2p_metrics {
+            use libp2p::metrics::Recorder;
+            m.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(Event::Gossipsub(e)) => m.record(e),
+                SwarmEvent::Behaviour(Event::Identify(e)) => m.record(e),
+                SwarmEvent::Behaviour(Event::Ping(e)) => m.record(e),
+                _ => {}
+            }
+        }
+        match event {
+            SwarmEvent::Behaviour(Event::Gossipsub(e)) => self.on_gossipsub(st, e),
+            SwarmEvent::Behaviour(Event::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                let input = Input::Identified {
+                    peer: peer_id,
+                    agent_version: info.agent_version,
+                    protocol_version: info.protocol_version,
+                    protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
+                    listen_addrs: info.listen_addrs,
+                };
+                self.input(st, input);
+            }
+            SwarmEvent::Behaviour(Event::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                self.input(
+                    st,
+                    Input::Ping {
+                        peer,
+                        rtt_ns: rtt.as_nanos().min(u64::MAX as u128) as u64,
+                    },
+                );
+            }
+            SwarmEvent::Behaviour(Event::ReqResp(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) => {
+                let stream = st.next_stream;
+                st.next_stream += 1;
+                st.streams.insert(stream, channel);
+                self.input(
+                    st,
+                    Input::PayloadRequest {
+                        stream: StreamHandle(stream),
+                        peer,
+                        data: request.into(),
+                    },
+                );
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.local.addrs.push(address.clone());
+                let info = self.local.clone();
+                self.input(st, Input::SetLocalInfo(Box::new(info)));
+                self.emit(NodeEvent::Listening { addr: address });
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                self.drain(st);
+                let addr = endpoint.get_remote_address().clone();
+                self.gossip_event(crate::metrics::GossipEvent::AddPeer);
+                self.emit(NodeEvent::PeerConnected {
+                    peer: peer_id,
+                    addr,
+                    outbound: endpoint.is_dialer(),
+                });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                st.app_scores.remove(&peer_id);
+                self.drain(st);
+                self.gossip_event(crate::metrics::GossipEvent::RemovePeer);
+                self.emit(NodeEvent::PeerDisconnected { peer: peer_id });
+            }
+            _ => self.drain(st),
+        }
+    }
+
+    fn on_gossipsub(&mut self, st: &mut State, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let handle = st.next_handle;
+                st.next_handle += 1;
+                let topic = message.topic.into_string();
+                st.held
+                    .insert(handle, (message_id, propagation_source, topic.clone()));
+                let input = Input::Gossip(GossipMessage {
+                    handle: MessageHandle(handle),
+                    topic,
+                    data: message.data.into(),
+                    source: Some(propagation_source),
+                });
+                self.input(st, input);
+            }
+            gossipsub::Event::Subscribed { peer_id, topic, .. } => self.input(
+                st,
+                Input::Subscription {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                    subscribed: true,
+                },
+            ),
+            gossipsub::Event::Unsubscribed { peer_id, topic } => self.input(
+                st,
+                Input::Subscription {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                    subscribed: false,
+                },
+            ),
+            _ => {}
+        }
+    }
+
+    /// Reports the accepted messages to gossipsub, which forwards them to the mesh.
+    ///
+    /// Validation runs on this task, so while a block was being validated the IDONTWANTs mesh
+    /// peers sent on receiving it (gossipsub 1.2) queued up unread, and forwarding at once
+    /// would send the block to peers that already have it. Handling the swarm events that
+    /// are ready first (at most [`MAX_EVENTS_BEFORE_FORWARD`], never waiting) lets gossipsub
+    /// skip those peers. Blocks accepted meanwhile are forwarded in the same batch.
+    fn report_accepted(&mut self, st: &mut State) {
+        if st.accepted.is_empty() {
+            return;
+        }
+        for _ in 0..MAX_EVENTS_BEFORE_FORWARD {
+            // A pending poll registers a no-op waker; the loop's next `select` polls the swarm
+            // again with the task's waker, so no wake-up is lost.
+            match self.swarm.next().now_or_never() {
+                Some(Some(event)) => self.on_swarm_event(st, event),
+                _ => break,
+            }
+        }
+        for (id, source) in std::mem::take(&mut st.accepted) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, MessageAcceptance::Accept);
+        }
+    }
+
+    /// Copies gossipsub's scores (minus the application part we set) into the core.
+    fn snapshot_scores(&mut self, st: &mut State) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        let gs = &self.swarm.behaviour().gossipsub;
+        let scores: Vec<(PeerId, GossipScores)> = peers
+            .into_iter()
+            .filter_map(|p| {
+                let total = gs.peer_score(&p)?;
+                let app = st.app_scores.get(&p).copied().unwrap_or(0.0);
+                Some((
+                    p,
+                    GossipScores {
+                        total: total - app,
+                        ..Default::default()
+                    },
+                ))
+            })
+            .collect();
+        if !scores.is_empty() {
+            self.input(st, Input::GossipScores(scores));
+        }
+    }
+
+    fn persist(&mut self, st: &mut State, now: UnixMillis, force: bool) {
+        let due = force || (st.dirty && now.saturating_sub(st.last_persist) >= PERSIST_INTERVAL_MS);
+        if !due {
+            return;
+        }
+        st.dirty = false;
+        st.last_persist = now;
+        if let Some(writer) = &mut self.writer {
+            writer.submit(self.swarm.behaviour().gate.node.export_state());
+        }
+    }
+
+    /// Runs until a [`Command::Shutdown`] (or until the handle is dropped), then writes the
+    /// state one last time and waits for the write.
+    pub(crate) async fn run(mut self) {
+        let mut st = State {
+            held: BTreeMap::new(),
+            next_handle: 0,
+            admin: BTreeMap::new(),
+            next_admin: 0,
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            publish_reply: None,
+            app_scores: BTreeMap::new(),
+            dirty: false,
+            last_persist: 0,
+            last_snapshot: 0,
+            dropped_deliveries: 0,
+            accepted: Vec::new(),
+        };
+        let info = self.local.clone();
+        self.input(&mut st, Input::SetLocalInfo(Box::new(info)));
+        loop {
+            let now = self.runtime.now_ms();
+            let next = self
+                .swarm
+                .behaviour()
+                .gate
+                .node
+                .poll_timeout()
+                .unwrap_or(now + 1_000);
+            let wait = next.saturating_sub(now).clamp(1, 1_000);
+            let mut sleep = self.runtime.sleep(Duration::from_millis(wait)).fuse();
+            futures::select_biased! {
+                cmd = self.commands_rx.next() => match cmd {
+                    Some(Command::Shutdown) => break,
+                    None => break,
+                    Some(Command::SetUnsafeSigner(a)) => self.input(&mut st, Input::SetUnsafeSigner(a)),
+                    Some(Command::Publish(req, reply)) => {
+                        st.publish_reply = Some(reply);
+                        self.input(&mut st, Input::Publish(req));
+                        if let Some(reply) = st.publish_reply.take() {
+                            let _ = reply.send(Err(PublishFailure::Stopped(crate::NodeStopped)));
+                        }
+                    }
+                },
+                call = self.admin_rx.next() => if let Some((request, reply)) = call {
+                    let id = st.next_admin;
+                    st.next_admin += 1;
+                    st.admin.insert(id, reply);
+                    self.input(&mut st, Input::Admin { id: RequestId(id), request });
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
+                enr = self.discovered_rx.next() => if let Some(text) = enr {
+                    match parse_enr::<DefaultKey>(&text) {
+                        Ok(enr) => self.input(&mut st, Input::Discovered(Box::new(enr))),
+                        Err(e) => tracing::debug!(error = %e, "discovered record does not parse"),
+                    }
+                },
+                _ = sleep => {}
+            }
+            self.report_accepted(&mut st);
+            let now = self.runtime.now_ms();
+            // Every input already runs the node's due timers; tick only when one is due and
+            // no input ran it (the sleep fired, or a swarm event that fed the node nothing).
+            let due = self
+                .swarm
+                .behaviour()
+                .gate
+                .node
+                .poll_timeout()
+                .is_some_and(|t| t <= now);
+            if due {
+                self.input(&mut st, Input::Tick);
+            }
+            if now.saturating_sub(st.last_snapshot) >= SCORE_SNAPSHOT_INTERVAL_MS {
+                st.last_snapshot = now;
+                self.snapshot_scores(&mut st);
+                if let Some(m) = &self.metrics {
+                    m.observe(&self.swarm.behaviour().gate.node);
+                }
+            }
+            self.persist(&mut st, now, false);
+        }
+        let now = self.runtime.now_ms();
+        self.persist(&mut st, now, true);
+        for (_, reply) in std::mem::take(&mut st.admin) {
+            let _ = reply.send(Err(op_p2p_core::admin::AdminError::Unavailable));
+        }
+        if let Some(writer) = self.writer.take() {
+            writer.finish().await;
+        }
+    }
+}

@@ -1,0 +1,815 @@
+//! The node's HTTP service: one hyper 1 service ([`service`]) and its accept loop
+//! ([`serve`], written once over the [`crate::Runtime`], which brings the socket and hyper's IO).
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST` any path but the two below | JSON-RPC 2.0 (single or batch) over the `opp2p_*` API |
+//! | `GET /metrics` | Prometheus exposition, OpenMetrics text ([`METRICS_CONTENT_TYPE`]) |
+//! | `GET /healthz` | `200 ok` |
+//! | another method on `/`, `/metrics`, `/healthz` | `405` with `Allow` |
+//! | anything else | `404` |
+//!
+//! JSON-RPC follows the 2.0 spec and go-ethereum's server (which op-node uses) where the spec
+//! leaves room:
+//! - The body is limited to [`MAX_BODY_BYTES`], enforced while reading (`http-body-util`'s
+//!   `Limited`): a larger body is refused with HTTP `413` as soon as the limit is crossed,
+//!   whatever `Content-Length` says, and its JSON body carries a `-32600` error too.
+//! - `Content-Type` must be `application/json` (or go-ethereum's other two JSON-RPC types),
+//!   else `415`, as go-ethereum does: it makes a browser preflight a cross-site call, so a web
+//!   page cannot block peers through a node's loopback RPC with a plain form post.
+//! - Invalid JSON: `-32700 parse error`. Neither object nor array, or an object that is not a
+//!   request: `-32600 invalid request`. `[]`: `-32600 empty batch`. More than [`MAX_BATCH`]
+//!   calls: one `-32600 batch too large` error.
+//! - `jsonrpc` may be absent (go-ethereum accepts it); when present it must be `"2.0"`.
+//! - Each call goes through [`AdminRequest::parse`] (unknown or non-`opp2p_` methods get
+//!   `-32601`, bad params `-32602` with go-ethereum's messages), then [`AdminClient::call`].
+//!   Batch calls run one after the other, in order, as go-ethereum runs them.
+//! - Notifications (no `id` member) are executed and get no entry; a request or batch of only
+//!   notifications is answered `204 No Content`.
+
+mod serve;
+pub use serve::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve};
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::service::{Service, service_fn};
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::AdminClient;
+use op_p2p_core::admin::{AdminRequest, AdminResponse, RpcError};
+
+/// Largest request body read, in bytes (1 MiB, a little under go-ethereum's 5 MiB default:
+/// the largest `opp2p_*` call is well under 1 KiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Most calls in one batch.
+pub const MAX_BATCH: usize = 100;
+
+/// The content type of `GET /metrics`: `prometheus-client` writes OpenMetrics 1.0 text (with
+/// `# EOF`), which Prometheus asks for first in its `Accept` header and parses natively.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// JSON-RPC parse error code.
+pub const PARSE_ERROR: i64 = -32700;
+
+/// What the service needs: the way to the node, and the metrics registry (complete before it
+/// is shared: nothing registers after serving starts).
+#[derive(Debug)]
+pub struct HttpState {
+    /// Submits `opp2p_*` calls to the node's task.
+    pub admin: AdminClient,
+    /// Everything `GET /metrics` exposes.
+    pub registry: Arc<Registry>,
+}
+
+/// The hyper service over `state`, for `hyper::server::conn::http1::Builder::serve_connection`.
+pub fn service(
+    state: Arc<HttpState>,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
+> + Clone
++ Send {
+    service_fn(move |req: Request<Incoming>| handle(state.clone(), req))
+}
+
+/// Answers one request. Generic over the body so tests (and other servers) can call it with
+/// any body type; never fails (errors are HTTP or JSON-RPC responses).
+pub async fn handle<B>(
+    state: Arc<HttpState>,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let path = req.uri().path();
+    let method = req.method();
+    let resp = match path {
+        "/metrics" if method == Method::GET => metrics(&state.registry),
+        "/healthz" if method == Method::GET => plain(StatusCode::OK, "ok"),
+        "/metrics" | "/healthz" => method_not_allowed("GET"),
+        _ if method == Method::POST => rpc(&state, req).await,
+        "/" => method_not_allowed("POST"),
+        _ => plain(StatusCode::NOT_FOUND, "not found"),
+    };
+    Ok(resp)
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    response(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(text.as_bytes()),
+    )
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+fn metrics(registry: &Registry) -> Response<Full<Bytes>> {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, registry) {
+        Ok(()) => response(StatusCode::OK, METRICS_CONTENT_TYPE, Bytes::from(text)),
+        Err(e) => {
+            tracing::warn!(error = %e, "encoding metrics failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed")
+        }
+    }
+}
+
+// ---- JSON-RPC ------------------------------------------------------------------------------
+
+/// One response object.
+#[derive(Debug, Serialize)]
+struct RpcResponse {
+    jsonrpc: &'static str,
+    id: Value,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+/// `result` is the [`AdminResponse`] serialised directly: the same JSON as
+/// [`AdminResponse::to_json`], with op-node's key order (its Go struct order) kept.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Outcome {
+    Result(Box<AdminResponse>),
+    Error(RpcError),
+}
+
+impl RpcResponse {
+    fn error(id: Value, code: i64, message: &str) -> Self {
+        RpcResponse {
+            jsonrpc: "2.0",
+            id,
+            outcome: Outcome::Error(RpcError {
+                code,
+                message: message.to_owned(),
+            }),
+        }
+    }
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => response(status, "application/json", Bytes::from(bytes)),
+        // Our responses are Values and strings: serialising cannot fail.
+        Err(e) => {
+            tracing::warn!(error = %e, "serialising a JSON-RPC response failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response<Full<Bytes>> {
+    json_response(status, &RpcResponse::error(Value::Null, code, message))
+}
+
+/// go-ethereum's accepted JSON-RPC content types (parameters such as `charset` allowed).
+fn json_content_type(v: Option<&HeaderValue>) -> bool {
+    let Some(v) = v.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = v.split(';').next().unwrap_or("").trim();
+    [
+        "application/json",
+        "application/json-rpc",
+        "application/jsonrequest",
+    ]
+    .iter()
+    .any(|t| essence.eq_ignore_ascii_case(t))
+}
+
+fn too_large() -> Response<Full<Bytes>> {
+    rpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        op_p2p_core::admin::codes::INVALID_REQUEST,
+        &format!("request body larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+async fn rpc<B>(state: &HttpState, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if !json_content_type(req.headers().get(header::CONTENT_TYPE)) {
+        let mut r = plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content type must be application/json",
+        );
+        r.headers_mut()
+            .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        return r;
+    }
+    // A declared length over the limit is refused before reading anything.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading a JSON-RPC body failed");
+            return plain(StatusCode::BAD_REQUEST, "could not read the request body");
+        }
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return rpc_error(StatusCode::OK, PARSE_ERROR, "parse error"),
+    };
+    match value {
+        Value::Array(calls) => {
+            if calls.is_empty() {
+                return rpc_error(
+                    StatusCode::OK,
+                    op_p2p_core::admin::codes::INVALID_REQUEST,
+                    "empty batch",
+                );
+            }
+            if calls.len() > MAX_BATCH {
+                return rpc_error(
+                    StatusCode::OK,
+                    op_p2p_core::admin::codes::INVALID_REQUEST,
+                    "batch too large",
+                );
+            }
+            let mut out = Vec::new();
+            for call in calls {
+                if let Some(r) = one_call(state, call).await {
+                    out.push(r);
+                }
+            }
+            if out.is_empty() {
+                no_content()
+            } else {
+                json_response(StatusCode::OK, &out)
+            }
+        }
+        Value::Object(_) => match one_call(state, value).await {
+            Some(r) => json_response(StatusCode::OK, &r),
+            None => no_content(),
+        },
+        _ => rpc_error(
+            StatusCode::OK,
+            op_p2p_core::admin::codes::INVALID_REQUEST,
+            "invalid request",
+        ),
+    }
+}
+
+fn no_content() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// Runs one request object; `None` for a notification.
+async fn one_call(state: &HttpState, call: Value) -> Option<RpcResponse> {
+    let invalid = |id| {
+        Some(RpcResponse::error(
+            id,
+            op_p2p_core::admin::codes::INVALID_REQUEST,
+            "invalid request",
+        ))
+    };
+    let Value::Object(mut obj) = call else {
+        return invalid(Value::Null);
+    };
+    // `None`: no `id` member, a notification (if otherwise valid).
+    let id = obj.remove("id");
+    let id_valid = matches!(
+        id,
+        None | Some(Value::Null | Value::Number(_) | Value::String(_))
+    );
+    let version_valid = match obj.get("jsonrpc") {
+        None => true,
+        Some(v) => v.as_str() == Some("2.0"),
+    };
+    let method = obj.get("method").and_then(Value::as_str);
+    let (Some(method), true, true) = (method, id_valid, version_valid) else {
+        // Not a valid request object: answered even without an id (JSON-RPC 2.0 §5).
+        let echo = id.filter(|_| id_valid).unwrap_or(Value::Null);
+        return invalid(echo);
+    };
+    let params = match obj.get("params") {
+        None => String::new(),
+        Some(p) => p.to_string(),
+    };
+    let outcome = match AdminRequest::parse(method, &params) {
+        Err(e) => Outcome::Error(e.to_rpc()),
+        Ok(request) => {
+            tracing::debug!(method, "admin call");
+            match state.admin.call(request).await {
+                Ok(r) => Outcome::Result(Box::new(r)),
+                Err(e) => Outcome::Error(e.to_rpc()),
+            }
+        }
+    };
+    id.map(|id| RpcResponse {
+        jsonrpc: "2.0",
+        id,
+        outcome,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::StreamExt;
+
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use serde_json::json;
+
+    use super::*;
+    use op_p2p_core::admin::AdminError;
+    use op_p2p_core::testkit::peer_id;
+
+    const NOW: u64 = 1_750_000_000_000;
+
+    struct Fixture {
+        pool: LocalPool,
+        state: Arc<HttpState>,
+    }
+
+    fn fixture() -> Fixture {
+        let f = op_p2p_core::testkit::http_fixture(NOW);
+        f.metrics.set_stream_count(3);
+        let pool = LocalPool::new();
+        pool.spawner().spawn_local(f.answer_admin).expect("spawn");
+        Fixture {
+            pool,
+            state: f.state,
+        }
+    }
+
+    struct Answer {
+        status: StatusCode,
+        content_type: Option<String>,
+        allow: Option<String>,
+        body: Bytes,
+    }
+
+    impl Answer {
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).expect("JSON body")
+        }
+        fn text(&self) -> &str {
+            std::str::from_utf8(&self.body).expect("utf-8")
+        }
+    }
+
+    impl Fixture {
+        fn send<B>(&mut self, req: Request<B>) -> Answer
+        where
+            B: Body<Data = Bytes>,
+            B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        {
+            let resp = self
+                .pool
+                .run_until(handle(self.state.clone(), req))
+                .unwrap();
+            let header = |h| {
+                resp.headers()
+                    .get(h)
+                    .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+            };
+            let (status, content_type, allow) = (
+                resp.status(),
+                header(header::CONTENT_TYPE),
+                header(header::ALLOW),
+            );
+            let body = self
+                .pool
+                .run_until(resp.into_body().collect())
+                .unwrap()
+                .to_bytes();
+            Answer {
+                status,
+                content_type,
+                allow,
+                body,
+            }
+        }
+
+        fn post(&mut self, body: &str) -> Answer {
+            self.send(post_req("/", body.to_owned()))
+        }
+
+        fn get(&mut self, path: &str) -> Answer {
+            self.send(Request::get(path).body(Full::new(Bytes::new())).unwrap())
+        }
+    }
+
+    fn post_req(path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+        Request::post(path)
+            .header("content-type", "application/json")
+            .body(Full::new(body.into()))
+            .unwrap()
+    }
+
+    fn call(method: &str, params: Value, id: u64) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+    }
+
+    #[test]
+    fn peer_stats_answers_op_node_json() {
+        let mut f = fixture();
+        let a = f.post(r#"{"jsonrpc":"2.0","id":1,"method":"opp2p_peerStats","params":[]}"#);
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.content_type.as_deref(), Some("application/json"));
+        assert_eq!(
+            a.text(),
+            r#"{"jsonrpc":"2.0","id":1,"result":{"connected":0,"table":0,"blocksTopic":0,"blocksTopicV2":0,"blocksTopicV3":0,"blocksTopicV4":0,"banned":0,"known":0}}"#
+        );
+        // No params member at all is the same as [].
+        let a = f.post(r#"{"jsonrpc":"2.0","id":"x","method":"opp2p_peerStats"}"#);
+        assert_eq!(a.json()["id"], json!("x"));
+        assert_eq!(a.json()["result"]["banned"], json!(0));
+    }
+
+    #[test]
+    fn block_peer_then_list_shows_it_and_peer_stats_counts_it() {
+        let mut f = fixture();
+        let p = peer_id(7).to_base58();
+        let a = f.post(&call("opp2p_blockPeer", json!([p]), 1).to_string());
+        assert_eq!(
+            a.text(),
+            r#"{"jsonrpc":"2.0","id":1,"result":null}"#,
+            "null result is present"
+        );
+        let a = f.post(&call("opp2p_listBlockedPeers", json!([]), 2).to_string());
+        assert_eq!(a.json(), json!({"jsonrpc": "2.0", "id": 2, "result": [p]}));
+        let a = f.post(&call("opp2p_peerStats", json!([]), 3).to_string());
+        assert_eq!(a.json()["result"]["banned"], json!(1));
+        // Unblocking empties the list again.
+        f.post(&call("opp2p_unblockPeer", json!([p]), 4).to_string());
+        let a = f.post(&call("opp2p_listBlockedPeers", json!([]), 5).to_string());
+        assert_eq!(a.json()["result"], json!([]));
+    }
+
+    #[test]
+    fn batches_run_in_order_and_skip_notifications() {
+        let mut f = fixture();
+        let p = peer_id(8).to_base58();
+        let batch = json!([
+            {"jsonrpc": "2.0", "method": "opp2p_blockPeer", "params": [p]},
+            call("opp2p_listBlockedPeers", json!([]), 10),
+            call("opp2p_nope", json!([]), 11),
+            1,
+            {"jsonrpc": "2.0", "id": 12, "method": "opp2p_blockAddr", "params": ["not an ip"]},
+        ]);
+        let a = f.post(&batch.to_string());
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(
+            a.json(),
+            json!([
+                {"jsonrpc": "2.0", "id": 10, "result": [p]},
+                {"jsonrpc": "2.0", "id": 11, "error": {"code": -32601,
+                    "message": "the method opp2p_nope does not exist/is not available"}},
+                {"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "invalid request"}},
+                {"jsonrpc": "2.0", "id": 12, "error": {"code": -32602,
+                    "message": "invalid argument 0: invalid IP address: not an ip"}},
+            ])
+        );
+    }
+
+    #[test]
+    fn notifications_execute_and_get_no_response() {
+        let mut f = fixture();
+        let p = peer_id(9).to_base58();
+        let a = f.post(
+            &json!({"jsonrpc": "2.0", "method": "opp2p_blockPeer", "params": [p]}).to_string(),
+        );
+        assert_eq!(a.status, StatusCode::NO_CONTENT);
+        assert!(a.body.is_empty());
+        // A batch of notifications only, one of them to an unknown method: still nothing.
+        let a = f.post(
+            &json!([{"jsonrpc": "2.0", "method": "opp2p_x"},
+                    {"jsonrpc": "2.0", "method": "opp2p_peerStats"}])
+            .to_string(),
+        );
+        assert_eq!(a.status, StatusCode::NO_CONTENT);
+        // The notification did run.
+        let a = f.post(&call("opp2p_listBlockedPeers", json!([]), 1).to_string());
+        assert_eq!(a.json()["result"], json!([p]));
+        // `"id": null` is a call (with a null id), not a notification.
+        let a = f.post(r#"{"jsonrpc":"2.0","id":null,"method":"opp2p_peerStats"}"#);
+        assert_eq!(a.json()["id"], Value::Null);
+        assert_eq!(a.json()["result"]["banned"], json!(1));
+    }
+
+    #[test]
+    fn malformed_requests_get_the_json_rpc_error_codes() {
+        let mut f = fixture();
+        let cases: [(&str, Value); 9] = [
+            (
+                "{not json",
+                json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}}),
+            ),
+            (
+                "",
+                json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}}),
+            ),
+            (
+                "42",
+                json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "invalid request"}}),
+            ),
+            (
+                "[]",
+                json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "empty batch"}}),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":5}"#,
+                json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -32600, "message": "invalid request"}}),
+            ),
+            (
+                r#"{"jsonrpc":"1.0","id":4,"method":"opp2p_self"}"#,
+                json!({"jsonrpc": "2.0", "id": 4, "error": {"code": -32600, "message": "invalid request"}}),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":{"a":1},"method":"opp2p_self"}"#,
+                json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "invalid request"}}),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":5,"method":"eth_chainId","params":[]}"#,
+                json!({"jsonrpc": "2.0", "id": 5, "error": {"code": -32601,
+                    "message": "the method eth_chainId does not exist/is not available"}}),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":6,"method":"opp2p_peers","params":{"connected":true}}"#,
+                json!({"jsonrpc": "2.0", "id": 6, "error": {"code": -32602, "message": "non-array args"}}),
+            ),
+        ];
+        for (body, want) in cases {
+            let a = f.post(body);
+            assert_eq!(a.status, StatusCode::OK, "{body}");
+            assert_eq!(a.json(), want, "{body}");
+        }
+        // A `jsonrpc` member may be left out, as go-ethereum allows.
+        let a = f.post(r#"{"id":7,"method":"opp2p_listBlockedAddrs"}"#);
+        assert_eq!(a.json()["result"], json!([]));
+    }
+
+    #[test]
+    fn wrong_params_get_op_node_messages() {
+        let mut f = fixture();
+        let cases = [
+            (
+                call("opp2p_blockPeer", json!([]), 1),
+                AdminError::MissingArgument { index: 0 },
+                "missing value for required argument 0",
+            ),
+            (
+                call("opp2p_peerStats", json!([1]), 2),
+                AdminError::TooManyArguments { max: 0 },
+                "too many arguments, want at most 0",
+            ),
+            (
+                call("opp2p_peers", json!(["yes"]), 3),
+                AdminError::WrongType {
+                    index: 0,
+                    expected: "boolean",
+                },
+                "invalid argument 0: expected a JSON boolean",
+            ),
+        ];
+        for (req, err, message) in cases {
+            let a = f.post(&req.to_string());
+            let e = &a.json()["error"];
+            assert_eq!(e["code"], json!(-32602), "{req}");
+            assert_eq!(e["message"], json!(message), "{req}");
+            assert_eq!(e["message"], json!(err.to_rpc().message));
+        }
+    }
+
+    #[test]
+    fn node_errors_are_server_errors() {
+        let mut f = fixture();
+        // Connecting to ourselves is refused by the gater inside the node.
+        let me = format!("/ip4/127.0.0.1/tcp/1/p2p/{}", peer_id(0));
+        let a = f.post(&call("opp2p_connectPeer", json!([me]), 1).to_string());
+        let e = &a.json()["error"];
+        assert_eq!(e["code"], json!(-32000));
+        assert_eq!(
+            e["message"],
+            json!("failed to connect: dial refused by the connection gater")
+        );
+    }
+
+    #[test]
+    fn a_stopped_node_answers_unavailable() {
+        let (admin, rx) = AdminClient::channel();
+        drop(rx);
+        let state = Arc::new(HttpState {
+            admin,
+            registry: Arc::new(Registry::default()),
+        });
+        let req = post_req("/", call("opp2p_self", json!([]), 1).to_string());
+        let resp = futures::executor::block_on(handle(state, req)).unwrap();
+        let body = futures::executor::block_on(resp.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"],
+            json!({"code": -32000, "message": AdminError::Unavailable.to_string()})
+        );
+    }
+
+    #[test]
+    fn batch_size_is_bounded() {
+        let mut f = fixture();
+        let ok: Vec<Value> = (0..MAX_BATCH as u64)
+            .map(|i| call("opp2p_peerStats", json!([]), i))
+            .collect();
+        let a = f.post(&Value::Array(ok).to_string());
+        assert_eq!(a.json().as_array().unwrap().len(), MAX_BATCH);
+        let too_many: Vec<Value> = (0..=MAX_BATCH as u64)
+            .map(|i| call("opp2p_peerStats", json!([]), i))
+            .collect();
+        let a = f.post(&Value::Array(too_many).to_string());
+        assert_eq!(
+            a.json(),
+            json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "batch too large"}})
+        );
+    }
+
+    #[test]
+    fn a_two_mib_body_is_refused_with_413() {
+        let mut f = fixture();
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"opp2p_self","params":["{}"]}}"#,
+            "a".repeat(2 * 1024 * 1024)
+        );
+        let a = f.post(&big);
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(a.json()["error"]["code"], json!(-32600));
+        // Exactly at the limit is read (and here fails as JSON, not as size).
+        let at_limit = " ".repeat(MAX_BODY_BYTES - 2) + "[]";
+        let a = f.post(&at_limit);
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.json()["error"]["message"], json!("empty batch"));
+    }
+
+    #[test]
+    fn an_unsized_stream_stops_being_read_at_the_limit() {
+        let mut f = fixture();
+        const CHUNK: usize = 64 * 1024;
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = pulled.clone();
+        // 4 MiB in 64 chunks, no Content-Length.
+        let chunks = futures::stream::iter(0..64).map(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b' '; CHUNK])))
+        });
+        let req = Request::post("/")
+            .header("content-type", "application/json")
+            .body(StreamBody::new(chunks))
+            .unwrap();
+        let a = f.send(req);
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let n = pulled.load(Ordering::SeqCst);
+        assert_eq!(
+            n,
+            MAX_BODY_BYTES / CHUNK + 1,
+            "reading stopped at the chunk over the limit"
+        );
+    }
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_refused_before_reading() {
+        let mut f = fixture();
+        let req = Request::post("/")
+            .header("content-type", "application/json")
+            .header("content-length", (2 * MAX_BODY_BYTES).to_string())
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        assert_eq!(f.send(req).status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn non_json_content_types_are_refused() {
+        let mut f = fixture();
+        for ct in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ] {
+            let mut b = Request::post("/");
+            if let Some(ct) = ct {
+                b = b.header("content-type", ct);
+            }
+            let req = b
+                .body(Full::new(Bytes::from(
+                    call("opp2p_blockPeer", json!([peer_id(3).to_base58()]), 1).to_string(),
+                )))
+                .unwrap();
+            assert_eq!(
+                f.send(req).status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{ct:?}"
+            );
+        }
+        // Nothing was blocked.
+        let a = f.post(&call("opp2p_listBlockedPeers", json!([]), 1).to_string());
+        assert_eq!(a.json()["result"], json!([]));
+        let req = Request::post("/any/path")
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Full::new(Bytes::from(
+                call("opp2p_peerStats", json!([]), 1).to_string(),
+            )))
+            .unwrap();
+        let a = f.send(req);
+        assert_eq!(
+            a.json()["result"]["connected"],
+            json!(0),
+            "any path, charset allowed"
+        );
+    }
+
+    #[test]
+    fn metrics_healthz_and_routing() {
+        let mut f = fixture();
+        let a = f.get("/metrics");
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.content_type.as_deref(), Some(METRICS_CONTENT_TYPE));
+        let t = a.text();
+        assert!(t.contains("\nop_p2p_p2p_stream_count 3\n"), "{t}");
+        assert!(t.contains("\nop_p2p_p2p_peer_count 0\n"), "{t}");
+        assert!(t.contains("# TYPE op_p2p_peer_scores histogram\n"), "{t}");
+        assert!(t.ends_with("# EOF\n"));
+
+        let a = f.get("/healthz");
+        assert_eq!((a.status, a.text()), (StatusCode::OK, "ok"));
+
+        assert_eq!(f.get("/nope").status, StatusCode::NOT_FOUND);
+        let a = f.get("/");
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(a.allow.as_deref(), Some("POST"));
+        let a = f.send(post_req("/metrics", "{}"));
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(a.allow.as_deref(), Some("GET"));
+        let req = Request::delete("/healthz")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(f.send(req).status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn result_is_admin_response_to_json() {
+        // Serialised directly, the result member is the same value as to_json gives.
+        let g = op_p2p_core::peers::gater::Gater::default();
+        let responses = [
+            AdminResponse::BlockedAddrs(vec!["::1".parse().unwrap()]),
+            AdminResponse::PeerStats(op_p2p_core::admin::PeerStats::default()),
+            AdminResponse::Peers(op_p2p_core::admin::PeerDump::new(Vec::new(), &g)),
+            AdminResponse::Null,
+        ];
+        for r in responses {
+            let want = r.to_json();
+            let resp = RpcResponse {
+                jsonrpc: "2.0",
+                id: json!(1),
+                outcome: Outcome::Result(Box::new(r)),
+            };
+            let v = serde_json::to_value(&resp).unwrap();
+            assert_eq!(v, json!({"jsonrpc": "2.0", "id": 1, "result": want}));
+        }
+    }
+}
