@@ -31,7 +31,7 @@ pub mod metrics;
 mod runtime;
 mod spawn;
 mod state_writer;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 
 pub use config::{NodeConfig, default_agent_version};

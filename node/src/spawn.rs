@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
-use futures::future::RemoteHandle;
+use futures::future::{BoxFuture, RemoteHandle};
 use futures::{FutureExt, StreamExt};
 use libp2p::core::Transport as _;
 use libp2p::core::muxing::StreamMuxerBox;
@@ -121,14 +121,14 @@ pub enum SpawnError {
 
 /// Starts a node on `runtime` and returns its handle.
 ///
-/// The start-up state machine is boxed, so the future this returns is small (≈ its arguments)
-/// and can be awaited directly on a small stack.
-pub async fn spawn<R: Runtime>(
+/// The start-up state machine is boxed at once, so the future this returns is one pointer and
+/// can be awaited on a small stack.
+pub fn spawn<R: Runtime>(
     runtime: R,
     config: NodeConfig,
     options: SpawnOptions,
-) -> Result<NodeHandle, SpawnError> {
-    Box::pin(spawn_inner(runtime, config, options)).await
+) -> BoxFuture<'static, Result<NodeHandle, SpawnError>> {
+    Box::pin(spawn_inner(runtime, config, options))
 }
 
 async fn spawn_inner<R: Runtime>(

@@ -114,6 +114,9 @@ impl Runtime for AsyncStdRuntime {
 /// node.shutdown().await; // writes state to the data dir, stops discv5's thread
 /// # Ok(()) }
 /// ```
-pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHandle, SpawnError> {
-    op_p2p_node::spawn(AsyncStdRuntime, config, options).await
+pub fn spawn(
+    config: NodeConfig,
+    options: SpawnOptions,
+) -> impl Future<Output = Result<NodeHandle, SpawnError>> + Send + 'static {
+    op_p2p_node::spawn(AsyncStdRuntime, config, options)
 }

@@ -41,6 +41,9 @@ pub use op_p2p_node as node;
 /// ```
 ///
 /// Must be called within a tokio runtime (discv5 runs on it too).
-pub async fn spawn(config: NodeConfig, options: SpawnOptions) -> Result<NodeHandle, SpawnError> {
-    op_p2p_node::spawn(TokioRuntime, config, options).await
+pub fn spawn(
+    config: NodeConfig,
+    options: SpawnOptions,
+) -> impl Future<Output = Result<NodeHandle, SpawnError>> + Send + 'static {
+    op_p2p_node::spawn(TokioRuntime, config, options)
 }

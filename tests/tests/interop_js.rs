@@ -16,10 +16,11 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::swarm::driver::NodeEvent;
-use op_p2p_core::swarm::{NodeConfig, NodeHandle, default_agent_version};
+use op_p2p_core::gossip::wire;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
-use op_p2p_core::{BlockVersion, Config, PublishRequest, Verdict, wire};
+use op_p2p_core::{BlockVersion, Config, PublishRequest, Verdict};
+use op_p2p_node::driver::NodeEvent;
+use op_p2p_node::{NodeConfig, NodeHandle, default_agent_version};
 use op_p2p_tokio::{SpawnOptions, spawn};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -154,7 +155,7 @@ impl Js {
 // ---------------------------------------------------------------------------------------------
 
 fn now_secs() -> u64 {
-    op_p2p_core::swarm::driver::system_now_ms() / 1000
+    op_p2p_node::system_now_ms() / 1000
 }
 
 /// Node `i` of chain 901 on loopback; node 0 is the sequencer (`dev_key(0)`), the signer every
@@ -245,7 +246,7 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
         };
         let mut ours = spawn(
             config(0, forks, false, vec![]),
-            SpawnOptions { events: true },
+            SpawnOptions::default().with_events(true),
         )
         .await
         .expect("our node starts");

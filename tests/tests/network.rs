@@ -8,15 +8,15 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::swarm::{NodeConfig, NodeHandle};
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
 use op_p2p_core::{BlockVersion, Config, PublishRequest};
+use op_p2p_node::{NodeConfig, NodeHandle};
 use op_p2p_tokio::{SpawnOptions, spawn};
 
 const CHAIN: u64 = 901;
 
 fn now_secs() -> u64 {
-    op_p2p_core::swarm::driver::system_now_ms() / 1000
+    op_p2p_node::system_now_ms() / 1000
 }
 
 fn config(i: u64, forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>) -> NodeConfig {
@@ -64,7 +64,7 @@ async fn publish_when_ready(node: &NodeHandle, req: PublishRequest) {
     panic!("could not publish");
 }
 
-fn tracing_fallback(_e: &op_p2p_core::swarm::driver::PublishFailure) {}
+fn tracing_fallback(_e: &op_p2p_node::driver::PublishFailure) {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_gossip_blocks_on_all_four_topics() {

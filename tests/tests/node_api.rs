@@ -14,11 +14,11 @@ use futures::StreamExt;
 use op_p2p_core::alloy_primitives::{Address, hex, keccak256};
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::swarm::datadir::{self, DataDir};
-use op_p2p_core::swarm::driver::NodeEvent;
-use op_p2p_core::swarm::{NodeConfig, NodeHandle, default_agent_version};
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
 use op_p2p_core::{BlockVersion, Config, DisconnectReason, PublishRequest, Reason};
+use op_p2p_node::datadir::{self, DataDir};
+use op_p2p_node::driver::NodeEvent;
+use op_p2p_node::{NodeConfig, NodeHandle, default_agent_version};
 use op_p2p_tokio::{SpawnOptions, spawn};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,7 +51,7 @@ fn local0() -> SocketAddr {
 }
 
 fn now_secs() -> u64 {
-    op_p2p_core::swarm::driver::system_now_ms() / 1000
+    op_p2p_node::system_now_ms() / 1000
 }
 
 /// A node on 127.0.0.1 with OS-chosen ports, key `keypair(i)`, accepting blocks signed by
@@ -1001,7 +1001,9 @@ async fn a_peer_sending_invalid_blocks_is_banned_and_cannot_reconnect() {
             .unwrap();
         let mut vc = config(21, keypair(21), dev_key(5).address(), false, vec![]);
         vc.metrics_addr = Some(local0());
-        let mut v = spawn(vc, SpawnOptions { events: true }).await.unwrap();
+        let mut v = spawn(vc, SpawnOptions::default().with_events(true))
+            .await
+            .unwrap();
         let mut events = v.events().unwrap();
         let (rs, rv) = (s.rpc_addr().unwrap(), v.rpc_addr().unwrap());
         let s_id = s.peer_id();

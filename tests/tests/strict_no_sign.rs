@@ -11,9 +11,9 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder, noise, tcp, yamux};
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::swarm::NodeConfig;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
 use op_p2p_core::{BlockVersion, Config};
+use op_p2p_node::NodeConfig;
 
 const CHAIN: u64 = 901;
 
@@ -73,7 +73,7 @@ async fn delivered(
     publisher.behaviour_mut().subscribe(&topic).unwrap();
     publisher.dial(target).unwrap();
 
-    let now = op_p2p_core::swarm::driver::system_now_ms() / 1000;
+    let now = op_p2p_node::system_now_ms() / 1000;
     let data = BlockBuilder::new(BlockVersion::V4, 7, now)
         .sign(&dev_key(0), CHAIN)
         .unwrap();

@@ -368,7 +368,7 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let f = op_p2p_core::testkit::http_fixture(NOW);
+        let f = crate::testkit::http_fixture(NOW);
         f.metrics.set_stream_count(3);
         let pool = LocalPool::new();
         pool.spawner().spawn_local(f.answer_admin).expect("spawn");

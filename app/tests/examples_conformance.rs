@@ -1,9 +1,9 @@
 //! The committed example gossip set (`examples/gossip/`) is what our generator makes, byte for
 //! byte, and replaying it through the core gives op-node's verdict for every case.
 
+use op_p2p_cli::tools::examples;
+use op_p2p_cli::tools::verdicts::{VerdictsParams, replay};
 use op_p2p_tests::repo_root;
-use op_p2p_tokio::tools::examples;
-use op_p2p_tokio::tools::verdicts::{VerdictsParams, replay};
 
 #[test]
 fn committed_examples_are_regenerated_exactly() {
