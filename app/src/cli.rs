@@ -41,7 +41,6 @@ use op_p2p_core::alloy_primitives::{Address, keccak256};
 use op_p2p_core::discovery::{Bootnode, BootnodeError};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::peers::scoring::BanConfig;
-use op_p2p_core::peers::tides::ConnConfig;
 use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
 use op_p2p_node::datadir::{self, DataDir, DataDirError, Keypair};
 use op_p2p_node::{NodeConfig, default_agent_version};
@@ -532,7 +531,7 @@ fn node_key(args: &NodeArgs, fresh_secret: [u8; 32]) -> Result<Keypair, CliError
 /// `--rng-seed` is given. Creates the data dir and the key file when needed; reads no state.
 pub fn node_config(args: &NodeArgs, fresh_secret: [u8; 32]) -> Result<NodeConfig, CliError> {
     let chain = chain(args)?;
-    let max = ConnConfig::default().max_connected;
+    let max = op_p2p_core::peers::tides::MAX_PEERS_HI;
     if args.peers_lo > args.peers_hi || args.peers_hi > max {
         return Err(CliError::PeerTides {
             lo: args.peers_lo,
@@ -673,7 +672,7 @@ mod tests {
 
         // The defaults make the same core settings as the core's own op-node defaults.
         let c = node_config(&parse(&["--network", "op-mainnet"]), SECRET).unwrap();
-        assert_eq!(c.core.conn, ConnConfig::default());
+        assert_eq!(c.core.conn, op_p2p_core::peers::tides::ConnConfig::default());
         assert_eq!(c.core.bans, BanConfig::default());
         assert_eq!((c.tcp_port, c.udp_port), (9222, 9222));
         assert_eq!(c.rpc_addr, Some("127.0.0.1:9545".parse().unwrap()));

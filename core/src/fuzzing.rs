@@ -403,8 +403,8 @@ fn run_node_inputs(data: &[u8]) -> Vec<String> {
     // Small bounds, so short inputs reach them.
     config.peers.max_peers = 8;
     config.app_scores.max_peers = 8;
-    config.gater.max_connected_peers = 8;
-    config.conn.max_connected = 8;
+    config.conn.low = 2;
+    config.conn.high = 4; // a hard limit of 8 connected peers
     let mut node = Node::new(config);
     let mut now = NOW_MS;
     let mut log = Vec::new();

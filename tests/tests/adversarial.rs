@@ -814,7 +814,7 @@ async fn churn_nodes(
 /// 2,000 connections that complete the whole libp2p upgrade, each under a new peer id, half
 /// dropped at once and half after identify: the node stays responsive (admin < 2 s, honest
 /// blocks keep arriving), never holds more peers than its hard limit (the gater's
-/// `max_connected_peers`; `hi` is a tide trimmed after the grace period, not a cap), keeps its
+/// `ConnConfig::max_connected`, twice `hi`; `hi` is a tide trimmed after the grace period, not a cap), keeps its
 /// peer book within its bound, and gives back every descriptor; RSS stays within a margin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
@@ -822,7 +822,7 @@ async fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let (sequencer, ours, mut events, mut blocks) = churn_nodes(true).await;
         let hi = ours_hi();
-        let hard = op_p2p_core::peers::gater::GaterConfig::default().max_connected_peers;
+        let hard = op_p2p_core::peers::tides::ConnConfig::default().max_connected(0);
         let book_bound = op_p2p_core::peers::book::DEFAULT_MAX_PEERS;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let fds_before = fd_count();

@@ -484,7 +484,7 @@ fn check_bounds(node: &Node, peak: &mut Peak, at: u64) {
     let scores = node.app_scores().len();
     assert!(scores <= c.app_scores.max_peers, "app scores {scores}");
     let conn = node.conn_manager();
-    assert!(conn.connected_count() <= c.conn.max_connected);
+    assert!(conn.connected_count() <= c.max_connected_peers());
     assert!(conn.backoff_entries() <= c.conn.max_backoff_entries);
     assert!(
         conn.dials_in_flight() <= c.conn.max_dials_in_flight + c.conn.max_static_dials_in_flight

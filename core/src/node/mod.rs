@@ -128,6 +128,12 @@ pub struct ReqRespConfig {
 }
 
 impl Config {
+    /// The one hard limit on connected peers, from the high water mark and the static peers
+    /// ([`ConnConfig::max_connected`]).
+    pub fn max_connected_peers(&self) -> usize {
+        self.conn.max_connected(self.static_peers.len())
+    }
+
     /// op-node's defaults for a chain, a signer and our peer id.
     pub fn new(
         chain_id: u64,
@@ -416,6 +422,7 @@ impl Node {
     /// A node with empty state.
     pub fn new(config: Config) -> Self {
         let chain_id = config.validator.chain_id;
+        let max_connected = config.max_connected_peers();
         let mut book = PeerBook::new(config.peers.clone());
         for (peer, addrs) in &config.static_peers {
             // Static peers are few and configured by the operator; a full book refuses extra
@@ -431,10 +438,10 @@ impl Node {
             clock: 0,
             rng: SplitMix64::new(config.rng_seed),
             book,
-            conn: ConnManager::new(config.conn.clone(), config.local_peer_id),
-            gater: Gater::new(config.gater.clone()),
+            conn: ConnManager::new(config.conn.clone(), config.local_peer_id, max_connected),
+            gater: Gater::new(config.gater.clone(), max_connected),
             scores: AppScores::new(config.app_scores),
-            bans: BanMonitor::new(config.bans, config.conn.max_connected),
+            bans: BanMonitor::new(config.bans, max_connected),
             discovery: config.discovery.map(|t| DiscoveryTable::new(chain_id, t)),
             local: LocalInfo::default(),
             pending_connects: BTreeMap::new(),
@@ -751,12 +758,12 @@ impl Node {
             (
                 "connected peers (conn manager)",
                 self.conn.connected_count(),
-                c.conn.max_connected,
+                c.max_connected_peers(),
             ),
             (
                 "connected peers (gater)",
                 self.gater.connected_count(),
-                c.gater.max_connected_peers,
+                c.max_connected_peers(),
             ),
             (
                 "blocked peers",

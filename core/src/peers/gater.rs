@@ -52,11 +52,6 @@ pub const DEFAULT_SUBNET_PREFIX_V4: u8 = 24;
 /// normally gets, so it counts like one IPv4 /24.
 pub const DEFAULT_SUBNET_PREFIX_V6: u8 = 64;
 
-/// Default bound on tracked connected peers. op-node's defaults are 20 low / 30 high water with
-/// a 30 s grace period before trimming; 100 leaves room for the peers accepted during grace and
-/// for static peers, and still bounds the tracking tables to a few kilobytes.
-pub const DEFAULT_MAX_CONNECTED_PEERS: usize = 100;
-
 /// Default bound on permanently blocked peer ids (admin-set; operators block a handful).
 pub const DEFAULT_MAX_BLOCKED_PEERS: usize = 4096;
 /// Default bound on permanently blocked IPs (admin-set).
@@ -87,7 +82,7 @@ pub enum DenyReason {
     SubnetBlocked,
     /// The IP has a live timed ban.
     IpBanned,
-    /// The connected-peer table is full ([`GaterConfig::max_connected_peers`]).
+    /// The connected-peer table is full (the gater's `max_connected`).
     PeerLimit,
     /// The IP already has [`GaterConfig::max_peers_per_ip`] connected peers.
     IpLimit,
@@ -217,10 +212,6 @@ pub struct GaterConfig {
     /// Loopback peers (127.0.0.0/8, ::1) skip the per-IP and per-subnet caps, so local devnets
     /// and simulations with many nodes on one host work. Blocks and bans still apply.
     pub exempt_loopback_from_caps: bool,
-    /// Bound on tracked connected peers: [`Gater::allow_established`] refuses a new peer beyond
-    /// it ([`DenyReason::PeerLimit`]) and [`Gater::on_connected`] refuses to track one. The Node
-    /// sets it at or above its own hard peer limit (high water + static peers + grace headroom).
-    pub max_connected_peers: usize,
     /// Bound on permanently blocked peer ids.
     pub max_blocked_peers: usize,
     /// Bound on permanently blocked IPs.
@@ -241,7 +232,6 @@ impl Default for GaterConfig {
             subnet_prefix_v4: DEFAULT_SUBNET_PREFIX_V4,
             subnet_prefix_v6: DEFAULT_SUBNET_PREFIX_V6,
             exempt_loopback_from_caps: true,
-            max_connected_peers: DEFAULT_MAX_CONNECTED_PEERS,
             max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
             max_blocked_ips: DEFAULT_MAX_BLOCKED_IPS,
             max_blocked_subnets: DEFAULT_MAX_BLOCKED_SUBNETS,
@@ -379,11 +369,14 @@ struct ConnectedPeer {
 /// Bounds (each set in [`GaterConfig`]): blocked peers, IPs and subnets and the two ban lists
 /// refuse new entries when full ([`GaterError::Full`]); nothing is evicted, since dropping a
 /// block or ban silently would let a blocked party back in. Expired bans leave on
-/// [`Gater::expire`]. The connected-peer table holds at most `max_connected_peers` peers, and
+/// [`Gater::expire`]. The connected-peer table holds at most `max_connected` peers, and
 /// its per-IP and per-subnet counters hold at most one entry per tracked peer each.
 #[derive(Debug, Clone)]
 pub struct Gater {
     config: GaterConfig,
+    /// Bound on tracked connected peers: [`Gater::allow_established`] refuses a new peer beyond
+    /// it ([`DenyReason::PeerLimit`]) and [`Gater::on_connected`] refuses to track one.
+    max_connected: usize,
     blocked_peers: BTreeSet<PeerId>,
     blocked_ips: BTreeSet<IpAddr>,
     blocked_subnets: BTreeSet<IpNet>,
@@ -397,7 +390,10 @@ pub struct Gater {
 
 impl Default for Gater {
     fn default() -> Self {
-        Self::new(GaterConfig::default())
+        Self::new(
+            GaterConfig::default(),
+            crate::peers::tides::ConnConfig::default().max_connected(0),
+        )
     }
 }
 
@@ -421,12 +417,15 @@ pub fn canonical_subnet(net: IpNet) -> IpNet {
 }
 
 impl Gater {
-    /// A gater with no blocks, bans or peers. Subnet prefixes are clamped to the address size.
-    pub fn new(mut config: GaterConfig) -> Self {
+    /// A gater with no blocks, bans or peers, tracking at most `max_connected` connected peers
+    /// (the node passes its one hard limit, [`crate::peers::tides::ConnConfig::max_connected`]).
+    /// Subnet prefixes are clamped to the address size.
+    pub fn new(mut config: GaterConfig, max_connected: usize) -> Self {
         config.subnet_prefix_v4 = config.subnet_prefix_v4.min(32);
         config.subnet_prefix_v6 = config.subnet_prefix_v6.min(128);
         Self {
             config,
+            max_connected,
             blocked_peers: BTreeSet::new(),
             blocked_ips: BTreeSet::new(),
             blocked_subnets: BTreeSet::new(),
@@ -539,7 +538,7 @@ impl Gater {
     }
 
     fn cap_rules(&self, ip: Option<IpAddr>) -> Option<DenyReason> {
-        if self.connected.len() >= self.config.max_connected_peers {
+        if self.connected.len() >= self.max_connected {
             return Some(DenyReason::PeerLimit);
         }
         let ip = ip?;
@@ -586,7 +585,7 @@ impl Gater {
 
     /// Records that `peer` is now connected (its first connection: libp2p's
     /// `ConnectionEstablished` with `num_established == 1`). A peer already tracked keeps its
-    /// first IP and direction. Refused with [`GaterError::Full`] when `max_connected_peers` are
+    /// first IP and direction. Refused with [`GaterError::Full`] when `max_connected` are
     /// tracked; the Node then closes the connection.
     pub fn on_connected(
         &mut self,
@@ -597,10 +596,10 @@ impl Gater {
         if self.connected.contains_key(&peer) {
             return Ok(());
         }
-        if self.connected.len() >= self.config.max_connected_peers {
+        if self.connected.len() >= self.max_connected {
             return Err(GaterError::Full {
                 list: ListKind::ConnectedPeers,
-                max: self.config.max_connected_peers,
+                max: self.max_connected,
             });
         }
         let ip = ip.map(canonical_ip);
@@ -1227,14 +1226,17 @@ mod tests {
 
     #[test]
     fn every_admin_list_refuses_entries_over_its_bound() {
-        let mut g = Gater::new(GaterConfig {
-            max_blocked_peers: 2,
-            max_blocked_ips: 2,
-            max_blocked_subnets: 2,
-            max_peer_bans: 2,
-            max_ip_bans: 2,
-            ..GaterConfig::default()
-        });
+        let mut g = Gater::new(
+            GaterConfig {
+                max_blocked_peers: 2,
+                max_blocked_ips: 2,
+                max_blocked_subnets: 2,
+                max_peer_bans: 2,
+                max_ip_bans: 2,
+                ..GaterConfig::default()
+            },
+            100,
+        );
         g.block_peer(peer(1)).unwrap();
         g.block_peer(peer(2)).unwrap();
         assert_eq!(
@@ -1286,10 +1288,13 @@ mod tests {
 
     #[test]
     fn per_ip_cap_counts_connected_peers_and_exempts_protected_and_known_peers() {
-        let mut g = Gater::new(GaterConfig {
-            max_peers_per_ip: 2,
-            ..GaterConfig::default()
-        });
+        let mut g = Gater::new(
+            GaterConfig {
+                max_peers_per_ip: 2,
+                ..GaterConfig::default()
+            },
+            100,
+        );
         let a = ip("8.8.8.8");
         for n in 1..=2 {
             assert!(
@@ -1331,11 +1336,14 @@ mod tests {
 
     #[test]
     fn subnet_cap_groups_ipv4_by_24_and_ipv6_by_64() {
-        let mut g = Gater::new(GaterConfig {
-            max_peers_per_ip: 10,
-            max_peers_per_subnet: 2,
-            ..GaterConfig::default()
-        });
+        let mut g = Gater::new(
+            GaterConfig {
+                max_peers_per_ip: 10,
+                max_peers_per_subnet: 2,
+                ..GaterConfig::default()
+            },
+            100,
+        );
         g.on_connected(peer(1), Some(ip("20.0.0.1")), Direction::Inbound)
             .unwrap();
         g.on_connected(peer(2), Some(ip("::ffff:20.0.0.2")), Direction::Outbound)
@@ -1395,7 +1403,7 @@ mod tests {
             max_peers_per_ip: 1,
             ..GaterConfig::default()
         };
-        let mut g = Gater::new(cfg.clone());
+        let mut g = Gater::new(cfg.clone(), 100);
         let lo = ip("127.0.0.1");
         g.on_connected(peer(1), Some(lo), Direction::Inbound)
             .unwrap();
@@ -1403,10 +1411,13 @@ mod tests {
             g.allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false)
                 .is_allow()
         );
-        let mut strict = Gater::new(GaterConfig {
-            exempt_loopback_from_caps: false,
-            ..cfg
-        });
+        let mut strict = Gater::new(
+            GaterConfig {
+                exempt_loopback_from_caps: false,
+                ..cfg
+            },
+            100,
+        );
         strict
             .on_connected(peer(1), Some(lo), Direction::Inbound)
             .unwrap();
@@ -1418,10 +1429,12 @@ mod tests {
 
     #[test]
     fn connection_tracking_is_bounded_by_max_connected_peers() {
-        let mut g = Gater::new(GaterConfig {
-            max_connected_peers: 3,
-            ..GaterConfig::default()
-        });
+        let mut g = Gater::new(
+            GaterConfig {
+                ..GaterConfig::default()
+            },
+            3,
+        );
         for n in 1..=3 {
             g.on_connected(
                 peer(n),
@@ -1511,11 +1524,14 @@ mod tests {
 
     #[test]
     fn import_over_a_bound_is_refused_and_changes_nothing() {
-        let mut g = Gater::new(GaterConfig {
-            max_blocked_ips: 2,
-            max_peer_bans: 1,
-            ..GaterConfig::default()
-        });
+        let mut g = Gater::new(
+            GaterConfig {
+                max_blocked_ips: 2,
+                max_peer_bans: 1,
+                ..GaterConfig::default()
+            },
+            100,
+        );
         g.block_peer(peer(9)).unwrap();
         let too_many_ips = GaterSnapshot {
             blocked_ips: vec![ip("1.1.1.1"), ip("1.1.1.2"), ip("1.1.1.3")],
@@ -1605,7 +1621,6 @@ mod tests {
         #[test]
         fn bounds_and_counters_hold(ops in proptest::collection::vec(op(), 1..120)) {
             let cfg = GaterConfig {
-                max_connected_peers: 5,
                 max_blocked_peers: 3,
                 max_blocked_ips: 3,
                 max_peer_bans: 4,
@@ -1616,7 +1631,7 @@ mod tests {
             };
             let peers: Vec<PeerId> = (0..8).map(|n| peer(n + 1)).collect();
             let ipof = |i: u8| IpAddr::from([50, 0, i % 3, i % 5]);
-            let mut g = Gater::new(cfg);
+            let mut g = Gater::new(cfg, 5);
             for op in ops {
                 match op {
                     Op::Connect(p, i) => { let _ = g.on_connected(peers[p as usize % 8], Some(ipof(i)), Direction::Inbound); }

@@ -34,8 +34,9 @@
 //!   and in-grace peers do not count toward `low` here.
 //!
 //! ## Bounds
-//! - Connected peers tracked: at most [`ConnConfig::max_connected`] (default 256). A connection
-//!   beyond it is answered [`Admission::OverCapacity`]; the caller closes it.
+//! - Connected peers tracked: at most the node's hard limit ([`ConnConfig::max_connected`]:
+//!   twice `high`, plus the static peers). A connection beyond it is answered
+//!   [`Admission::OverCapacity`]; the caller closes it.
 //! - Dials in flight: at most `max_dials_in_flight + max_static_dials_in_flight`. An entry the
 //!   runtime never resolves is dropped after [`ConnConfig::dial_timeout_ms`] (the runtime's
 //!   own 10 s dial timeout reports the failure; this only frees the slot).
@@ -86,12 +87,27 @@ pub struct ConnConfig {
     pub backoff_cap_ms: u64,
     /// Static peers are redialled this often.
     pub static_redial_interval_ms: u64,
-    /// Most connected peers tracked.
-    pub max_connected: usize,
     /// Most peers with a backoff entry.
     pub max_backoff_entries: usize,
     /// Most candidates queued in one round.
     pub max_round_queue: usize,
+}
+
+/// The most `high` may be (`--p2p.peers.hi`): the config builder refuses more.
+pub const MAX_PEERS_HI: usize = 256;
+
+impl ConnConfig {
+    /// The hard limit on connected peers, the one cap the whole node uses (connection manager,
+    /// gater, ban monitor): twice `high`, so peers that connect above the high water mark are
+    /// admitted until trimming keeps the best `high` of them, plus room for every static peer,
+    /// which must always connect. Beyond it a new peer is refused at the gate. Default: 60 + the
+    /// static peers.
+    pub fn max_connected(&self, static_peers: usize) -> usize {
+        self.high
+            .saturating_mul(2)
+            .max(1)
+            .saturating_add(static_peers)
+    }
 }
 
 impl Default for ConnConfig {
@@ -110,7 +126,6 @@ impl Default for ConnConfig {
             backoff_base_ms: 5_000,
             backoff_cap_ms: 5 * 60_000,
             static_redial_interval_ms: 60_000,
-            max_connected: 256,
             max_backoff_entries: 1024,
             max_round_queue: 1024,
         }
@@ -187,6 +202,7 @@ pub struct ConnManager {
     now: u64,
     /// Connected peer -> connected since (ms). Bounded by `max_connected`.
     connected: BTreeMap<PeerId, u64>,
+    max_connected: usize,
     /// Bounded by `max_dials_in_flight + max_static_dials_in_flight`.
     in_flight: BTreeMap<PeerId, InFlight>,
     /// Bounded by `max_backoff_entries`. Changed only through `backoff_insert` and
@@ -218,13 +234,15 @@ pub fn backoff_ms(cfg: &ConnConfig, failures: u32) -> u64 {
 }
 
 impl ConnManager {
-    /// A manager for the node `local` (never dialled).
-    pub fn new(cfg: ConnConfig, local: PeerId) -> Self {
+    /// A manager for the node `local` (never dialled) tracking at most `max_connected`
+    /// connected peers (the node passes [`ConnConfig::max_connected`]).
+    pub fn new(cfg: ConnConfig, local: PeerId, max_connected: usize) -> Self {
         Self {
             cfg,
             local,
             now: 0,
             connected: BTreeMap::new(),
+            max_connected,
             in_flight: BTreeMap::new(),
             backoff: BTreeMap::new(),
             backoff_order: BTreeSet::new(),
@@ -281,7 +299,7 @@ impl ConnManager {
         if self.connected.contains_key(&peer) {
             return Admission::Tracked;
         }
-        if self.connected.len() >= self.cfg.max_connected {
+        if self.connected.len() >= self.max_connected {
             return Admission::OverCapacity;
         }
         self.connected.insert(peer, now);
@@ -579,7 +597,7 @@ mod tests {
     }
 
     fn mgr() -> ConnManager {
-        ConnManager::new(ConnConfig::default(), pid(0))
+        ConnManager::new(ConnConfig::default(), pid(0), 256)
     }
 
     #[test]
@@ -646,7 +664,7 @@ mod tests {
             low: 3,
             ..Default::default()
         };
-        let mut m = ConnManager::new(cfg, pid(0));
+        let mut m = ConnManager::new(cfg, pid(0), 256);
         let view = View {
             candidates: (1..=50).map(pid).collect(),
             ..Default::default()
@@ -708,7 +726,7 @@ mod tests {
             max_backoff_entries: 16,
             ..Default::default()
         };
-        let mut m = ConnManager::new(cfg, pid(0));
+        let mut m = ConnManager::new(cfg, pid(0), 256);
         for n in 1..=10_000 {
             m.on_dial_failed(n as u64, pid(n));
             assert!(m.backoff_entries() <= 16);
@@ -727,7 +745,7 @@ mod tests {
             max_backoff_entries: 3,
             ..Default::default()
         };
-        let mut m = ConnManager::new(cfg, pid(0));
+        let mut m = ConnManager::new(cfg, pid(0), 256);
         // Three entries ending together at 1_000 + 7_500; a fourth peer evicts the smallest id.
         for n in [9, 5, 7] {
             m.on_dial_failed(1_000, pid(n));
@@ -806,7 +824,7 @@ mod tests {
             ops in proptest::collection::vec((0u8..4, 1u32..24, 0u64..4), 1..300),
         ) {
             let cfg = ConnConfig { max_backoff_entries: bound, ..Default::default() };
-            let mut m = ConnManager::new(cfg.clone(), pid(0));
+            let mut m = ConnManager::new(cfg.clone(), pid(0), 256);
             let mut naive = NaiveBackoff::default();
             let mut now = 0u64;
             for (op, peer, step) in ops {
@@ -941,11 +959,7 @@ mod tests {
 
     #[test]
     fn connected_table_is_bounded() {
-        let cfg = ConnConfig {
-            max_connected: 8,
-            ..Default::default()
-        };
-        let mut m = ConnManager::new(cfg, pid(0));
+        let mut m = ConnManager::new(ConnConfig::default(), pid(0), 8);
         connect_many(&mut m, 0, 1..=8);
         assert_eq!(m.on_connected(0, pid(9)), Admission::OverCapacity);
         assert_eq!(m.on_connected(0, pid(1)), Admission::Tracked);
@@ -958,7 +972,7 @@ mod tests {
             max_round_queue: 10,
             ..Default::default()
         };
-        let mut m = ConnManager::new(cfg, pid(0));
+        let mut m = ConnManager::new(cfg, pid(0), 256);
         let view = View {
             candidates: (1..=10_000).map(pid).collect(),
             ..Default::default()
