@@ -48,12 +48,7 @@ fn decompressed(data: &[u8]) -> Vec<u8> {
 }
 
 fn vectors_file() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|d| d.join("shared/vectors/enr_opstack.json"))
-        .find(|p| p.is_file())
-        .expect("shared/vectors/enr_opstack.json above the fuzz crate")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/testdata/op-node/enr_opstack.json")
 }
 
 fn main() {

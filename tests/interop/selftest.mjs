@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // selftest.mjs (`npm test`): proves gossip-peer.mjs and discv5-probe.mjs work, without the Rust node, on loopback.
-//  1. op-node message-id vectors (embedded upstream values, plus /work/shared/vectors/gossip_message_id.json or
+//  1. op-node message-id vectors (embedded upstream values, plus core/testdata/op-node/gossip_message_id.json or
 //     $OP_P2P_VECTORS/gossip_message_id.json when present) through lib/opstack.mjs; strict snappy edge cases.
 //  2. Two gossip peers: B dials A and publishes on `test` (raw 0102030405 and its snappy form 05100102030405) and on
 //     /optimism/901/3/blocks (a snappy-compressed payload); A receives all three. Both sides must report the same
@@ -13,7 +13,7 @@
 
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -101,17 +101,15 @@ try {
   assert.equal(inlineId(0, 'test', fromHex('0102030405')), UPSTREAM[0].id)
   assert.equal(inlineId(1, 'test', fromHex('0102030405')), UPSTREAM[1].id)
   ok('upstream op-node message-id vectors (lib and inline)')
-  const vecDir = process.env.OP_P2P_VECTORS ?? '/work/shared/vectors'
+  // The op-node vectors the Rust core tests against, kept in the repository.
+  const vecDir = process.env.OP_P2P_VECTORS ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'testdata', 'op-node')
   const vecFile = join(vecDir, 'gossip_message_id.json')
-  if (existsSync(vecFile)) {
-    const vs = JSON.parse(readFileSync(vecFile, 'utf8')).vectors
-    for (const v of vs) {
-      assert.equal(toHex(opMessageId(v.topic, fromHex(v.data_hex)).id), v.message_id_hex, `vector ${v.topic} ${v.data_hex}`)
-    }
-    ok(`${vs.length} vectors from ${vecFile}`)
-  } else {
-    console.log(`# skip: ${vecFile} not present (the embedded upstream vectors above still ran)`)
+  const vs = JSON.parse(readFileSync(vecFile, 'utf8')).vectors
+  assert.ok(vs.length > 0, `no vectors in ${vecFile}`)
+  for (const v of vs) {
+    assert.equal(toHex(opMessageId(v.topic, fromHex(v.data_hex)).id), v.message_id_hex, `vector ${v.topic} ${v.data_hex}`)
   }
+  ok(`${vs.length} vectors from ${vecFile}`)
   // strict snappy: the declared length must match the stream exactly (Go semantics), and > 10 MiB is not snappy
   assert.equal(snappyDecodeStrict(fromHex('06100102030405')), null)
   assert.equal(snappyDecodeStrict(fromHex('04100102030405')), null)

@@ -1,6 +1,6 @@
 // Shared helpers for the interop scripts: the Node 20 polyfill, op-node's gossip message id, strict raw-snappy
 // decoding, the ENR `opstack` entry, loopback checks and JSON-line output. Written independently of the Rust
-// code under test, from the protocol reference (/work/shared/spec/op-stack-p2p.md §3, §7.1) and Go's snappy.
+// code under test, from op-node's rules (message id: core/src/gossip/wire.rs; ENR `opstack` entry: core/src/discovery/enr.rs) and Go's snappy.
 
 import { createHash } from 'node:crypto'
 import snappy from 'snappyjs'
