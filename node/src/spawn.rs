@@ -203,20 +203,31 @@ async fn spawn_inner<R: Runtime>(
         metrics: Some(metrics),
         libp2p_metrics: Some(libp2p_metrics),
     };
-    let http = Arc::new(HttpState {
-        admin: admin.clone(),
-        registry: Arc::new(registry),
-    });
+    // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
+    // GET /metrics and /healthz only (see `crate::http`).
+    let registry = Arc::new(registry);
+    let rpc_state = Arc::new(HttpState::rpc(admin.clone(), registry.clone()));
+    let metrics_state = Arc::new(HttpState::metrics_only(registry));
     let mut servers: Vec<(oneshot::Sender<()>, RemoteHandle<()>)> = Vec::new();
     let mut bound_http = Vec::new();
     for (addr, listener, local) in http_listeners {
+        let state = if config.rpc_addr == Some(addr) {
+            rpc_state.clone()
+        } else {
+            metrics_state.clone()
+        };
+        let what = if state.serves_admin() {
+            "json-rpc, /metrics"
+        } else {
+            "/metrics only"
+        };
         let (stop, stopped) = oneshot::channel::<()>();
-        let (server, done) = crate::http::serve(rt.clone(), listener, http.clone(), async move {
+        let (server, done) = crate::http::serve(rt.clone(), listener, state, async move {
             let _ = stopped.await;
         })
         .remote_handle();
         rt.spawn(server.boxed());
-        tracing::info!(%local, "http (json-rpc, /metrics) listening");
+        tracing::info!(%local, what, "http listening");
         servers.push((stop, done));
         bound_http.push((addr, local));
     }

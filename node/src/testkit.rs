@@ -68,10 +68,7 @@ pub fn http_fixture(now: UnixMillis) -> HttpFixture {
     metrics.observe(&node);
     let (admin, rx) = AdminClient::channel();
     HttpFixture {
-        state: Arc::new(HttpState {
-            admin,
-            registry: Arc::new(registry),
-        }),
+        state: Arc::new(HttpState::rpc(admin, Arc::new(registry))),
         metrics,
         answer_admin: answer_admin_calls(node, now, rx).boxed(),
     }

@@ -1,13 +1,20 @@
 //! The node's HTTP service: one hyper 1 service ([`service`]) and its accept loop
 //! ([`serve`], written once over the [`crate::Runtime`], which brings the socket and hyper's IO).
 //!
-//! | request | answer |
-//! |---|---|
-//! | `POST` any path but the two below | JSON-RPC 2.0 (single or batch) over the `opp2p_*` API |
-//! | `GET /metrics` | Prometheus exposition, OpenMetrics text ([`METRICS_CONTENT_TYPE`]) |
-//! | `GET /healthz` | `200 ok` |
-//! | another method on `/`, `/metrics`, `/healthz` | `405` with `Allow` |
-//! | anything else | `404` |
+//! A listener serves one of two [`HttpState`]s. The RPC listener ([`HttpState::rpc`], loopback
+//! by default) answers everything below. The metrics listener ([`HttpState::metrics_only`],
+//! which operators expose to their scraper, `0.0.0.0:7300` in op-node's defaults) answers
+//! `GET /metrics` and `GET /healthz` only: the admin API (which can block every address and
+//! persist it) is never reachable through it, whatever the method or path.
+//!
+//! | request | RPC listener | metrics listener |
+//! |---|---|---|
+//! | `POST` any path but the two below | JSON-RPC 2.0 (single or batch) over `opp2p_*` | `404` |
+//! | `GET /metrics` | Prometheus exposition, OpenMetrics text ([`METRICS_CONTENT_TYPE`]) | same |
+//! | `GET /healthz` | `200 ok` | same |
+//! | another method on `/metrics`, `/healthz` | `405` with `Allow: GET` | same |
+//! | another method on `/` | `405` with `Allow: POST` | `404` |
+//! | anything else | `404` | `404` |
 //!
 //! JSON-RPC follows the 2.0 spec and go-ethereum's server (which op-node uses) where the spec
 //! leaves room:
@@ -60,14 +67,38 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 /// JSON-RPC parse error code.
 pub const PARSE_ERROR: i64 = -32700;
 
-/// What the service needs: the way to the node, and the metrics registry (complete before it
-/// is shared: nothing registers after serving starts).
+/// What a listener serves: the metrics registry (complete before it is shared: nothing
+/// registers after serving starts) and, on the RPC listener only, the way to the node's admin
+/// API.
 #[derive(Debug)]
 pub struct HttpState {
-    /// Submits `opp2p_*` calls to the node's task.
-    pub admin: AdminClient,
+    /// Submits `opp2p_*` calls to the node's task; `None` on a metrics-only listener.
+    admin: Option<AdminClient>,
     /// Everything `GET /metrics` exposes.
-    pub registry: Arc<Registry>,
+    registry: Arc<Registry>,
+}
+
+impl HttpState {
+    /// The RPC listener's state: JSON-RPC, metrics and health.
+    pub fn rpc(admin: AdminClient, registry: Arc<Registry>) -> Self {
+        Self {
+            admin: Some(admin),
+            registry,
+        }
+    }
+
+    /// The metrics listener's state: `GET /metrics` and `GET /healthz`, nothing else.
+    pub fn metrics_only(registry: Arc<Registry>) -> Self {
+        Self {
+            admin: None,
+            registry,
+        }
+    }
+
+    /// Whether this state serves the admin API.
+    pub fn serves_admin(&self) -> bool {
+        self.admin.is_some()
+    }
 }
 
 /// The hyper service over `state`, for `hyper::server::conn::http1::Builder::serve_connection`.
@@ -95,12 +126,12 @@ where
 {
     let path = req.uri().path();
     let method = req.method();
-    let resp = match path {
-        "/metrics" if method == Method::GET => metrics(&state.registry),
-        "/healthz" if method == Method::GET => plain(StatusCode::OK, "ok"),
-        "/metrics" | "/healthz" => method_not_allowed("GET"),
-        _ if method == Method::POST => rpc(&state, req).await,
-        "/" => method_not_allowed("POST"),
+    let resp = match (path, &state.admin) {
+        ("/metrics", _) if method == Method::GET => metrics(&state.registry),
+        ("/healthz", _) if method == Method::GET => plain(StatusCode::OK, "ok"),
+        ("/metrics" | "/healthz", _) => method_not_allowed("GET"),
+        (_, Some(admin)) if method == Method::POST => rpc(admin, req).await,
+        ("/", Some(_)) => method_not_allowed("POST"),
         _ => plain(StatusCode::NOT_FOUND, "not found"),
     };
     Ok(resp)
@@ -211,7 +242,7 @@ fn too_large() -> Response<Full<Bytes>> {
     )
 }
 
-async fn rpc<B>(state: &HttpState, req: Request<B>) -> Response<Full<Bytes>>
+async fn rpc<B>(admin: &AdminClient, req: Request<B>) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -267,7 +298,7 @@ where
             }
             let mut out = Vec::new();
             for call in calls {
-                if let Some(r) = one_call(state, call).await {
+                if let Some(r) = one_call(admin, call).await {
                     out.push(r);
                 }
             }
@@ -277,7 +308,7 @@ where
                 json_response(StatusCode::OK, &out)
             }
         }
-        Value::Object(_) => match one_call(state, value).await {
+        Value::Object(_) => match one_call(admin, value).await {
             Some(r) => json_response(StatusCode::OK, &r),
             None => no_content(),
         },
@@ -296,7 +327,7 @@ fn no_content() -> Response<Full<Bytes>> {
 }
 
 /// Runs one request object; `None` for a notification.
-async fn one_call(state: &HttpState, call: Value) -> Option<RpcResponse> {
+async fn one_call(admin: &AdminClient, call: Value) -> Option<RpcResponse> {
     let invalid = |id| {
         Some(RpcResponse::error(
             id,
@@ -331,7 +362,7 @@ async fn one_call(state: &HttpState, call: Value) -> Option<RpcResponse> {
         Err(e) => Outcome::Error(e.to_rpc()),
         Ok(request) => {
             tracing::debug!(method, "admin call");
-            match state.admin.call(request).await {
+            match admin.call(request).await {
                 Ok(r) => Outcome::Result(Box::new(r)),
                 Err(e) => Outcome::Error(e.to_rpc()),
             }
@@ -632,14 +663,65 @@ mod tests {
         );
     }
 
+    /// The metrics listener is what operators expose: it must never reach the admin API. The
+    /// outsider's one-line `curl` that blocked every address through it now gets a 404, and
+    /// the node's admin task never sees a call.
+    #[test]
+    fn the_metrics_listener_serves_metrics_and_health_only() {
+        let f = crate::testkit::http_fixture(NOW);
+        let registry = f.state.registry.clone();
+        // An admin client whose receiving end we watch: nothing may arrive.
+        let (_admin, mut calls) = AdminClient::channel();
+        let state = Arc::new(HttpState::metrics_only(registry));
+        assert!(!state.serves_admin());
+        let send = |req: Request<Full<Bytes>>| {
+            let resp = futures::executor::block_on(handle(state.clone(), req)).unwrap();
+            let allow = resp
+                .headers()
+                .get(header::ALLOW)
+                .map(|v| v.to_str().unwrap().to_owned());
+            (resp.status(), allow)
+        };
+        let block_all = call(
+            "opp2p_blockSubnet",
+            json!([{"IP": "0.0.0.0", "Mask": "AAAAAA=="}]),
+            1,
+        )
+        .to_string();
+        for path in ["/", "/rpc", "/metrics/", "/x"] {
+            assert_eq!(
+                send(post_req(path, block_all.clone())).0,
+                StatusCode::NOT_FOUND,
+                "POST {path}"
+            );
+        }
+        for (method, path) in [("PUT", "/"), ("GET", "/"), ("DELETE", "/x"), ("GET", "/x")] {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            assert_eq!(send(req).0, StatusCode::NOT_FOUND, "{method} {path}");
+        }
+        for path in ["/metrics", "/healthz"] {
+            assert_eq!(
+                send(post_req(path, block_all.clone())),
+                (StatusCode::METHOD_NOT_ALLOWED, Some("GET".to_owned()))
+            );
+            let get = Request::get(path).body(Full::new(Bytes::new())).unwrap();
+            assert_eq!(send(get).0, StatusCode::OK, "GET {path}");
+        }
+        assert!(
+            matches!(calls.try_next(), Err(_)),
+            "no admin call may be submitted through the metrics listener"
+        );
+    }
+
     #[test]
     fn a_stopped_node_answers_unavailable() {
         let (admin, rx) = AdminClient::channel();
         drop(rx);
-        let state = Arc::new(HttpState {
-            admin,
-            registry: Arc::new(Registry::default()),
-        });
+        let state = Arc::new(HttpState::rpc(admin, Arc::new(Registry::default())));
         let req = post_req("/", call("opp2p_self", json!([]), 1).to_string());
         let resp = futures::executor::block_on(handle(state, req)).unwrap();
         let body = futures::executor::block_on(resp.into_body().collect())
