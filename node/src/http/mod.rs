@@ -67,6 +67,14 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 /// JSON-RPC parse error code.
 pub const PARSE_ERROR: i64 = -32700;
 
+/// go-ethereum's error code for a call not answered because the batch's answers grew too
+/// large.
+pub const RESPONSE_TOO_LARGE: i64 = -32003;
+
+/// Most bytes of answers one batch builds before its remaining calls are refused with
+/// [`RESPONSE_TOO_LARGE`] instead of run (go-ethereum's default is 25 MB).
+pub const MAX_BATCH_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
 /// What a listener serves: the metrics registry (complete before it is shared: nothing
 /// registers after serving starts) and, on the RPC listener only, the way to the node's admin
 /// API.
@@ -296,16 +304,34 @@ where
                     "batch too large",
                 );
             }
-            let mut out = Vec::new();
+            // The answers are written one by one into one buffer; once it holds
+            // MAX_BATCH_RESPONSE_BYTES the remaining calls are not run and are answered
+            // "response too large" (go-ethereum's batch response limit), so a batch of large
+            // answers (opp2p_peers over a full peer book) cannot build hundreds of MB.
+            let mut out = Vec::with_capacity(1024);
+            out.push(b'[');
+            let mut answered = 0usize;
             for call in calls {
-                if let Some(r) = one_call(admin, call).await {
-                    out.push(r);
+                let full = out.len() >= MAX_BATCH_RESPONSE_BYTES;
+                let r = if full {
+                    too_large_answer(call)
+                } else {
+                    one_call(admin, call).await
+                };
+                let Some(r) = r else { continue };
+                if answered > 0 {
+                    out.push(b',');
                 }
+                if serde_json::to_writer(&mut out, &r).is_err() {
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                }
+                answered += 1;
             }
-            if out.is_empty() {
+            out.push(b']');
+            if answered == 0 {
                 no_content()
             } else {
-                json_response(StatusCode::OK, &out)
+                response(StatusCode::OK, "application/json", Bytes::from(out))
             }
         }
         Value::Object(_) => match one_call(admin, value).await {
@@ -324,6 +350,20 @@ fn no_content() -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
+}
+
+/// The answer to a batch call not run because the batch's answers are already
+/// [`MAX_BATCH_RESPONSE_BYTES`] long; `None` for a notification.
+fn too_large_answer(call: Value) -> Option<RpcResponse> {
+    let id = match call {
+        Value::Object(mut obj) => obj.remove("id")?,
+        _ => Value::Null,
+    };
+    Some(RpcResponse::error(
+        id,
+        RESPONSE_TOO_LARGE,
+        "response too large",
+    ))
 }
 
 /// Runs one request object; `None` for a notification.
@@ -750,6 +790,59 @@ mod tests {
             a.json(),
             json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "batch too large"}})
         );
+    }
+
+    /// A batch of calls with large answers stops running calls once its answers reach
+    /// MAX_BATCH_RESPONSE_BYTES: the rest are answered "response too large" without reaching
+    /// the node, and the response stays near the bound instead of 100 large answers.
+    #[test]
+    fn a_batch_of_large_answers_is_bounded_in_bytes_and_in_calls_run() {
+        use op_p2p_core::admin::AdminResponse;
+        let (admin, mut rx) = AdminClient::channel();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        // ≈ 1.1 MB of JSON per answer: 20,000 peer ids.
+        let big: Vec<op_p2p_core::PeerId> = (0..20_000).map(|i| peer_id(i % 64)).collect();
+        let mut pool = LocalPool::new();
+        pool.spawner()
+            .spawn_local(async move {
+                while let Some((_req, reply)) = rx.next().await {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let _ = reply.send(Ok(AdminResponse::BlockedPeers(big.clone())));
+                }
+            })
+            .unwrap();
+        let state = Arc::new(HttpState::rpc(admin, Arc::new(Registry::default())));
+        let batch: Vec<Value> = (0..MAX_BATCH as u64)
+            .map(|i| call("opp2p_listBlockedPeers", json!([]), i))
+            .collect();
+        let req = post_req("/", Value::Array(batch).to_string());
+        let resp = pool.run_until(handle(state, req)).unwrap();
+        let body = pool
+            .run_until(resp.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let one = 20_000 * 56;
+        assert!(
+            body.len() < MAX_BATCH_RESPONSE_BYTES + 2 * one,
+            "{} bytes",
+            body.len()
+        );
+        let answers: Vec<Value> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answers.len(), MAX_BATCH, "every call is answered");
+        let run = ran.load(Ordering::SeqCst);
+        assert!((10..MAX_BATCH).contains(&run), "{run} calls ran");
+        for (i, a) in answers.iter().enumerate() {
+            assert_eq!(a["id"], json!(i), "in order");
+            if i < run {
+                assert!(a["result"].is_array());
+            } else {
+                assert_eq!(
+                    a["error"],
+                    json!({"code": RESPONSE_TOO_LARGE, "message": "response too large"})
+                );
+            }
+        }
     }
 
     #[test]
