@@ -35,7 +35,10 @@
 //!   notifications is answered `204 No Content`.
 
 mod serve;
-pub use serve::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve};
+pub use serve::{
+    BODY_READ_TIMEOUT, BodyTimedOut, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP,
+    REQUEST_DEADLINE, SHUTDOWN_GRACE, serve,
+};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -279,6 +282,12 @@ where
     {
         Ok(c) => c.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Err(e) if e.downcast_ref::<serve::BodyTimedOut>().is_some() => {
+            return plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            );
+        }
         Err(e) => {
             tracing::debug!(error = %e, "reading a JSON-RPC body failed");
             return plain(StatusCode::BAD_REQUEST, "could not read the request body");
@@ -752,7 +761,7 @@ mod tests {
             assert_eq!(send(get).0, StatusCode::OK, "GET {path}");
         }
         assert!(
-            matches!(calls.try_next(), Err(_)),
+            calls.try_recv().is_err(),
             "no admin call may be submitted through the metrics listener"
         );
     }
