@@ -122,6 +122,9 @@ pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
 /// another message to validate, so this bounds the delay a flood adds to forwarding (32
 /// invalid-signature messages ≈ 1.5 ms).
 pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
+/// Ready swarm events handled after each admin call, so a stream of admin calls (which the
+/// loop polls first) cannot starve gossip, connections and timers.
+pub const MAX_EVENTS_PER_ADMIN_CALL: usize = 32;
 /// Persisted state is written at most this often (and at shutdown).
 pub const PERSIST_INTERVAL_MS: u64 = 1_000;
 /// Delivered blocks buffered for a slow consumer before the oldest are dropped.
@@ -481,19 +484,24 @@ impl<R: Runtime> Driver<R> {
         if st.accepted.is_empty() {
             return;
         }
-        for _ in 0..MAX_EVENTS_BEFORE_FORWARD {
+        self.handle_ready_swarm_events(st, MAX_EVENTS_BEFORE_FORWARD);
+        for (id, source) in std::mem::take(&mut st.accepted) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, MessageAcceptance::Accept);
+        }
+    }
+
+    /// Handles up to `max` swarm events that are ready now, never waiting.
+    fn handle_ready_swarm_events(&mut self, st: &mut State, max: usize) {
+        for _ in 0..max {
             // A pending poll registers a no-op waker; the loop's next `select` polls the swarm
             // again with the task's waker, so no wake-up is lost.
             match self.swarm.next().now_or_never() {
                 Some(Some(event)) => self.on_swarm_event(st, event),
                 _ => break,
             }
-        }
-        for (id, source) in std::mem::take(&mut st.accepted) {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(&id, &source, MessageAcceptance::Accept);
         }
     }
 
@@ -581,6 +589,9 @@ impl<R: Runtime> Driver<R> {
                     st.next_admin += 1;
                     st.admin.insert(id, reply);
                     self.input(&mut st, Input::Admin { id: RequestId(id), request });
+                    // Admin calls come before swarm events in this select; a stream of them
+                    // must not starve the network, so every call lets ready events run.
+                    self.handle_ready_swarm_events(&mut st, MAX_EVENTS_PER_ADMIN_CALL);
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
                 enr = self.discovered_rx.next() => if let Some(text) = enr {
