@@ -1,6 +1,7 @@
-//! The node's data directory (feature `swarm`): the node key and the persisted
-//! [`NodeState`], with blocking `std::fs` calls only. Both runtimes call it from a thread that
-//! may block (e.g. tokio's `spawn_blocking`); it names no runtime.
+//! The node's data directory: the node key and the persisted [`NodeState`], with blocking
+//! `std::fs` calls only. The key and the saved state are read once at start; the running node
+//! writes its state from a writer task on the runtime's blocking pool (never on the event
+//! loop), at most once a second and at shutdown. It names no runtime.
 //!
 //! Layout (the directory is created with mode 0700 on unix, every file with 0600):
 //!

@@ -46,15 +46,15 @@ pub enum Command {
 }
 
 /// Why a publish failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishFailure {
     /// The core refused it.
     #[error(transparent)]
     Refused(#[from] PublishError),
     /// Gossipsub could not send it (for example no peers on the topic yet).
-    #[error("gossipsub: {0}")]
-    Gossipsub(String),
+    #[error("gossipsub refused to publish: {0}")]
+    Gossipsub(#[source] std::sync::Arc<gossipsub::PublishError>),
     /// The node stopped.
     #[error(transparent)]
     Stopped(#[from] crate::NodeStopped),
@@ -266,7 +266,7 @@ impl<R: Runtime> Driver<R> {
                     .gossipsub
                     .publish(IdentTopic::new(topic.clone()), data.to_vec())
                     .map(|_| message_id)
-                    .map_err(|e| PublishFailure::Gossipsub(e.to_string()));
+                    .map_err(|e| PublishFailure::Gossipsub(std::sync::Arc::new(e)));
                 match &res {
                     Ok(_) => {
                         self.gossip_event(crate::metrics::GossipEvent::PublishMessage);
