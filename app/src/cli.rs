@@ -1025,6 +1025,12 @@ mod tests {
         // --p2p.priv.path wins, with or without a data dir.
         let key = tmp.path().join("key.txt");
         std::fs::write(&key, format!("0x{}\n", "55".repeat(32))).unwrap();
+        #[cfg(unix)]
+        {
+            // A key file others may read is refused (tested in the data dir's tests).
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let key_s = key.to_str().unwrap();
         for extra in [&["--datadir", data_s][..], &[]] {
             let mut argv = vec!["--network=base", "--p2p.priv.path", key_s];

@@ -57,6 +57,10 @@ pub const MAX_STATE_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// and generous whitespace.
 pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 
+/// The lock file: [`DataDir::open`] holds an exclusive lock on it for as long as the
+/// [`DataDir`] lives, so a second process on the same directory fails at once.
+pub const LOCK_FILE: &str = "LOCK";
+
 /// The state files, in the order [`DataDir`] tracks them.
 const STATE_FILES: [&str; 3] = [BANS_FILE, PEERS_FILE, DISCOVERY_FILE];
 
@@ -122,6 +126,27 @@ pub enum DataDirError {
     KeyExists {
         /// The key file.
         path: PathBuf,
+    },
+    /// Another process (or another node in this one) has the data dir open.
+    #[error(
+        "{} is in use by another op-p2p process (it holds {LOCK_FILE}); stop it or use another --datadir",
+        path.display()
+    )]
+    InUse {
+        /// The data dir.
+        path: PathBuf,
+    },
+    /// The key file can be read by group or others; like ssh, we refuse to use a private key
+    /// others can read.
+    #[error(
+        "{} has mode {mode:o}: the node key must not be readable by group or others (chmod 600 it)",
+        path.display()
+    )]
+    KeyReadableByOthers {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
     },
 }
 
@@ -208,8 +233,23 @@ pub fn load_or_create_key_file(
 }
 
 /// Reads and parses the key file at `path` ([`parse_key_text`]), refusing files above
-/// [`MAX_KEY_FILE_BYTES`].
+/// [`MAX_KEY_FILE_BYTES`] and (on unix) files that group or others may read or write.
 pub fn read_key_file(path: &Path) -> Result<Keypair, DataDirError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .map_err(io_err("stat", path))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(DataDirError::KeyReadableByOthers {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
     let text = read_bounded(path, MAX_KEY_FILE_BYTES)?;
     parse_key_text(&text).map_err(|source| DataDirError::Key {
         path: path.to_owned(),
@@ -268,9 +308,16 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dat
 /// Temp file, fsync, rename (or hard-link for a no-replace write), fsync the directory.
 fn write_atomic(target: &Path, bytes: &[u8], replace: Replace) -> Result<(), DataDirError> {
     let tmp = temp_path(target);
-    // A stale temp file from a crash is simply replaced.
+    // A stale temp file from a crash is removed, then the temp file is created new
+    // (O_CREAT|O_EXCL): an existing name, a symlink planted at it included, is never opened
+    // or followed.
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("remove", &tmp)(e)),
+    }
     let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -375,12 +422,15 @@ pub struct DataDir {
     /// know (written or read), so [`DataDir::save_state`] skips unchanged parts. Three fixed
     /// slots: bounded.
     last: Mutex<[Option<[u8; 32]>; 3]>,
+    /// Holds the exclusive lock on [`LOCK_FILE`]; released when the `DataDir` is dropped.
+    _lock: File,
 }
 
 impl DataDir {
     /// Opens the directory at `path`, creating it (and its parents) with mode 0700 on unix if
-    /// missing, and removes temp files a crash may have left. An existing directory keeps its
-    /// mode.
+    /// missing, locks it against other processes ([`LOCK_FILE`]; [`DataDirError::InUse`] if
+    /// another holds it), and removes temp files a crash may have left. An existing directory
+    /// keeps its mode.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, DataDirError> {
         let path = path.into();
         match fs::metadata(&path) {
@@ -405,9 +455,30 @@ impl DataDir {
                 });
             }
         }
+        let lock_path = path.join(LOCK_FILE);
+        let mut lock_opts = OpenOptions::new();
+        lock_opts
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            lock_opts.mode(0o600);
+        }
+        let lock = lock_opts
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(DataDirError::InUse { path }),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path)(e)),
+        }
         let dir = Self {
             path,
             last: Mutex::new([None; 3]),
+            _lock: lock,
         };
         for name in STATE_FILES.iter().chain([&KEY_FILE]) {
             let tmp = temp_path(&dir.path.join(name));
@@ -560,6 +631,105 @@ mod tests {
         [b; 32]
     }
 
+    /// Writes a file only its owner may read, as a key file must be.
+    fn write_private(path: &Path, data: &[u8]) {
+        fs::write(path, data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_dir_fails_until_the_first_is_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = DataDir::open(tmp.path()).unwrap();
+        match DataDir::open(tmp.path()) {
+            Err(DataDirError::InUse { path }) => assert_eq!(path, tmp.path()),
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        DataDir::open(tmp.path()).expect("free again once the first is dropped");
+    }
+
+    /// Another process, not just another handle in this one: the lock is the OS's.
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_held_by_another_process_refuses_the_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lock = tmp.path().join(LOCK_FILE);
+        fs::write(&lock, b"").unwrap();
+        // flock(1) holds the lock itself (`-o`: not passed to `sleep`) while `sleep` runs;
+        // killing it releases the lock, and the orphaned `sleep` ends by itself.
+        let mut holder = match std::process::Command::new("flock")
+            .args(["-o", "-x"])
+            .arg(&lock)
+            .args(["sleep", "20"])
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!("flock(1) from util-linux is needed for this test: {e}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut refused = false;
+        while std::time::Instant::now() < deadline {
+            if matches!(DataDir::open(tmp.path()), Err(DataDirError::InUse { .. })) {
+                refused = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(refused, "the other process's lock was not seen");
+        // flock's child closes its copy of the lock's descriptor right after the fork; a kill
+        // in between leaves it open for a moment, so allow a bounded wait.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match DataDir::open(tmp.path()) {
+                Ok(_) => break,
+                Err(DataDirError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("not free once the other process is gone: {e}"),
+            }
+        }
+    }
+
+    /// A symlink planted at the temp name is removed, not followed: the file it points to is
+    /// untouched and the state lands in the data dir.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_temp_name_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let data = tmp.path().join("data");
+        let dir = DataDir::open(&data).unwrap();
+        std::os::unix::fs::symlink(&victim, temp_path(&data.join(BANS_FILE))).unwrap();
+        dir.save_state(&sample_state()).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(dir.load_state().unwrap(), Some(sample_state()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("key.txt");
+        write_private(&path, ONE.as_bytes());
+        read_key_file(&path).expect("0600 is fine");
+        for mode in [0o640, 0o604, 0o644, 0o660] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            match read_key_file(&path) {
+                Err(DataDirError::KeyReadableByOthers { mode: m, .. }) => assert_eq!(m, mode),
+                other => panic!("{mode:o}: {other:?}"),
+            }
+        }
+    }
+
     fn sample_state() -> NodeState {
         let peer = keypair_from_secret(secret(7))
             .unwrap()
@@ -609,6 +779,7 @@ mod tests {
         assert_eq!(dir.save_state(&changed).unwrap(), 1, "only discovery.json");
 
         // A fresh DataDir (a restart) reads back exactly what was saved.
+        drop(dir);
         let reopened = DataDir::open(tmp.path().join("data")).unwrap();
         assert_eq!(reopened.load_state().unwrap(), Some(changed.clone()));
         // What it read counts as last written.
@@ -627,6 +798,7 @@ mod tests {
         dir.save_state(&state).unwrap();
         fs::remove_file(tmp.path().join(PEERS_FILE)).unwrap();
         fs::remove_file(tmp.path().join(DISCOVERY_FILE)).unwrap();
+        drop(dir);
         let loaded = DataDir::open(tmp.path())
             .unwrap()
             .load_state()
@@ -667,7 +839,9 @@ mod tests {
         let peers = tmp.path().join(PEERS_FILE);
         let bytes = fs::read(&peers).unwrap();
         fs::write(&peers, &bytes[..bytes.len() / 2]).unwrap();
-        let err = DataDir::open(tmp.path()).unwrap().load_state().unwrap_err();
+        drop(dir);
+        let dir = DataDir::open(tmp.path()).unwrap();
+        let err = dir.load_state().unwrap_err();
         match &err {
             DataDirError::Corrupt { path, .. } => assert_eq!(path, &peers),
             other => panic!("{other:?}"),
@@ -719,6 +893,11 @@ mod tests {
             .unwrap()
             .set_len(MAX_KEY_FILE_BYTES + 1)
             .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        }
         assert!(matches!(
             dir.load_or_create_key(None, secret(1)),
             Err(DataDirError::TooLarge { len, .. }) if len == MAX_KEY_FILE_BYTES + 1
@@ -781,7 +960,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::open(tmp.path().join("data")).unwrap();
         let explicit = tmp.path().join("my_key.txt");
-        fs::write(&explicit, format!("0x{ONE}\n")).unwrap();
+        write_private(&explicit, format!("0x{ONE}\n").as_bytes());
         let k = dir.load_or_create_key(Some(&explicit), secret(3)).unwrap();
         assert_eq!(
             k.public().to_peer_id(),
@@ -842,7 +1021,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::open(tmp.path()).unwrap();
         let path = tmp.path().join(KEY_FILE);
-        fs::write(&path, "not a key").unwrap();
+        write_private(&path, b"not a key");
         match dir.load_or_create_key(None, secret(3)) {
             Err(DataDirError::Key { path: p, source }) => {
                 assert_eq!(p, path);

@@ -45,6 +45,9 @@ impl StateWriter {
                     break;
                 }
             }
+            // Release the data dir (and its lock) before reporting the writer finished, so a
+            // node restarted on the same directory right after shutdown can open it.
+            drop(dir);
         }
         .remote_handle();
         runtime.spawn(task.boxed());
