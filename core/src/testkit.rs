@@ -53,7 +53,8 @@ pub fn enr_key(i: u64) -> crate::discovery::DefaultKey {
 
 /// A signed record for simulated peer `i` of `chain_id` at `ip:port` (tcp and udp).
 pub fn enr(i: u64, chain_id: u64, ip: std::net::IpAddr, port: u16) -> crate::discovery::Enr {
-    crate::discovery::local_enr(&enr_key(i), 1, chain_id, ip, port, port).expect("small record")
+    crate::discovery::local_enr(&enr_key(i), 1, chain_id, Some(ip), port, port)
+        .expect("small record")
 }
 
 /// The peer id of [`keypair`]`(i)`.

@@ -216,6 +216,21 @@ impl Discovery {
     }
 }
 
+/// The IP our record carries, and whether discv5 may replace it with the address a majority of
+/// its peers report seeing (its "ENR update" from PONG votes):
+/// - an advertised IP (`--p2p.advertise.ip`) is the operator's word: used as is, never
+///   replaced;
+/// - a specific listen IP is used, and may be corrected by what peers see (behind NAT);
+/// - listening on every interface (`0.0.0.0`, `::`) with nothing advertised: no IP at first,
+///   learnt from peers, never a loopback address that is wrong for every peer outside.
+fn record_ip(listen: IpAddr, advertise: Option<IpAddr>) -> (Option<IpAddr>, bool) {
+    match advertise {
+        Some(ip) => (Some(ip), false),
+        None if listen.is_unspecified() => (None, true),
+        None => (Some(listen), true),
+    }
+}
+
 fn free_udp_port(ip: IpAddr) -> std::io::Result<u16> {
     Ok(UdpSocket::bind(SocketAddr::new(ip, 0))?
         .local_addr()?
@@ -240,25 +255,15 @@ async fn start(
     } else {
         config.udp_port
     };
-    let advertise = config
-        .advertise_ip
-        .unwrap_or(if config.listen_ip.is_unspecified() {
-            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-        } else {
-            config.listen_ip
-        });
-    let enr: Enr = local_enr(
-        &key,
-        1,
-        config.chain_id,
-        advertise,
-        config.tcp_port,
-        udp_port,
-    )?;
+    let (ip, learn_ip) = record_ip(config.listen_ip, config.advertise_ip);
+    let enr: Enr = local_enr(&key, 1, config.chain_id, ip, config.tcp_port, udp_port)?;
     let text = enr.to_base64();
     let listen = ListenConfig::from_ip(config.listen_ip, udp_port);
-    let mut discv5 = Discv5::new(enr, key, ConfigBuilder::new(listen).build())
-        .map_err(DiscoveryError::Create)?;
+    let mut builder = ConfigBuilder::new(listen);
+    if !learn_ip {
+        builder.disable_enr_update();
+    }
+    let mut discv5 = Discv5::new(enr, key, builder.build()).map_err(DiscoveryError::Create)?;
     discv5.start().await.map_err(DiscoveryError::Start)?;
     let discv5 = Arc::new(discv5);
     tracing::info!(enr = %text, udp = udp_port, "discv5 started");
@@ -357,5 +362,64 @@ async fn run(discv5: Arc<Discv5>, mut out: mpsc::Sender<String>) {
                 next_lookup = tokio::time::Instant::now() + interval;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn the_record_ip_is_the_advertised_one_never_a_guessed_loopback() {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let public = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        let private = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(record_ip(any, Some(public)), (Some(public), false));
+        assert_eq!(record_ip(private, Some(public)), (Some(public), false));
+        assert_eq!(record_ip(private, None), (Some(private), true));
+        assert_eq!(record_ip(any, None), (None, true));
+        assert_eq!(record_ip("::".parse().unwrap(), None), (None, true));
+    }
+
+    fn started(listen: IpAddr, advertise: Option<IpAddr>) -> Enr {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, _rx) = mpsc::channel(4);
+            let service = start(
+                DiscoveryConfig {
+                    keypair: op_p2p_core::testkit::keypair(5),
+                    chain_id: 901,
+                    listen_ip: listen,
+                    udp_port: 0,
+                    advertise_ip: advertise,
+                    tcp_port: 9222,
+                    bootnodes: vec![],
+                    seeds: vec![],
+                },
+                tx,
+            )
+            .await
+            .unwrap();
+            service.enr.parse().unwrap()
+        })
+    }
+
+    #[test]
+    fn a_running_node_advertises_what_the_operator_gave() {
+        let public = Ipv4Addr::new(203, 0, 113, 7);
+        let enr = started(IpAddr::V4(Ipv4Addr::LOCALHOST), Some(IpAddr::V4(public)));
+        assert_eq!(enr.ip4(), Some(public));
+        assert_eq!(enr.tcp4(), Some(9222));
+        let enr = started(IpAddr::V4(Ipv4Addr::UNSPECIFIED), None);
+        assert_eq!(
+            enr.ip4(),
+            None,
+            "no loopback guess for a node on every interface"
+        );
+        assert_eq!(enr.tcp4(), Some(9222));
     }
 }

@@ -347,12 +347,14 @@ pub enum EnrBuildError {
 
 /// Our own record (spec §7.1): `id` v4, the secp256k1 key (the same key as the libp2p
 /// identity), `ip`/`ip6` with `tcp` (libp2p) and `udp` (discv5), and the `opstack` entry for
-/// `chain_id` with version 0.
+/// `chain_id` with version 0. With no `ip` (a node listening on every interface with no
+/// advertised address) the record carries the IPv4 ports only, and discv5 fills in the address
+/// its peers see, rather than advertising one that is wrong outside this host.
 pub fn local_enr<K: EnrKey>(
     key: &K,
     seq: u64,
     chain_id: u64,
-    ip: IpAddr,
+    ip: Option<IpAddr>,
     tcp: u16,
     udp: u16,
 ) -> Result<Enr<K>, EnrBuildError> {
@@ -360,8 +362,10 @@ pub fn local_enr<K: EnrKey>(
     b.seq(seq);
     b.add_value_rlp(OPSTACK_ENR_KEY, OpStackEntry::new(chain_id).to_rlp().into());
     match ip {
-        IpAddr::V4(ip) => b.ip4(ip).tcp4(tcp).udp4(udp),
-        IpAddr::V6(ip) => b.ip6(ip).tcp6(tcp).udp6(udp),
+        Some(IpAddr::V4(ip)) => b.ip4(ip).tcp4(tcp).udp4(udp),
+        Some(IpAddr::V6(ip)) => b.ip6(ip).tcp6(tcp).udp6(udp),
+        // No address yet: the ports only; discv5 adds the IP its peers observe.
+        None => b.tcp4(tcp).udp4(udp),
     };
     b.build(key)
         .map_err(|e| EnrBuildError::Build(e.to_string()))
