@@ -927,7 +927,15 @@ fn insert_ban<K: Ord + Copy>(
     list: ListKind,
 ) -> Result<(), GaterError> {
     if bans.get(&key).is_none() && bans.len() >= max {
-        return Err(GaterError::Full { list, max });
+        // Full: the ban that ends first makes room, if it ends before this one would. Long
+        // ban durations fill the list with live bans; refusing new ones then would leave
+        // every later offender disconnected but free to come back.
+        match bans.by_time.first().copied() {
+            Some((first_until, first_key)) if first_until < until_ms => {
+                bans.remove(&first_key);
+            }
+            _ => return Err(GaterError::Full { list, max }),
+        }
     }
     bans.set(key, until_ms);
     Ok(())
@@ -1264,9 +1272,24 @@ mod tests {
         g.block_subnet(net("2.0.0.0/8")).unwrap();
         assert!(g.block_subnet(net("3.0.0.0/8")).is_err());
         assert_eq!(g.block_subnet(net("2.3.0.0/8")), Ok(false));
+        // Timed bans: a full list makes room by dropping the ban that ends first, when the
+        // new one ends later; a new ban ending no later than every live one is refused.
         g.ban_peer(peer(1), NOW + 1).unwrap();
         g.ban_peer(peer(2), NOW + 2).unwrap();
-        assert!(g.ban_peer(peer(3), NOW + 3).is_err());
+        assert_eq!(
+            g.ban_peer(peer(3), NOW + 1),
+            Err(GaterError::Full {
+                list: ListKind::PeerBans,
+                max: 2
+            })
+        );
+        g.ban_peer(peer(3), NOW + 3).unwrap();
+        assert_eq!(
+            g.peer_ban(NOW, &peer(1)),
+            None,
+            "the first to end made room"
+        );
+        assert_eq!(g.peer_ban(NOW, &peer(3)), Some(NOW + 3));
         g.ban_peer(peer(2), NOW + 5).unwrap();
         g.ban_ip(ip("9.9.9.1"), NOW + 1).unwrap();
         g.ban_ip(ip("9.9.9.2"), NOW + 1).unwrap();
@@ -1280,10 +1303,32 @@ mod tests {
         assert_eq!(g.blocked_peers().len(), 2);
         assert_eq!(g.blocked_ips().len(), 2);
         assert_eq!(g.blocked_subnets().len(), 2);
-        // Expiry makes room.
+        // Expiry makes room too.
         g.expire(NOW + 1);
-        g.ban_peer(peer(3), NOW + 3).unwrap();
         g.ban_ip(ip("9.9.9.3"), NOW + 3).unwrap();
+        g.ban_ip(ip("9.9.9.4"), NOW + 3).unwrap();
+    }
+
+    /// Bans as long as op-node's longest (a day) from a stream of offenders: the list stays at
+    /// its bound and the newest offender is always banned.
+    #[test]
+    fn long_bans_from_many_offenders_keep_banning_the_newest() {
+        let mut g = Gater::new(
+            GaterConfig {
+                max_peer_bans: 64,
+                ..GaterConfig::default()
+            },
+            100,
+        );
+        let day = 24 * 3600 * 1000;
+        for n in 0..1_000u64 {
+            let now = NOW + n * 1_000;
+            g.expire(now);
+            let offender = crate::testkit::peer_id(n);
+            g.ban_peer(offender, now + day).unwrap();
+            assert_eq!(g.peer_ban(now, &offender), Some(now + day));
+            assert!(g.peer_bans.len() <= 64);
+        }
     }
 
     #[test]
