@@ -98,7 +98,9 @@ impl Node {
             report.discovery_skipped =
                 r.crowded_out + r.invalid + r.refused + r.expired + r.over_limit;
         }
-        // Static peers from the configuration win over what was persisted.
+        // Static peers are the configuration's, not the saved state's: a peer removed from it
+        // stops being static (ban-exempt, cap-exempt, redialled) after a restart.
+        book.clear_static();
         for (peer, addrs) in &self.config.static_peers {
             let _ = book.set_static(now, *peer, true);
             let _ = book.add_addrs(now, *peer, addrs.iter().cloned());

@@ -734,3 +734,90 @@ fn gossipsub_app_scores_follow_the_decay_back_to_zero() {
     }
     assert_eq!(last, 0.0, "gossipsub's copy decays back to zero");
 }
+
+/// A node started without saved state must keep its static peers static after the first
+/// housekeeping at today's time (their records were made at time 0): a static peer relaying
+/// REJECTed blocks is never score-banned and stays in the book as static.
+#[test]
+fn a_fresh_node_keeps_static_peers_static_and_never_score_bans_them() {
+    let relay = peer_id(7);
+    let mut config = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    config.static_peers = vec![(relay, vec![addr([10, 0, 0, 7], 9222)])];
+    let mut n = Node::new(config);
+    let t0 = NOW * 1000;
+    n.handle_input(t0, Input::Tick);
+    assert!(connect(&mut n, t0, 7, [10, 0, 0, 7], Direction::Outbound));
+    drain(&mut n);
+    let bad = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(9), 901)
+        .unwrap();
+    for i in 0..200u64 {
+        let now = t0 + i * 100;
+        n.handle_input(now, gossip_from(i, &bad, relay));
+        n.handle_input(now, Input::Tick);
+        for a in drain(&mut n) {
+            assert!(
+                !matches!(a, Action::Disconnect { peer, .. } if peer == relay),
+                "a static peer is never disconnected for its score"
+            );
+        }
+    }
+    let end = t0 + 200 * 100;
+    assert!(n.gater().peer_ban(end, &relay).is_none());
+    assert!(n.book.get(&relay).is_some_and(|r| r.is_static));
+}
+
+/// A peer removed from the static list is not static after a restart from saved state, and one
+/// still listed is static however the node starts.
+#[test]
+fn static_status_follows_the_configuration_across_restarts() {
+    let (kept, removed) = (peer_id(7), peer_id(8));
+    let config = |statics: &[PeerId]| {
+        let mut c = Config::new(
+            901,
+            dev_key(0).address(),
+            ForkSchedule::ALL_AT_GENESIS,
+            2,
+            peer_id(0),
+        );
+        c.static_peers = statics
+            .iter()
+            .map(|p| (*p, vec![addr([10, 0, 0, 9], 9222)]))
+            .collect();
+        c
+    };
+    let t0 = NOW * 1000;
+    let mut before = Node::new(config(&[kept, removed]));
+    before.handle_input(t0, Input::Tick);
+    // Seen now, so its record is saved and restored whatever the expiry rules.
+    assert!(connect(
+        &mut before,
+        t0,
+        8,
+        [10, 0, 0, 8],
+        Direction::Outbound
+    ));
+    drain(&mut before);
+    let saved = before.export_state();
+    let mut after = Node::new(config(&[kept]));
+    after.restore_state(t0 + 1_000, saved).unwrap();
+    let record = after.book.get(&removed).expect("restored");
+    assert!(!record.is_static, "no longer configured");
+    after.handle_input(t0 + 2_000, Input::Tick);
+    assert!(after.book.get(&kept).is_some_and(|r| r.is_static));
+}
+
+fn gossip_from(handle: u64, data: &[u8], from: PeerId) -> Input {
+    Input::Gossip(GossipMessage {
+        handle: MessageHandle(handle),
+        topic: "/optimism/901/3/blocks".into(),
+        data: data.to_vec().into(),
+        source: Some(from),
+    })
+}

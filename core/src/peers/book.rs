@@ -18,10 +18,14 @@
 //!   [`MAX_STRING_LEN`] bytes; ENR text at most [`MAX_ENR_TEXT_LEN`] bytes.
 //!
 //! ## Expiry
-//! [`PeerBook::expire`] removes disconnected peers not seen for longer than their TTL: 24 h for
-//! discovered peers and 7 days for static peers (op-node's peerstore address TTLs, spec §7.3
-//! and §9). Protected peers are exempt from capacity eviction but not from expiry: op-node's
-//! protection is a connection-manager tag and does not extend address TTLs.
+//! [`PeerBook::expire`] removes disconnected peers not seen for 24 h (op-node's peerstore address
+//! TTL for discovered peers, spec §7.3 and §9). Static peers never expire: they are the
+//! operator's configuration, which the node re-applies at every start, and must stay static
+//! (redialled, ban-exempt) for as long as the process runs. ⚠ op-node's peerstore keeps static
+//! addresses for 7 days; its connection manager redials static peers from the configuration
+//! regardless, which is what never expiring gives here. Protected peers are exempt from
+//! capacity eviction but not from expiry: op-node's protection is a connection-manager tag and
+//! does not extend address TTLs.
 //!
 //! ## Time
 //! `now` is Unix milliseconds. The book keeps the largest `now` seen, so a clock stepping back
@@ -51,8 +55,6 @@ pub const MAX_PROTOCOLS: usize = 64;
 pub const MAX_ENR_TEXT_LEN: usize = 512;
 /// op-node keeps discovered addresses for 24 h.
 pub const DEFAULT_DISCOVERED_TTL_MS: u64 = 24 * 60 * 60 * 1000;
-/// op-node keeps static peers' addresses for 7 days.
-pub const DEFAULT_STATIC_TTL_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// Weight of a new ping sample in the latency EWMA: go-libp2p's `LatencyEWMASmoothing` (0.1,
 /// peerstore `metrics.go`), which op-node's `latency` field reports. The first sample is taken
 /// as the mean; later ones give `0.9·old + 0.1·sample`, truncated to whole nanoseconds as Go's
@@ -71,8 +73,6 @@ pub struct PeerBookConfig {
     pub max_addrs_per_peer: usize,
     /// Age after which a disconnected, non-static peer is forgotten.
     pub discovered_ttl_ms: u64,
-    /// Age after which a disconnected static peer is forgotten.
-    pub static_ttl_ms: u64,
 }
 
 impl Default for PeerBookConfig {
@@ -81,7 +81,6 @@ impl Default for PeerBookConfig {
             max_peers: DEFAULT_MAX_PEERS,
             max_addrs_per_peer: DEFAULT_MAX_ADDRS_PER_PEER,
             discovered_ttl_ms: DEFAULT_DISCOVERED_TTL_MS,
-            static_ttl_ms: DEFAULT_STATIC_TTL_MS,
         }
     }
 }
@@ -637,18 +636,27 @@ impl PeerBook {
     }
 
     /// Forgets disconnected peers older than their TTL (see module docs); returns how many.
+    /// Static peers are never forgotten: they come from the operator's configuration, which
+    /// the book must not outlive (their records are created before any time is known).
     pub fn expire(&mut self, now: u64) -> usize {
         let now = self.tick(now);
         let before = self.peers.len();
-        let (d, s) = (self.cfg.discovered_ttl_ms, self.cfg.static_ttl_ms);
+        let d = self.cfg.discovered_ttl_ms;
         self.peers.retain(|_, r| {
-            if r.connectedness.is_connected() {
+            if r.connectedness.is_connected() || r.is_static {
                 return true;
             }
-            let ttl = if r.is_static { s } else { d };
-            now.saturating_sub(r.last_seen) <= ttl
+            now.saturating_sub(r.last_seen) <= d
         });
         before - self.peers.len()
+    }
+
+    /// Clears the static mark of every record (before the configured static peers are marked
+    /// again, so a peer removed from the configuration stops being static).
+    pub fn clear_static(&mut self) {
+        for r in self.peers.values_mut() {
+            r.is_static = false;
+        }
     }
 
     /// The book as plain data, for persistence.
@@ -942,8 +950,10 @@ mod tests {
         assert!(b.get(&stat).is_some() && b.get(&conn).is_some());
         // A clock stepping back does not revive anything or change the verdict.
         assert_eq!(b.expire(5), 0);
-        assert_eq!(b.expire(DEFAULT_STATIC_TTL_MS + 1), 1);
-        assert!(b.get(&stat).is_none());
+        // Static peers never expire: their record was made at time 0 (before the node knew
+        // the time) and must survive the first housekeeping at today's Unix time.
+        assert_eq!(b.expire(1_750_000_000_000), 0);
+        assert!(b.get(&stat).is_some_and(|r| r.is_static));
         assert!(b.get(&conn).is_some(), "connected peers never expire");
     }
 
