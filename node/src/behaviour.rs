@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::transport::PortUse;
 use libp2p::core::{Endpoint, Multiaddr};
 use libp2p::gossipsub::{
@@ -35,10 +36,39 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(180);
 /// Largest `payload_by_number` request read (the request is exactly 8 bytes).
 const MAX_REQUEST_BYTES: u64 = 64;
 
+/// Connections accepted and still in their handshake (Noise, Yamux), at most. Each holds a
+/// socket until it finishes or times out (20 s), so silent sockets beyond this are closed at
+/// once instead of exhausting descriptors.
+pub const MAX_PENDING_INBOUND: u32 = 64;
+/// Our own dials in progress, at most (the connection manager keeps ≤ 4 + 8 in flight).
+pub const MAX_PENDING_OUTBOUND: u32 = 32;
+/// Established connections to one peer id, at most: two, for the moment both sides dial each
+/// other at once; libp2p keeps one of them.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+
+/// libp2p's connection limits for a node whose one connected-peer cap is `max_peers`
+/// ([`op_p2p_core::Config::max_connected_peers`]) and whose low water mark is `low`: inbound
+/// connections may take at most `max_peers − low` places, so inbound churn can never fill the
+/// slots our own dials need to reach `low`.
+pub fn connection_limits(max_peers: usize, low: usize) -> ConnectionLimits {
+    let cap = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    ConnectionLimits::default()
+        .with_max_pending_incoming(Some(MAX_PENDING_INBOUND))
+        .with_max_pending_outgoing(Some(MAX_PENDING_OUTBOUND))
+        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+        .with_max_established_incoming(Some(cap(max_peers.saturating_sub(low).max(1))))
+        .with_max_established(Some(cap(
+            max_peers.saturating_mul(MAX_CONNECTIONS_PER_PEER as usize)
+        )))
+}
+
 /// The composed behaviour.
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude", to_swarm = "Event")]
 pub struct Behaviour {
+    /// Connection counts before and after the handshake (first, so it refuses before the
+    /// others see a connection).
+    pub limits: connection_limits::Behaviour,
     /// Owns the core; answers the connection hooks.
     pub gate: Gate,
     /// Block gossip.
@@ -167,10 +197,19 @@ impl NetworkBehaviour for Gate {
         _role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         let now = self.now();
-        if let Some(peer) = peer
-            && !self.node.allow_dial(now, &peer, addresses.first())
-        {
-            return Err(ConnectionDenied::new(Refused("dial")));
+        // Every address the dial may try is checked, not just the first: libp2p tries them
+        // in turn, so one blocked address among them would be dialled all the same.
+        if let Some(peer) = peer {
+            let refused = if addresses.is_empty() {
+                !self.node.allow_dial(now, &peer, None)
+            } else {
+                !addresses
+                    .iter()
+                    .all(|a| self.node.allow_dial(now, &peer, Some(a)))
+            };
+            if refused {
+                return Err(ConnectionDenied::new(Refused("dial")));
+            }
         }
         Ok(Vec::new())
     }
@@ -446,7 +485,12 @@ pub fn build(
             ))
             .with_max_concurrent_streams(64),
     );
+    let limits = connection_limits::Behaviour::new(connection_limits(
+        node.config().max_connected_peers(),
+        node.config().conn.low,
+    ));
     Ok(Behaviour {
+        limits,
         gate: Gate::new(node, clock),
         gossipsub,
         identify,

@@ -879,8 +879,10 @@ async fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
             ended.get("Identified").copied().unwrap_or(0) >= FRESH_IDENTITIES / 3,
             "the node identified the attackers: {ended:?}"
         );
+        // The connection limits (inbound share of the peer cap) refuse some completed
+        // handshakes at once; the node must still have seen most of them.
         assert!(
-            w.connects >= up,
+            w.connects >= up * 9 / 10,
             "the node saw {} of {up} connections",
             w.connects
         );
