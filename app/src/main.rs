@@ -143,10 +143,23 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    // A 1,024 soft limit is common and below what a node's caps may use; the hard limit is
+    // ours to take. Each node logs its need against the result.
+    match op_p2p_node::fd_limit::raise_to_hard_limit() {
+        Ok((soft, hard)) => tracing::debug!(soft, hard, "open-file limit raised"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("op-p2p: {e}");
+            // The error and every cause under it, as one line.
+            let mut line = format!("op-p2p: {e}");
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                line.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            eprintln!("{line}");
             ExitCode::FAILURE
         }
     }

@@ -25,6 +25,7 @@ mod config;
 pub mod datadir;
 pub mod discovery;
 pub mod driver;
+pub mod fd_limit;
 mod handle;
 pub mod http;
 pub mod metrics;

@@ -136,6 +136,7 @@ async fn spawn_inner<R: Runtime>(
     config: NodeConfig,
     options: SpawnOptions,
 ) -> Result<NodeHandle, SpawnError> {
+    crate::fd_limit::log_budget(&config);
     // 1. HTTP listeners.
     let mut http_listeners = Vec::new();
     for addr in http_addrs(&config) {
