@@ -1,6 +1,7 @@
 //! One suite, every runtime: each test body is written once as an async fn over [`Rt`] and
 //! instantiated for tokio and for async-std; the mixed tests put both in one network. Real
-//! sockets on loopback; every test is bounded by [`BOUND`].
+//! sockets on loopback; every test is bounded by [`BOUND`]. How a node stops (shutdown, a
+//! dropped handle) is tested in `lifecycle.rs`.
 //!
 //! Timers and test sockets here are async-std's (`async-io`), which run under any executor, so
 //! the bodies need nothing from the runtime they are instantiated for but `spawn`.
@@ -13,7 +14,7 @@ use std::time::Duration;
 use async_std::future::timeout;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
-use op_p2p_core::admin::{AdminError, AdminRequest, AdminResponse};
+use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
@@ -206,53 +207,6 @@ async fn admin_connect_peer_over_json_rpc(rt: Rt) {
     b.shutdown().await;
 }
 
-async fn shutdown_persists_and_releases_everything(rt: Rt) {
-    let dir = tempfile::tempdir().unwrap();
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let udp_port = udp.local_addr().unwrap().port();
-    drop(udp);
-    let mut c = config(4, false);
-    c.discovery = true;
-    c.udp_port = udp_port;
-    c.rpc_addr = Some("127.0.0.1:0".parse().unwrap());
-    c.datadir = Some(dir.path().to_path_buf());
-    let node = rt.spawn(c).await;
-    assert!(node.enr().is_some(), "discv5 runs");
-    let rpc = node.rpc_addr().unwrap();
-    let tcp = node.listen_addrs()[0].clone();
-    let admin = node.admin();
-    assert_eq!(
-        admin.call(AdminRequest::BlockPeer(peer_id(40))).await,
-        Ok(AdminResponse::Null)
-    );
-    node.shutdown().await;
-    // The driver is gone, the state is on disk.
-    assert_eq!(
-        admin.call(AdminRequest::PeerStats).await,
-        Err(AdminError::Unavailable)
-    );
-    let state = DataDir::open(dir.path()).unwrap().load_state().unwrap();
-    assert!(state.is_some(), "state written at shutdown");
-    // The libp2p listener, the HTTP listener and discv5's UDP socket are released (the
-    // last two close as their tasks wind down: allow them a moment).
-    let tcp_addr = match (tcp.iter().next(), tcp.iter().nth(1)) {
-        (Some(Protocol::Ip4(ip)), Some(Protocol::Tcp(p))) => SocketAddr::new(ip.into(), p),
-        _ => panic!("{tcp}"),
-    };
-    let mut released = false;
-    for _ in 0..100 {
-        let http_closed = async_std::net::TcpStream::connect(rpc).await.is_err();
-        let tcp_closed = async_std::net::TcpStream::connect(tcp_addr).await.is_err();
-        let udp_free = std::net::UdpSocket::bind(("127.0.0.1", udp_port)).is_ok();
-        if http_closed && tcp_closed && udp_free {
-            released = true;
-            break;
-        }
-        async_std::task::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(released, "sockets still held after shutdown");
-}
-
 async fn a_taken_http_port_is_a_typed_error(rt: Rt) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
@@ -278,7 +232,6 @@ macro_rules! on_every_runtime {
 on_every_runtime!(
     two_nodes_gossip_a_v4_block,
     admin_connect_peer_over_json_rpc,
-    shutdown_persists_and_releases_everything,
     a_taken_http_port_is_a_typed_error,
 );
 
