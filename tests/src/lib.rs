@@ -47,21 +47,17 @@ pub const PUBLISH_WAIT: Duration = Duration::from_secs(15);
 /// How long [`shutdown`] may take.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
 
-// ---- time --------------------------------------------------------------------------------
+// ---- paths and time ----------------------------------------------------------------------
 
 /// The repository root, for tests that read committed fixtures.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Wall-clock Unix milliseconds, the clock the nodes validate block times against.
-pub fn now_ms() -> u64 {
-    op_p2p_node::system_now_ms()
-}
-
-/// Wall-clock Unix seconds, for block timestamps inside the 60 s validity window.
+/// Wall-clock Unix seconds (the nodes' clock), for block timestamps inside the 60 s
+/// validity window.
 pub fn now_secs() -> u64 {
-    now_ms() / 1000
+    op_p2p_node::system_now_ms() / 1000
 }
 
 /// Sleeps on any executor (async-io's timer).
@@ -198,10 +194,14 @@ macro_rules! on_both_runtimes {
     };
     ($($body:ident),* $(,)?) => {
         mod tokio_runtime {
-            $( #[test] fn $body() { $crate::Rt::Tokio.block_on(super::$body($crate::Rt::Tokio)); } )*
+            $( #[test] fn $body() {
+                $crate::Rt::Tokio.block_on(super::$body($crate::Rt::Tokio));
+            } )*
         }
         mod async_std_runtime {
-            $( #[test] fn $body() { $crate::Rt::AsyncStd.block_on(super::$body($crate::Rt::AsyncStd)); } )*
+            $( #[test] fn $body() {
+                $crate::Rt::AsyncStd.block_on(super::$body($crate::Rt::AsyncStd));
+            } )*
         }
     };
 }
