@@ -7,11 +7,13 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use op_p2p_core::SplitMix64;
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::testkit::dev_key;
 use op_p2p_node::datadir::DataDir;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use op_p2p_tests::{Draw, Rt, json_rpc_ok};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 // ---------------------------------------------------------------------------------------------
@@ -48,13 +50,13 @@ fn start_node(signer: Address, datadir: &Path) -> Child {
 
 /// The `op-p2p node` binary is killed with SIGKILL at random moments while admin calls make it
 /// write state; every restart finds valid state, and nothing it had persisted is lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_state_writes_never_leaves_invalid_state() {
-    tokio::time::timeout(Duration::from_secs(150), async {
+#[test]
+fn sigkill_during_state_writes_never_leaves_invalid_state() {
+    Rt::Tokio.block_on_within(Duration::from_secs(150), async {
         let dir = tempfile::tempdir().expect("temp dir");
         let datadir = dir.path().join("data");
         let signer: Address = dev_key(0).address();
-        let mut rng: u64 = 0x6b11;
+        let mut rng = SplitMix64::new(0x6b11);
         let mut blocked_before = 0usize;
         let mut next_ip = 0u32;
         let mut writes = Vec::new();
@@ -63,17 +65,13 @@ async fn sigkill_during_state_writes_never_leaves_invalid_state() {
             let rpc = rpc_addr_from_log(&mut child, round).await;
             // Block IPs until killed at a random moment (a state write follows each change,
             // at most once per second).
-            rng = rng
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let kill_after = Duration::from_millis(150 + (rng >> 33) % 1_800);
+            let kill_after = Duration::from_millis(150 + rng.below(1_800));
             let t = Instant::now();
             let mut calls = 0;
             while t.elapsed() < kill_after {
                 let ip = Ipv4Addr::from(0x0a00_0000 + next_ip);
                 next_ip += 1;
-                let r = rpc_call(rpc, "opp2p_blockAddr", json!([ip.to_string()])).await;
-                assert!(r.get("error").is_none(), "{r}");
+                json_rpc_ok(rpc, "opp2p_blockAddr", json!([ip.to_string()])).await;
                 calls += 1;
                 tokio::time::sleep(Duration::from_millis(8)).await;
             }
@@ -96,16 +94,14 @@ async fn sigkill_during_state_writes_never_leaves_invalid_state() {
         // A last clean start on the final state.
         let mut child = start_node(signer, &datadir);
         let rpc = rpc_addr_from_log(&mut child, KILL_ROUNDS).await;
-        let listed = rpc_call(rpc, "opp2p_listBlockedAddrs", json!([])).await;
-        let n = listed["result"].as_array().expect("a list").len();
+        let listed = json_rpc_ok(rpc, "opp2p_listBlockedAddrs", json!([])).await;
+        let n = listed.as_array().expect("a list").len();
         assert_eq!(
             n, blocked_before,
             "the restarted node restored every persisted block"
         );
         child.kill().await.expect("kill");
-    })
-    .await
-    .expect("bounded");
+    });
 }
 
 /// Reads the child's log until the "node running" line and returns its RPC address.
@@ -135,22 +131,4 @@ async fn rpc_addr_from_log(child: &mut Child, round: u64) -> SocketAddr {
     // Keep reading the log so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     addr
-}
-
-/// One JSON-RPC call over plain HTTP/1.1.
-async fn rpc_call(addr: SocketAddr, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect rpc");
-    let req = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    s.take(1 << 20).read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw);
-    let (_, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
 }

@@ -1,7 +1,788 @@
-//! Cross-crate and multi-node tests of op-p2p live in `tests/tests/`; this library holds what
-//! they share.
+//! The fixture library of op-p2p's real-socket and multi-node tests (`tests/tests/` and the
+//! binary's tests in `app/tests/`): node configs, running a body on either runtime, the node
+//! operations tests repeat (connect, publish, wait for blocks), a raw HTTP/1.1 and JSON-RPC
+//! client, the HTTP service fixture on a real listener, process probes from `/proc`, and the JS
+//! interop peers. Everything is on loopback, and every wait here has a deadline.
+//!
+//! Timers and client sockets are async-std's (`async-io`), which run under any executor, so
+//! the helpers work the same inside a tokio and an async-std test body. [`JsPeer`] alone needs
+//! tokio (its child process and reader task are tokio's).
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::RemoteHandle;
+use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use op_p2p_core::admin::{AdminRequest, AdminResponse};
+use op_p2p_core::discovery::Bootnode;
+use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
+use op_p2p_core::{
+    BlockVersion, Config, DeliveredBlock, MessageId, PublishRequest, SplitMix64, UnixMillis,
+};
+use op_p2p_node::{NodeConfig, NodeHandle, Runtime, SpawnError, SpawnOptions};
+use serde_json::{Value, json};
+
+/// The dev chain every test node is on.
+pub const CHAIN: u64 = 901;
+/// Default bound of one test body: every test finishes in seconds on loopback; this only
+/// turns a hang into a failure.
+pub const BOUND: Duration = Duration::from_secs(45);
+/// How long [`eventually`] polls before it fails.
+pub const EVENTUALLY: Duration = Duration::from_secs(30);
+/// Pause between two polls of a deadline loop.
+pub const POLL: Duration = Duration::from_millis(20);
+/// Bound of one HTTP exchange of the test client.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest HTTP response the test client reads.
+pub const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
+/// How long [`publish_when_ready`] retries while gossipsub has no peer on the topic.
+pub const PUBLISH_WAIT: Duration = Duration::from_secs(15);
+/// How long [`shutdown`] may take.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
+
+// ---- paths and time ----------------------------------------------------------------------
 
 /// The repository root, for tests that read committed fixtures.
-pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Wall-clock Unix seconds (the nodes' clock), for block timestamps inside the 60 s
+/// validity window.
+pub fn now_secs() -> u64 {
+    op_p2p_node::system_now_ms() / 1000
+}
+
+/// Sleeps on any executor (async-io's timer).
+pub async fn sleep(d: Duration) {
+    async_std::task::sleep(d).await;
+}
+
+/// Awaits `f`, failing the test with `what` if it takes longer than `limit`.
+pub async fn within<F: Future>(limit: Duration, what: &str, f: F) -> F::Output {
+    match async_std::future::timeout(limit, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: not done within {limit:?}"),
+    }
+}
+
+/// Polls `f` every [`POLL`] until it returns `Some`; fails the test after [`EVENTUALLY`].
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {EVENTUALLY:?}"
+        );
+        sleep(POLL).await;
+    }
+}
+
+/// Waits until `cond` holds, checking every [`POLL`]; fails the test after [`EVENTUALLY`].
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    eventually(what, || std::future::ready(cond().then_some(()))).await;
+}
+
+/// Serialises the tests of one test binary that measure the whole process (RSS, descriptors,
+/// threads): hold the guard for the whole test. A test that failed holding it does not poison
+/// the others.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---- either runtime ----------------------------------------------------------------------
+
+/// The runtime a node, an HTTP server or a whole test body runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rt {
+    /// `op-p2p-tokio` on a two-worker multi-thread runtime.
+    Tokio,
+    /// `op-p2p-async-std`.
+    AsyncStd,
+}
+
+impl Rt {
+    /// Runs `body` to completion on this runtime, bounded by [`BOUND`].
+    pub fn block_on<F: Future<Output = ()> + Send + 'static>(self, body: F) {
+        self.block_on_within(BOUND, body);
+    }
+
+    /// Runs `body` to completion on this runtime, failing after `limit`.
+    pub fn block_on_within<F: Future<Output = ()> + Send + 'static>(
+        self,
+        limit: Duration,
+        body: F,
+    ) {
+        // Boxed: node futures are large in debug builds, and a test thread's stack is small.
+        let bounded = Box::pin(async move { within(limit, "test body", Box::pin(body)).await });
+        match self {
+            Rt::Tokio => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(bounded),
+            Rt::AsyncStd => async_std::task::block_on(bounded),
+        }
+    }
+
+    /// Starts a node on this runtime. A tokio node needs the caller to be inside a tokio
+    /// runtime; an async-std node is started on async-std's executor whatever the caller's.
+    pub async fn try_spawn(
+        self,
+        config: NodeConfig,
+        options: SpawnOptions,
+    ) -> Result<NodeHandle, SpawnError> {
+        match self {
+            Rt::Tokio => op_p2p_tokio::spawn(config, options).await,
+            Rt::AsyncStd => async_std::task::spawn(op_p2p_async_std::spawn(config, options)).await,
+        }
+    }
+
+    /// Starts a node on this runtime (see [`Rt::try_spawn`]); fails the test if it cannot.
+    pub async fn spawn(self, config: NodeConfig) -> NodeHandle {
+        self.spawn_with(config, SpawnOptions::default()).await
+    }
+
+    /// [`Rt::spawn`] with options (operator events).
+    pub async fn spawn_with(self, config: NodeConfig, options: SpawnOptions) -> NodeHandle {
+        self.try_spawn(config, options).await.expect("node starts")
+    }
+
+    /// [`serve_fixture`] on this runtime.
+    pub async fn serve_fixture(self, now: UnixMillis) -> HttpServer {
+        match self {
+            Rt::Tokio => serve_fixture(op_p2p_tokio::TokioRuntime, now).await,
+            Rt::AsyncStd => serve_fixture(op_p2p_async_std::AsyncStdRuntime, now).await,
+        }
+    }
+}
+
+/// Instantiates `async fn body(rt: Rt)` test bodies as `#[test]`s on both runtimes:
+/// `tokio_runtime::body` and `async_std_runtime::body`, each bounded by [`BOUND`]. Prefixed
+/// with `one_at_a_time:`, each test holds [`one_at_a_time`] while it runs.
+#[macro_export]
+macro_rules! on_both_runtimes {
+    (one_at_a_time: $($body:ident),* $(,)?) => {
+        mod tokio_runtime {
+            $( #[test] fn $body() {
+                let _serial = $crate::one_at_a_time();
+                $crate::Rt::Tokio.block_on(super::$body($crate::Rt::Tokio));
+            } )*
+        }
+        mod async_std_runtime {
+            $( #[test] fn $body() {
+                let _serial = $crate::one_at_a_time();
+                $crate::Rt::AsyncStd.block_on(super::$body($crate::Rt::AsyncStd));
+            } )*
+        }
+    };
+    ($($body:ident),* $(,)?) => {
+        mod tokio_runtime {
+            $( #[test] fn $body() {
+                $crate::Rt::Tokio.block_on(super::$body($crate::Rt::Tokio));
+            } )*
+        }
+        mod async_std_runtime {
+            $( #[test] fn $body() {
+                $crate::Rt::AsyncStd.block_on(super::$body($crate::Rt::AsyncStd));
+            } )*
+        }
+    };
+}
+
+// ---- node configs ------------------------------------------------------------------------
+
+/// Node `i` of the dev chain: chain 901, accepts blocks signed by `dev_key(0)`, identity
+/// `keypair(i)`, RNG seed `i`, 127.0.0.1 with ephemeral ports, no discovery, RPC or data dir
+/// ([`NodeConfig::local`]). Not a sequencer.
+pub fn dev_config(i: u64) -> NodeConfig {
+    let kp = keypair(i);
+    let mut core = Config::new(
+        CHAIN,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        kp.public().to_peer_id(),
+    );
+    core.rng_seed = i;
+    NodeConfig::local(core, kp)
+}
+
+/// [`dev_config`] that also signs and publishes with the dev chain's key, `dev_key(0)`.
+pub fn sequencer_config(i: u64) -> NodeConfig {
+    let mut c = dev_config(i);
+    c.core.sequencer_key = Some(dev_key(0));
+    c
+}
+
+/// `config` with discovery on, bootstrapped from `bootnode`.
+pub fn bootstrapped(mut config: NodeConfig, bootnode: &Bootnode) -> NodeConfig {
+    config.discovery = true;
+    config.bootnodes = vec![bootnode.clone()];
+    config
+}
+
+/// `config` under identity `keypair` (the core's local peer id follows the key).
+pub fn with_keypair(mut config: NodeConfig, keypair: libp2p::identity::Keypair) -> NodeConfig {
+    config.core.local_peer_id = keypair.public().to_peer_id();
+    config.keypair = keypair;
+    config
+}
+
+/// `127.0.0.1:0`: an HTTP listen address the OS picks a port for.
+pub fn local0() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago, for discv5 tests that must know the
+/// port before the node binds it.
+pub fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
+    s.local_addr().expect("bound").port()
+}
+
+/// Whether `addr` can be bound again (TCP): nothing listens on it any more.
+pub fn tcp_free(addr: SocketAddr) -> bool {
+    TcpListener::bind(addr).is_ok()
+}
+
+/// Whether UDP port `port` on 127.0.0.1 can be bound again.
+pub fn udp_free(port: u16) -> bool {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+// ---- node operations ---------------------------------------------------------------------
+
+/// One admin call that must succeed.
+pub async fn admin(node: &NodeHandle, request: AdminRequest) -> AdminResponse {
+    let what = format!("{request:?}");
+    within(BOUND, &what, node.admin().call(request))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+}
+
+/// Starts node `i` ([`dev_config`]) with discovery on `rt`, as a bootnode for others.
+pub async fn spawn_bootnode(rt: Rt, i: u64) -> (NodeHandle, Bootnode) {
+    let mut config = dev_config(i);
+    config.discovery = true;
+    let node = rt.spawn(config).await;
+    let enr = node.enr().expect("discovery on").parse().expect("our ENR");
+    (node, enr)
+}
+
+/// Connected peers, from `opp2p_peerStats`.
+pub async fn connected(node: &NodeHandle) -> u64 {
+    match admin(node, AdminRequest::PeerStats).await {
+        AdminResponse::PeerStats(s) => s.connected,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `opp2p_connectPeer` from `from` to `to` over the admin client; answers once connected.
+pub async fn connect(from: &NodeHandle, to: &NodeHandle) {
+    let mut addr = to.listen_addrs()[0].clone();
+    let Some(Protocol::P2p(peer)) = addr.pop() else {
+        panic!("no /p2p/ in {addr}")
+    };
+    let r = admin(from, AdminRequest::ConnectPeer { addr, peer }).await;
+    assert_eq!(r, AdminResponse::Null);
+}
+
+/// Waits until every node has at least `min` connected peers (discovery and dialling).
+pub async fn wait_for_peers(nodes: &[NodeHandle], min: u64) {
+    eventually("every node connected", || async {
+        for n in nodes {
+            if connected(n).await < min {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+}
+
+/// A request to sign `block` with the node's sequencer key and publish it.
+pub fn sign_request(block: &BlockBuilder) -> PublishRequest {
+    let (payload, root) = block.build();
+    PublishRequest::Sign {
+        payload: Box::new(payload),
+        parent_beacon_block_root: root,
+    }
+}
+
+/// [`sign_request`] for an empty v4 block `number`, timestamped now.
+pub fn v4_block(number: u64) -> PublishRequest {
+    sign_request(&BlockBuilder::new(BlockVersion::V4, number, now_secs()))
+}
+
+/// Publishes once gossipsub has a peer on the topic (the mesh forms on heartbeats): retries
+/// for up to [`PUBLISH_WAIT`]; returns the message id.
+pub async fn publish_when_ready(node: &NodeHandle, req: PublishRequest) -> MessageId {
+    let deadline = Instant::now() + PUBLISH_WAIT;
+    loop {
+        match node.publish(req.clone()).await {
+            Ok(id) => return id,
+            Err(e) if Instant::now() > deadline => panic!("could not publish: {e:?}"),
+            Err(_) => sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The block numbers of the next `n` blocks a node delivers, sorted; fails after [`BOUND`].
+pub async fn block_numbers(blocks: &mut mpsc::Receiver<DeliveredBlock>, n: usize) -> Vec<u64> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let b = within(BOUND, "next block", blocks.next())
+            .await
+            .expect("the node runs");
+        got.push(b.envelope.payload.as_v1().block_number);
+    }
+    got.sort_unstable();
+    got
+}
+
+/// Shuts `node` down, failing the test if that takes longer than [`SHUTDOWN_WAIT`].
+pub async fn shutdown(node: NodeHandle) {
+    within(SHUTDOWN_WAIT, "shutdown", node.shutdown()).await;
+}
+
+/// The TCP port of a multiaddr.
+pub fn tcp_port(addr: &Multiaddr) -> u16 {
+    addr.iter()
+        .find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no TCP port in {addr}"))
+}
+
+/// `ip:port` of an `/ip4/…/tcp/…` multiaddr.
+pub fn tcp_socket_addr(addr: &Multiaddr) -> SocketAddr {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => SocketAddr::from((ip, tcp_port(addr))),
+        _ => panic!("not /ip4/…/tcp/…: {addr}"),
+    }
+}
+
+/// The discv5 node id of an `enr:` record, as 64 lowercase hex digits.
+pub fn enr_node_id_hex(enr: &str) -> String {
+    let r: op_p2p_core::discovery::Enr = enr.parse().expect("a valid ENR");
+    op_p2p_core::alloy_primitives::hex::encode(r.node_id().raw())
+}
+
+// ---- HTTP/1.1 and JSON-RPC client --------------------------------------------------------
+
+/// A parsed HTTP/1.1 response: exactly what the server wrote.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header's value (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("a UTF-8 body")
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+/// Parses a whole `HTTP/1.1` response (status line, headers, body).
+pub fn parse_http_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end: {}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..split]).expect("UTF-8 headers");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {status_line}"));
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(':').expect("header line");
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// Writes `request` on a fresh connection and reads until the server closes it (at most
+/// [`MAX_RESPONSE`] bytes, within [`HTTP_TIMEOUT`]).
+pub async fn http_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    within(HTTP_TIMEOUT, "HTTP exchange", async {
+        let mut s = async_std::net::TcpStream::connect(addr)
+            .await
+            .expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut raw = Vec::new();
+        s.take(MAX_RESPONSE)
+            .read_to_end(&mut raw)
+            .await
+            .expect("read");
+        raw
+    })
+    .await
+}
+
+/// One request with `Connection: close`, the response read to the end and parsed. Our server
+/// sizes every body, so `Content-Length` is checked present and exact.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> HttpResponse {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = content_type {
+        req.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    let resp = parse_http_response(&http_exchange(addr, req.as_bytes()).await);
+    let len: usize = resp
+        .header("content-length")
+        .expect("content-length")
+        .parse()
+        .expect("length");
+    assert_eq!(len, resp.body.len(), "{resp:?}");
+    resp
+}
+
+/// `GET path`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    http_request(addr, "GET", path, None, "").await
+}
+
+/// One JSON-RPC call over HTTP: `Ok(result)` or `Err((code, message))`, the envelope checked
+/// (200, `application/json`, `jsonrpc` 2.0, our id, exactly one of result and error).
+pub async fn json_rpc(
+    addr: SocketAddr,
+    method: &str,
+    params: Value,
+) -> Result<Value, (i64, String)> {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string();
+    let r = http_request(addr, "POST", "/", Some("application/json"), &body).await;
+    assert_eq!(r.status, 200, "{method}: {r:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v = r.json();
+    assert_eq!(v["jsonrpc"], "2.0");
+    assert_eq!(v["id"], 7);
+    let obj = v.as_object().expect("response object");
+    match (obj.get("result"), obj.get("error")) {
+        (Some(res), None) => Ok(res.clone()),
+        (None, Some(e)) => {
+            let mut keys: Vec<&String> = e.as_object().expect("error object").keys().collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["code", "message"], "{e}");
+            Err((
+                e["code"].as_i64().expect("code"),
+                e["message"].as_str().expect("message").to_owned(),
+            ))
+        }
+        _ => panic!("neither result nor error: {v}"),
+    }
+}
+
+/// [`json_rpc`] that must succeed; returns the result.
+pub async fn json_rpc_ok(addr: SocketAddr, method: &str, params: Value) -> Value {
+    match json_rpc(addr, method, params.clone()).await {
+        Ok(v) => v,
+        Err(e) => panic!("{method} {params}: {e:?}"),
+    }
+}
+
+/// A `POST /` whose declared body never comes, kept in flight: the server has asked for the
+/// body (`Expect: 100-continue`, answered `100 Continue`), so the request is being served,
+/// not idle. Returns the open connection.
+pub async fn request_in_flight(addr: SocketAddr) -> async_std::net::TcpStream {
+    within(HTTP_TIMEOUT, "100 Continue", async {
+        let mut s = async_std::net::TcpStream::connect(addr)
+            .await
+            .expect("connect");
+        s.write_all(
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 100 "),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        s
+    })
+    .await
+}
+
+/// Whether the server has closed `s`: a read gives EOF or an error within a second (a
+/// closed loopback connection answers at once).
+pub async fn closed_by_server(s: &mut async_std::net::TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        async_std::future::timeout(Duration::from_secs(1), s.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+// ---- the HTTP service on a real listener -------------------------------------------------
+
+/// `op_p2p_node::http::serve` running over [`op_p2p_node::testkit::http_fixture`].
+pub struct HttpServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: RemoteHandle<()>,
+}
+
+impl HttpServer {
+    /// Triggers shutdown and waits (bounded) until `serve` has returned.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        within(BOUND, "serve returns after shutdown", self.done).await;
+    }
+}
+
+/// Binds 127.0.0.1:0 with `runtime.bind_http` and runs the one HTTP accept loop on it over a
+/// fresh node's admin API and metrics (answering as of `now`, Unix ms).
+pub async fn serve_fixture<R: Runtime>(runtime: R, now: UnixMillis) -> HttpServer {
+    let f = op_p2p_node::testkit::http_fixture(now);
+    runtime.spawn(f.answer_admin);
+    let (listener, addr) = runtime.bind_http(local0()).await.expect("bind http");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let (task, done) =
+        op_p2p_node::http::serve(runtime.clone(), listener, f.state, shutdown).remote_handle();
+    runtime.spawn(task.boxed());
+    HttpServer { addr, stop, done }
+}
+
+// ---- this process, from /proc ------------------------------------------------------------
+
+/// This process's resident set, KiB (`VmRSS` of /proc/self/status).
+pub fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+/// Open file descriptors of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// Threads of this process named `name` (`/proc/self/task/*/comm`), e.g. discv5's own
+/// thread on async-std, `op-p2p-discv5`.
+pub fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+// ---- seeded randomness -------------------------------------------------------------------
+
+/// The draws tests make from the core's seeded [`SplitMix64`] (a run replays exactly).
+pub trait Draw {
+    /// The next 64 random bits.
+    fn next(&mut self) -> u64;
+    /// A draw in `0..n` (modulo bias is fine for tests).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+impl Draw for SplitMix64 {
+    fn next(&mut self) -> u64 {
+        rand::RngCore::next_u64(self)
+    }
+}
+
+// ---- JS interop peers --------------------------------------------------------------------
+
+/// `tests/interop`, checked to be installed: fails (never skips) when `node` or the npm
+/// packages are missing.
+pub fn interop_dir() -> PathBuf {
+    let dir = repo_root().join("tests").join("interop");
+    let help = format!(
+        "run `{}` first (it needs Node.js >= 20 and npm)",
+        dir.join("install.sh").display()
+    );
+    match std::process::Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("`node --version` failed ({}): {help}", out.status),
+        Err(e) => panic!("`node` not found ({e}): install Node.js >= 20, then {help}"),
+    }
+    let modules = dir.join("node_modules");
+    assert!(
+        modules.join("libp2p").is_dir() && modules.join("@chainsafe").join("discv5").is_dir(),
+        "{} has no installed packages: {help}",
+        modules.display()
+    );
+    dir
+}
+
+/// The arguments of `gossip-peer.mjs` that subscribe it to `topics`, dial `dial` (if given)
+/// and stop it after `timeout_ms`; callers add the rest (`--publish`, `--key`, `--max-hex`).
+pub fn gossip_peer_args(topics: &[&str], dial: Option<&Multiaddr>, timeout_ms: u64) -> Vec<String> {
+    let mut args = Vec::new();
+    for t in topics {
+        args.extend(["--topic".to_string(), t.to_string()]);
+    }
+    if let Some(addr) = dial {
+        args.extend(["--dial".to_string(), addr.to_string()]);
+    }
+    args.extend(["--timeout-ms".to_string(), timeout_ms.to_string()]);
+    args
+}
+
+/// A running `node <script>` of `tests/interop`: stdin kept open (closing it stops the
+/// script), stdout read line by line as JSON by a tokio task, the process killed when dropped.
+/// Needs a tokio runtime.
+pub struct JsPeer {
+    name: String,
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    events: tokio::sync::mpsc::Receiver<Value>,
+}
+
+impl JsPeer {
+    /// Starts `node <script> <args…>` in `tests/interop`.
+    pub fn spawn(script: &str, args: &[String]) -> JsPeer {
+        use tokio::io::AsyncBufReadExt;
+        let dir = interop_dir();
+        let mut child = tokio::process::Command::new("node")
+            .arg(dir.join(script))
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node {script}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, events) = tokio::sync::mpsc::channel(4096);
+        let who = script.to_string();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("{who} printed a non-JSON line ({e}): {line}"));
+                if tx.send(value).await.is_err() {
+                    return;
+                }
+            }
+        });
+        JsPeer {
+            name: script.to_string(),
+            child,
+            stdin,
+            events,
+        }
+    }
+
+    /// The next output line, or `None` once the script has ended.
+    pub async fn recv(&mut self) -> Option<Value> {
+        self.events.recv().await
+    }
+
+    /// The next output line; fails if the script ended.
+    pub async fn next(&mut self) -> Value {
+        match self.events.recv().await {
+            Some(v) => v,
+            None => panic!(
+                "{} ended early (status {:?}); see its stderr above",
+                self.name,
+                self.child.try_wait()
+            ),
+        }
+    }
+
+    /// Skips lines until one whose `event` is `event`; an `error` line fails the test.
+    pub async fn until(&mut self, event: &str) -> Value {
+        loop {
+            let v = self.next().await;
+            let got = v["event"].as_str().unwrap_or_default();
+            assert_ne!(got, "error", "{}: {v}", self.name);
+            if got == event {
+                return v;
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Closes stdin (the script stops and exits 0), or kills it if it does not within 5 s.
+    pub async fn stop(mut self) {
+        drop(self.stdin.take());
+        match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => assert!(status.success(), "{} exited with {status}", self.name),
+            _ => {
+                let _ = self.child.kill().await;
+            }
+        }
+    }
 }

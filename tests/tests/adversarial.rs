@@ -5,80 +5,30 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
-use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::wire;
-use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
-use op_p2p_core::{BlockVersion, Config, DisconnectReason, PublishRequest, Reason, Verdict};
+use op_p2p_core::testkit::{BlockBuilder, dev_key, transactions};
+use op_p2p_core::{BlockVersion, DisconnectReason, Reason, SplitMix64, Verdict};
 use op_p2p_node::driver::NodeEvent;
-use op_p2p_node::{NodeConfig, NodeHandle};
-use op_p2p_tokio::{SpawnOptions, spawn};
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use op_p2p_node::{NodeHandle, SpawnOptions};
+use op_p2p_tests::{
+    CHAIN, Draw, JsPeer, Rt, connect, dev_config, fd_count, gossip_peer_args, interop_dir,
+    now_secs, one_at_a_time, publish_when_ready, rss_kib, sequencer_config, shutdown, sign_request,
+    tcp_port,
+};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-const CHAIN: u64 = 901;
 const TOPIC_V3: &str = "/optimism/901/2/blocks";
 const TOPIC_V4: &str = "/optimism/901/3/blocks";
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The tests measure the whole process (RSS, open descriptors, latency): they run one at a
-/// time so one test's sockets and buffers never count against another's bound.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn now_secs() -> u64 {
-    op_p2p_node::system_now_ms() / 1000
-}
-
-/// Node `i` of chain 901 on loopback; node 0 is the sequencer (`dev_key(0)`).
-fn config(i: u64) -> NodeConfig {
-    let kp = keypair(i);
-    let mut core = Config::new(
-        CHAIN,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        kp.public().to_peer_id(),
-    );
-    core.rng_seed = i;
-    if i == 0 {
-        core.sequencer_key = Some(dev_key(0));
-    }
-    NodeConfig::local(core, kp)
-}
-
-async fn connect(from: &NodeHandle, to: &NodeHandle) {
-    let mut addr = to.listen_addrs()[0].clone();
-    let peer = match addr.pop() {
-        Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
-        other => panic!("{other:?}"),
-    };
-    let r = from
-        .admin()
-        .call(AdminRequest::ConnectPeer { addr, peer })
-        .await;
-    assert_eq!(r, Ok(AdminResponse::Null));
-}
-
-fn tcp_port(node: &NodeHandle) -> u16 {
-    node.listen_addrs()[0]
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .expect("a TCP listen address")
-}
 
 /// A v4 block at `number`, timestamp now.
 fn block(number: u64, txs: usize, data_len: usize) -> BlockBuilder {
@@ -86,105 +36,23 @@ fn block(number: u64, txs: usize, data_len: usize) -> BlockBuilder {
         .with_transactions(transactions(CHAIN, number, txs, data_len))
 }
 
-/// Publishes with the node's sequencer key, retrying until gossipsub has a peer.
+/// Publishes `b` with the node's sequencer key, retrying until gossipsub has a peer.
 async fn publish_signed(node: &NodeHandle, b: &BlockBuilder) {
-    let (payload, root) = b.build();
-    let req = PublishRequest::Sign {
-        payload: Box::new(payload),
-        parent_beacon_block_root: root,
-    };
-    for _ in 0..150 {
-        if node.publish(req.clone()).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("could not publish block {}", b.number);
+    publish_when_ready(node, sign_request(b)).await;
 }
 
-/// This process's resident set, KiB (`VmRSS` of /proc/self/status).
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
-
-/// Open file descriptors of this process.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
-
-/// `tests/interop`, checked to be installed.
-fn interop_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("tests")
-        .join("interop");
+/// Every honest block `1..=published` was delivered (`during` names the attack).
+fn assert_all_delivered(published: u64, delivered: &BTreeSet<u64>, during: &str) {
+    let missing: Vec<u64> = (1..=published).filter(|n| !delivered.contains(n)).collect();
     assert!(
-        dir.join("node_modules").join("libp2p").is_dir(),
-        "run `{}` first (it needs Node.js >= 20 and npm)",
-        dir.join("install.sh").display()
+        missing.is_empty(),
+        "honest blocks lost during {during}: {missing:?}"
     );
-    dir
 }
 
-/// A running `node gossip-peer.mjs`, its JSON lines read by a task, killed when dropped.
-struct Js {
-    child: Child,
-    _stdin: Option<ChildStdin>,
-    events: mpsc::Receiver<Value>,
-}
-
-impl Js {
-    fn spawn(args: &[String]) -> Js {
-        let dir = interop_dir();
-        let mut child = Command::new("node")
-            .arg(dir.join("gossip-peer.mjs"))
-            .args(args)
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start node gossip-peer.mjs");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, events) = mpsc::channel(4096);
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("non-JSON line ({e}): {line}"));
-                if tx.send(v).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Js {
-            child,
-            _stdin: stdin,
-            events,
-        }
-    }
-
-    async fn until(&mut self, event: &str) -> Value {
-        loop {
-            let v = self.events.recv().await.expect("gossip-peer ended early");
-            assert_ne!(v["event"], "error", "{v}");
-            if v["event"] == event {
-                return v;
-            }
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
+/// The JS gossip peer (`gossip-peer.mjs`) with `args`.
+fn js_gossip_peer(args: &[String]) -> JsPeer {
+    JsPeer::spawn("gossip-peer.mjs", args)
 }
 
 /// Sends a signal to a child with the system `kill` (no libc binding needed).
@@ -224,33 +92,23 @@ const RSS_MARGIN_KIB: u64 = 32 * 1024;
 
 /// The attacker is banned and disconnected, honest blocks keep arriving during and after the
 /// flood, and our memory does not grow with the flood.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
-    let _serial = SERIAL.lock().await;
+#[test]
+fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
+    let _serial = one_at_a_time();
     interop_dir();
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let sequencer = spawn(config(0), SpawnOptions::default())
-            .await
-            .expect("sequencer starts");
-        let mut ours = spawn(config(1), SpawnOptions::default().with_events(true))
-            .await
-            .expect("our node starts");
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let sequencer = Rt::Tokio.spawn(sequencer_config(0)).await;
+        let mut ours = Rt::Tokio
+            .spawn_with(dev_config(1), SpawnOptions::default().with_events(true))
+            .await;
         let mut blocks = ours.blocks().expect("blocks");
         let mut events = collect_events(&mut ours);
         connect(&ours, &sequencer).await;
 
         // The attacker's files: bombs first, then wrong-signer blocks, interleaved.
         let files = tempfile::tempdir().expect("temp dir");
-        let mut args: Vec<String> = vec![
-            "--topic".into(),
-            TOPIC_V4.into(),
-            "--dial".into(),
-            ours.listen_addrs()[0].to_string(),
-            "--timeout-ms".into(),
-            "80000".into(),
-            "--max-hex".into(),
-            "0".into(),
-        ];
+        let mut args = gossip_peer_args(&[TOPIC_V4], Some(&ours.listen_addrs()[0]), 80_000);
+        args.extend(["--max-hex".into(), "0".into()]);
         let t = now_secs();
         for i in 0..BOMBS.max(WRONG_SIGNER) {
             let mut put = |name: String, data: Vec<u8>| {
@@ -273,7 +131,7 @@ async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
             }
         }
         let rss_start = rss_kib();
-        let mut js = Js::spawn(&args);
+        let mut js = js_gossip_peer(&args);
         let js_peer = js.until("listening").await["peerId"]
             .as_str()
             .expect("peerId")
@@ -318,7 +176,7 @@ async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
                     NodeEvent::PeerDisconnected { peer } if peer.to_string() == js_peer => disconnected = true,
                     _ => {}
                 },
-                v = js.events.recv() => {
+                v = js.recv() => {
                     if let Some(v) = v {
                         assert_ne!(v["event"], "error", "{v}");
                     }
@@ -332,8 +190,7 @@ async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
                 delivered.insert(b.envelope.payload.as_v1().block_number);
             }
         }
-        let missing: Vec<u64> = (1..=published).filter(|n| !delivered.contains(n)).collect();
-        assert!(missing.is_empty(), "honest blocks lost during the flood: {missing:?}");
+        assert_all_delivered(published, &delivered, "the flood");
 
         // The ban holds: the attacker cannot come back.
         let Ok(AdminResponse::Peers(peers)) =
@@ -363,11 +220,9 @@ async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
             "RSS grew from {first} KiB to {last} KiB during the flood"
         );
         drop(js);
-        ours.shutdown().await;
-        sequencer.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+        shutdown(sequencer).await;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,34 +231,26 @@ async fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
 
 /// The v4 block sent first on the v3 topic is rejected under its own message id (the topic is
 /// part of the id); the same bytes on the v4 topic are then accepted and delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_block_replayed_on_another_version_topic_does_not_suppress_the_real_one() {
-    let _serial = SERIAL.lock().await;
+#[test]
+fn a_block_replayed_on_another_version_topic_does_not_suppress_the_real_one() {
+    let _serial = one_at_a_time();
     interop_dir();
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let mut ours = spawn(config(1), SpawnOptions::default().with_events(true))
-            .await
-            .expect("our node starts");
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let mut ours = Rt::Tokio
+            .spawn_with(dev_config(1), SpawnOptions::default().with_events(true))
+            .await;
         let mut blocks = ours.blocks().expect("blocks");
         let mut events = collect_events(&mut ours);
         let data = block(42, 3, 32).sign(&dev_key(0), CHAIN).expect("encodes");
         let files = tempfile::tempdir().expect("temp dir");
         let path = files.path().join("v4.bin");
         std::fs::write(&path, &data).expect("write");
-        let mut js = Js::spawn(&[
-            "--topic".into(),
-            TOPIC_V3.into(),
-            "--topic".into(),
-            TOPIC_V4.into(),
-            "--dial".into(),
-            ours.listen_addrs()[0].to_string(),
-            "--publish".into(),
-            format!("{TOPIC_V3}={}", path.display()),
-            "--publish".into(),
-            format!("{TOPIC_V4}={}", path.display()),
-            "--timeout-ms".into(),
-            "60000".into(),
-        ]);
+        let mut args =
+            gossip_peer_args(&[TOPIC_V3, TOPIC_V4], Some(&ours.listen_addrs()[0]), 60_000);
+        for topic in [TOPIC_V3, TOPIC_V4] {
+            args.extend(["--publish".into(), format!("{topic}={}", path.display())]);
+        }
+        let mut js = js_gossip_peer(&args);
         let first = js.until("published").await;
         let second = js.until("published").await;
         assert_eq!(first["topic"], TOPIC_V3);
@@ -445,10 +292,8 @@ async fn a_block_replayed_on_another_version_topic_does_not_suppress_the_real_on
         assert_eq!(b.version, BlockVersion::V4);
         assert_eq!(b.envelope.payload.as_v1().block_number, 42);
         drop(js);
-        ours.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,22 +310,18 @@ const FD_MARGIN: usize = 16;
 /// garbage, or a multistream header and then nothing), all open at once: the node answers
 /// admin calls at once, keeps connected peers ≤ hi, still delivers gossip, and closes every
 /// descriptor once the sockets go away.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundreds_of_raw_connections_leave_the_node_responsive_and_leak_no_descriptors() {
-    let _serial = SERIAL.lock().await;
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let sequencer = spawn(config(0), SpawnOptions::default())
-            .await
-            .expect("sequencer starts");
-        let mut ours = spawn(config(1), SpawnOptions::default())
-            .await
-            .expect("our node starts");
+#[test]
+fn hundreds_of_raw_connections_leave_the_node_responsive_and_leak_no_descriptors() {
+    let _serial = one_at_a_time();
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let sequencer = Rt::Tokio.spawn(sequencer_config(0)).await;
+        let mut ours = Rt::Tokio.spawn(dev_config(1)).await;
         let mut blocks = ours.blocks().expect("blocks");
         connect(&ours, &sequencer).await;
         let hi = ours_hi();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let fds_before = fd_count();
-        let port = tcp_port(&ours);
+        let port = tcp_port(&ours.listen_addrs()[0]);
         let opened = Instant::now();
         let mut sockets = Vec::with_capacity(RAW_CONNECTIONS);
         let mut ports = BTreeSet::new();
@@ -550,11 +391,9 @@ async fn hundreds_of_raw_connections_leave_the_node_responsive_and_leak_no_descr
             fds_after <= fds_before + FD_MARGIN,
             "descriptors leaked: {fds_before} before, {fds_after} after"
         );
-        ours.shutdown().await;
-        sequencer.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+        shutdown(sequencer).await;
+    });
 }
 
 /// The default high-water mark (`p2p.peers.hi`).
@@ -795,16 +634,14 @@ async fn churn_nodes(
     mpsc::UnboundedReceiver<NodeEvent>,
     futures::channel::mpsc::Receiver<op_p2p_core::DeliveredBlock>,
 ) {
-    let mut s = config(0);
+    let mut s = sequencer_config(0);
     s.listen_ip = Ipv4Addr::new(127, 0, 0, 2).into();
-    let sequencer = spawn(s, SpawnOptions::default())
-        .await
-        .expect("sequencer starts");
-    let mut c = config(1);
+    let sequencer = Rt::Tokio.spawn(s).await;
+    let mut c = dev_config(1);
     c.core.gater.exempt_loopback_from_caps = exempt_loopback;
-    let mut ours = spawn(c, SpawnOptions::default().with_events(true))
-        .await
-        .expect("our node starts");
+    let mut ours = Rt::Tokio
+        .spawn_with(c, SpawnOptions::default().with_events(true))
+        .await;
     let blocks = ours.blocks().expect("blocks");
     let events = collect_events(&mut ours);
     connect(&ours, &sequencer).await;
@@ -816,10 +653,10 @@ async fn churn_nodes(
 /// blocks keep arriving), never holds more peers than its hard limit (the gater's
 /// `ConnConfig::max_connected`, twice `hi`; `hi` is a tide trimmed after the grace period, not a cap), keeps its
 /// peer book within its bound, and gives back every descriptor; RSS stays within a margin.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
-    let _serial = SERIAL.lock().await;
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
+    let _serial = one_at_a_time();
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         let (sequencer, ours, mut events, mut blocks) = churn_nodes(true).await;
         let hi = ours_hi();
         let hard = op_p2p_core::peers::tides::ConnConfig::default().max_connected(0);
@@ -906,13 +743,7 @@ async fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
             "peer book {} > {book_bound}",
             w.max_book
         );
-        let missing: Vec<u64> = (1..=w.published)
-            .filter(|n| !w.delivered.contains(n))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "honest blocks lost during the churn: {missing:?}"
-        );
+        assert_all_delivered(w.published, &w.delivered, "the churn");
         assert!(
             now_connected.total_connected <= 1 + FD_MARGIN as u64,
             "the attackers are gone: {} connected",
@@ -926,20 +757,18 @@ async fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
             rss_after <= rss_before + CHURN_RSS_MARGIN_KIB,
             "RSS grew from {rss_before} KiB to {rss_after} KiB"
         );
-        ours.shutdown().await;
-        sequencer.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+        shutdown(sequencer).await;
+    });
 }
 
 /// 500 fresh identities, half held 500 ms after identify, with the gater's loopback exemption
 /// off: at most `max_peers_per_ip` (10) peers from 127.0.0.1 are ever connected at once, the
 /// rest are refused right after the handshake, and honest blocks keep arriving.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exempt() {
-    let _serial = SERIAL.lock().await;
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exempt() {
+    let _serial = one_at_a_time();
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         let (sequencer, ours, mut events, mut blocks) = churn_nodes(false).await;
         let cap = op_p2p_core::peers::gater::DEFAULT_MAX_PEERS_PER_IP;
         let n = FRESH_IDENTITIES / 4;
@@ -978,13 +807,7 @@ async fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exem
             "{} > cap {cap} + 1",
             w.max_polled
         );
-        let missing: Vec<u64> = (1..=w.published)
-            .filter(|n| !w.delivered.contains(n))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "honest blocks lost during the churn: {missing:?}"
-        );
+        assert_all_delivered(w.published, &w.delivered, "the churn");
         // The cap really bit: many attackers got no further than the handshake.
         assert!(
             ended.get("Refused").copied().unwrap_or(0) >= n / 4,
@@ -1000,11 +823,9 @@ async fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exem
             w.published >= 2,
             "honest blocks were published during the churn"
         );
-        ours.shutdown().await;
-        sequencer.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+        shutdown(sequencer).await;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1021,16 +842,11 @@ const BIG_LATENCY: Duration = Duration::from_secs(5);
 /// A v4 block of about 1 MB that snappy cannot shrink: opaque pseudo-random transactions
 /// (validation hashes transactions into the block hash, it does not decode them).
 fn big_block(number: u64) -> BlockBuilder {
-    let mut x = number.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = SplitMix64::new(number);
     let txs = (0..BIG_TXS)
         .map(|_| {
             let mut tx = vec![0x02u8];
-            tx.extend((0..BIG_TX_DATA).map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            }));
+            tx.extend((0..BIG_TX_DATA).map(|_| rng.next() as u8));
             tx.into()
         })
         .collect();
@@ -1039,29 +855,23 @@ fn big_block(number: u64) -> BlockBuilder {
 
 /// A js-libp2p peer in the sequencer's mesh is frozen with SIGSTOP (it never reads again;
 /// its TCP window fills); the sequencer's 1 MB blocks still reach an honest node promptly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_peer_does_not_slow_delivery_to_others() {
-    let _serial = SERIAL.lock().await;
+#[test]
+fn a_stalled_peer_does_not_slow_delivery_to_others() {
+    let _serial = one_at_a_time();
     interop_dir();
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let sequencer = spawn(config(0), SpawnOptions::default().with_events(true))
-            .await
-            .expect("starts");
-        let mut honest = spawn(config(1), SpawnOptions::default())
-            .await
-            .expect("starts");
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let sequencer = Rt::Tokio
+            .spawn_with(
+                sequencer_config(0),
+                SpawnOptions::default().with_events(true),
+            )
+            .await;
+        let mut honest = Rt::Tokio.spawn(dev_config(1)).await;
         let mut blocks = honest.blocks().expect("blocks");
         connect(&honest, &sequencer).await;
-        let mut js = Js::spawn(&[
-            "--topic".into(),
-            TOPIC_V4.into(),
-            "--dial".into(),
-            sequencer.listen_addrs()[0].to_string(),
-            "--max-hex".into(),
-            "0".into(),
-            "--timeout-ms".into(),
-            "80000".into(),
-        ]);
+        let mut args = gossip_peer_args(&[TOPIC_V4], Some(&sequencer.listen_addrs()[0]), 80_000);
+        args.extend(["--max-hex".into(), "0".into()]);
+        let mut js = js_gossip_peer(&args);
         // Wait until the JS peer is in the sequencer's mesh and really receives blocks.
         let mut n = 0u64;
         loop {
@@ -1104,9 +914,7 @@ async fn a_stalled_peer_does_not_slow_delivery_to_others() {
         assert!(size > 500_000, "blocks are big: {size}");
         signal(pid, "-CONT");
         drop(js);
-        honest.shutdown().await;
-        sequencer.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(honest).await;
+        shutdown(sequencer).await;
+    });
 }

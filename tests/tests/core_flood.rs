@@ -29,9 +29,9 @@ use op_p2p_core::{
     Action, BlockVersion, Config, Direction, GossipMessage, Input, MessageHandle, Node, Reason,
     RequestId,
 };
-use op_p2p_core::{Multiaddr, PeerId};
+use op_p2p_core::{Multiaddr, PeerId, SplitMix64};
+use op_p2p_tests::{CHAIN, Draw};
 
-const CHAIN: u64 = 901;
 /// Gossip messages in the flood (`OP_P2P_FLOOD_MESSAGES` overrides it, for profiling).
 const MESSAGES: u64 = 1_000_000;
 /// Distinct source peers (more than the peer book's and the score table's bound of 1,024).
@@ -53,21 +53,6 @@ const T0: u64 = 1_750_000_000_000;
 /// (parent hash 32, fee recipient 20, state root 32, receipts root 32, logs bloom 256,
 /// prev randao 32).
 const NUMBER_OFFSET: usize = 65 + 32 + 32 + 20 + 32 + 32 + 256 + 32;
-
-/// A tiny deterministic generator (the flood must replay identically).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What a message was built to be, and the verdict reason it must get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +155,8 @@ fn a_million_invalid_messages_keep_every_bound_and_get_one_verdict_each() {
     );
 
     // ---- the flood -------------------------------------------------------------------------
-    let mut rng = Rng(0xF100D);
+    // Seeded: the flood must replay identically.
+    let mut rng = SplitMix64::new(0xF100D);
     let mut now = T0;
     let mut connected: BTreeSet<PeerId> = BTreeSet::new();
     let mut counts = [0u64; 7];
@@ -552,7 +538,7 @@ fn drain(
     node: &mut Node,
     pending: &mut Vec<Action>,
     connected: &mut BTreeSet<PeerId>,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     now: u64,
     tally: &mut Tally<'_>,
 ) {

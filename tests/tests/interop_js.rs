@@ -6,199 +6,40 @@
 //! `tests/interop/install.sh` first (CI does). Without them the tests fail, they never skip.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use futures::StreamExt;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
-use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::wire;
-use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
-use op_p2p_core::{BlockVersion, Config, PublishRequest, Verdict};
+use op_p2p_core::testkit::{BlockBuilder, dev_key, transactions};
+use op_p2p_core::{BlockVersion, Verdict};
 use op_p2p_node::driver::NodeEvent;
-use op_p2p_node::{NodeConfig, NodeHandle, default_agent_version};
-use op_p2p_tokio::{SpawnOptions, spawn};
+use op_p2p_node::{NodeConfig, SpawnOptions};
+use op_p2p_tests::{
+    CHAIN, JsPeer, Rt, admin, enr_node_id_hex, eventually, gossip_peer_args, interop_dir, now_secs,
+    publish_when_ready, sequencer_config, shutdown, sign_request, tcp_port,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
 
-const CHAIN: u64 = 901;
 /// The v3 (Ecotone) and v4 (Isthmus) block topics of chain 901 (spec §1.2).
 const TOPIC_V3: &str = "/optimism/901/2/blocks";
 const TOPIC_V4: &str = "/optimism/901/3/blocks";
 /// Bound of each test; the scripts get a shorter `--timeout-ms` so they end first.
 const TEST_TIMEOUT: Duration = Duration::from_secs(45);
-const SCRIPT_TIMEOUT_MS: &str = "40000";
+const SCRIPT_TIMEOUT_MS: u64 = 40_000;
 
-// ---------------------------------------------------------------------------------------------
-// Locating and running the scripts
-// ---------------------------------------------------------------------------------------------
-
-/// `tests/interop`, checked to be installed: fails (never skips) when `node` or the npm
-/// packages are missing.
-fn interop_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("tests")
-        .join("interop");
-    let help = format!(
-        "run `{}` first (it needs Node.js >= 20 and npm)",
-        dir.join("install.sh").display()
-    );
-    match std::process::Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!("`node --version` failed ({}): {help}", out.status),
-        Err(e) => panic!("`node` not found ({e}): install Node.js >= 20, then {help}"),
-    }
-    assert!(
-        dir.join("node_modules").join("libp2p").is_dir()
-            && dir
-                .join("node_modules")
-                .join("@chainsafe")
-                .join("discv5")
-                .is_dir(),
-        "{} has no installed packages: {help}",
-        dir.join("node_modules").display()
-    );
-    dir
-}
-
-/// A running `node <script>`: stdin kept open (closing it stops the script), stdout read line
-/// by line as JSON by a background task, the process killed when dropped.
-struct Js {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    events: mpsc::Receiver<Value>,
-}
-
-impl Js {
-    fn spawn(script: &str, args: &[String]) -> Js {
-        let dir = interop_dir();
-        let mut child = Command::new("node")
-            .arg(dir.join(script))
-            .args(args)
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start node {script}: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, events) = mpsc::channel(1024);
-        let name = script.to_string();
-        let who = name.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("{who} printed a non-JSON line ({e}): {line}"));
-                if tx.send(value).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Js {
-            name,
-            child,
-            stdin,
-            events,
-        }
-    }
-
-    /// The next output line; fails if the script ended.
-    async fn next(&mut self) -> Value {
-        match self.events.recv().await {
-            Some(v) => v,
-            None => panic!(
-                "{} ended early (status {:?}); see its stderr above",
-                self.name,
-                self.child.try_wait()
-            ),
-        }
-    }
-
-    /// Skips lines until one whose `event` is `event`; an `error` line fails the test.
-    async fn until(&mut self, event: &str) -> Value {
-        loop {
-            let v = self.next().await;
-            let got = v["event"].as_str().unwrap_or_default();
-            assert_ne!(got, "error", "{}: {v}", self.name);
-            if got == event {
-                return v;
-            }
-        }
-    }
-
-    /// Closes stdin (the script stops and exits 0), or kills it if it does not.
-    async fn stop(mut self) {
-        drop(self.stdin.take());
-        match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
-            Ok(Ok(status)) => assert!(status.success(), "{} exited with {status}", self.name),
-            _ => {
-                let _ = self.child.kill().await;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Our node
-// ---------------------------------------------------------------------------------------------
-
-fn now_secs() -> u64 {
-    op_p2p_node::system_now_ms() / 1000
-}
-
-/// Node `i` of chain 901 on loopback; node 0 is the sequencer (`dev_key(0)`), the signer every
-/// node accepts.
-fn config(i: u64, forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>) -> NodeConfig {
-    let kp = keypair(i);
-    let signer: Address = dev_key(0).address();
-    let mut core = Config::new(CHAIN, signer, forks, 2, kp.public().to_peer_id());
-    core.rng_seed = i;
-    if i == 0 {
-        core.sequencer_key = Some(dev_key(0));
-    }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery,
-        bootnodes,
-        static_peers: Vec::new(),
-        rpc_addr: None,
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-        ip_colocation_whitelist: Vec::new(),
-    }
-}
-
-/// Publishes until gossipsub has a peer for the topic (the mesh forms on heartbeats).
-async fn publish_when_ready(node: &NodeHandle, req: PublishRequest) -> wire::MessageId {
-    let mut last = None;
-    for _ in 0..150 {
-        match node.publish(req.clone()).await {
-            Ok(id) => return id,
-            Err(e) => {
-                last = Some(e);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    panic!("could not publish: {last:?}");
+/// Our node: the dev chain's sequencer (`dev_key(0)`, the signer every node accepts) on
+/// `forks`, with discovery (from `bootnodes`) or without.
+fn our_config(forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>) -> NodeConfig {
+    let mut c = sequencer_config(0);
+    c.core.validator.forks = forks;
+    c.discovery = discovery;
+    c.bootnodes = bootnodes;
+    c
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -210,31 +51,16 @@ fn id_hex(id: &wire::MessageId) -> String {
     hex::encode(id.0)
 }
 
-fn tcp_port(addr: &libp2p::Multiaddr) -> u16 {
-    addr.iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .expect("a TCP listen address")
-}
-
-/// The discv5 node id of a record, as 64 hex digits.
-fn node_id_hex(enr: &str) -> String {
-    let r: op_p2p_core::discovery::Enr = enr.parse().expect("a valid ENR");
-    hex::encode(r.node_id().raw())
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. Gossip
 // ---------------------------------------------------------------------------------------------
 
 /// Blocks flow both ways on the v3 and v4 topics between our node and js-libp2p, and both
 /// sides compute the same op-node message ids (spec §1.2, §2, §3).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_ids() {
-    let dir = interop_dir();
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_ids() {
+    interop_dir();
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         let t = now_secs();
         // Isthmus 5 s ago: a block at t-10 goes out on v3, one at t on v4; both stay inside
         // the 60 s validity window for the whole test.
@@ -244,12 +70,12 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
             isthmus: Some(t - 5),
             jovian: None,
         };
-        let mut ours = spawn(
-            config(0, forks, false, vec![]),
-            SpawnOptions::default().with_events(true),
-        )
-        .await
-        .expect("our node starts");
+        let mut ours = Rt::Tokio
+            .spawn_with(
+                our_config(forks, false, vec![]),
+                SpawnOptions::default().with_events(true),
+            )
+            .await;
         let mut blocks = ours.blocks().expect("blocks stream");
         let mut events = ours.events().expect("events stream");
 
@@ -260,16 +86,11 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
         ];
         let files = tempfile::tempdir().expect("temp dir");
         let mut js_data: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-        let mut args: Vec<String> = vec![
-            "--topic".into(),
-            TOPIC_V3.into(),
-            "--topic".into(),
-            TOPIC_V4.into(),
-            "--dial".into(),
-            ours.listen_addrs()[0].to_string(),
-            "--timeout-ms".into(),
-            SCRIPT_TIMEOUT_MS.into(),
-        ];
+        let mut args = gossip_peer_args(
+            &[TOPIC_V3, TOPIC_V4],
+            Some(&ours.listen_addrs()[0]),
+            SCRIPT_TIMEOUT_MS,
+        );
         for (topic, v, number, ts) in js_blocks {
             let data = BlockBuilder::new(v, number, ts)
                 .with_transactions(transactions(CHAIN, number, 3, 48))
@@ -281,7 +102,7 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
             args.push(format!("{topic}={}", path.display()));
             js_data.insert(topic, data);
         }
-        let mut js = Js::spawn("gossip-peer.mjs", &args);
+        let mut js = JsPeer::spawn("gossip-peer.mjs", &args);
         let listening = js.until("listening").await;
         let js_peer = listening["peerId"].as_str().expect("peerId").to_string();
 
@@ -293,15 +114,7 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
         ] {
             let builder = BlockBuilder::new(v, number, ts)
                 .with_transactions(transactions(CHAIN, number, 3, 48));
-            let (payload, root) = builder.build();
-            let id = publish_when_ready(
-                &ours,
-                PublishRequest::Sign {
-                    payload: Box::new(payload),
-                    parent_beacon_block_root: root,
-                },
-            )
-            .await;
+            let id = publish_when_ready(&ours, sign_request(&builder)).await;
             // Signing is deterministic (RFC 6979), so these are the bytes the node sent.
             let data = builder.sign(&dev_key(0), CHAIN).expect("block encodes");
             assert_eq!(id, wire::message_id(topic, &data), "publish returns op-node's id");
@@ -372,10 +185,8 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
         );
 
         js.stop().await;
-        ours.shutdown().await;
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out after {TEST_TIMEOUT:?} (scripts in {})", dir.display()));
+        shutdown(ours).await;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,18 +195,15 @@ async fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_id
 
 /// @chainsafe/discv5 talks to our discv5 (PING, FINDNODE distance 0) and decodes the record
 /// it gets over the wire: our node id, `opstack` = (901, 0), our TCP port (spec §7).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chainsafe_discv5_fetches_and_decodes_our_opstack_enr() {
+#[test]
+fn chainsafe_discv5_fetches_and_decodes_our_opstack_enr() {
     interop_dir();
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ours = spawn(
-            config(0, ForkSchedule::ALL_AT_GENESIS, true, vec![]),
-            SpawnOptions::default(),
-        )
-        .await
-        .expect("our node starts");
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let ours = Rt::Tokio
+            .spawn(our_config(ForkSchedule::ALL_AT_GENESIS, true, vec![]))
+            .await;
         let enr = ours.enr().expect("discovery on: an ENR").to_string();
-        let mut probe = Js::spawn(
+        let mut probe = JsPeer::spawn(
             "discv5-probe.mjs",
             &[
                 "--enr".into(),
@@ -406,7 +214,7 @@ async fn chainsafe_discv5_fetches_and_decodes_our_opstack_enr() {
         );
         let got = probe.until("enr").await;
         assert_eq!(got["source"], "findnode", "the record came over the wire");
-        assert_eq!(got["nodeId"], node_id_hex(&enr).as_str());
+        assert_eq!(got["nodeId"], enr_node_id_hex(&enr).as_str());
         assert_eq!(got["peerId"], ours.peer_id().to_string());
         assert_eq!(got["opstack"]["chainId"], CHAIN);
         assert_eq!(got["opstack"]["version"], 0);
@@ -418,10 +226,8 @@ async fn chainsafe_discv5_fetches_and_decodes_our_opstack_enr() {
         // What JS decoded is the record we advertise.
         assert_eq!(got["enr"], enr.as_str());
         probe.stop().await;
-        ours.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,24 +237,16 @@ async fn chainsafe_discv5_fetches_and_decodes_our_opstack_enr() {
 /// An op-node-like JS peer (one key for discv5 and libp2p, `opstack` = (901, 0)) given as our
 /// only bootnode ends up in our `opp2p_discoveryTable` and gets dialled; a JS node of chain 10
 /// that our discv5 also talked to stays out of the table (spec §7 filter).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
+#[test]
+fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
     interop_dir();
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         const KEY_901: &str = "0x5a01000000000000000000000000000000000000000000000000000000000901";
         const KEY_10: &str = "0x5a01000000000000000000000000000000000000000000000000000000000010";
         // The libp2p side of the chain-901 peer, so the discovered record is dialable.
-        let mut gossip = Js::spawn(
-            "gossip-peer.mjs",
-            &[
-                "--key".into(),
-                KEY_901.into(),
-                "--topic".into(),
-                TOPIC_V4.into(),
-                "--timeout-ms".into(),
-                SCRIPT_TIMEOUT_MS.into(),
-            ],
-        );
+        let mut args = gossip_peer_args(&[TOPIC_V4], None, SCRIPT_TIMEOUT_MS);
+        args.extend(["--key".into(), KEY_901.into()]);
+        let mut gossip = JsPeer::spawn("gossip-peer.mjs", &args);
         let listening = gossip.until("listening").await;
         let addr: libp2p::Multiaddr = listening["addrs"][0]
             .as_str()
@@ -457,7 +255,7 @@ async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
             .expect("a multiaddr");
         let port = tcp_port(&addr).to_string();
         let serve = |chain: &str, key: &str, tcp: &str| {
-            Js::spawn(
+            JsPeer::spawn(
                 "discv5-probe.mjs",
                 &[
                     "--serve".into(),
@@ -468,7 +266,7 @@ async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
                     "--tcp".into(),
                     tcp.into(),
                     "--timeout-ms".into(),
-                    SCRIPT_TIMEOUT_MS.into(),
+                    SCRIPT_TIMEOUT_MS.to_string(),
                 ],
             )
         };
@@ -490,19 +288,16 @@ async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
         let enr10 = s10["enr"].as_str().expect("enr").to_string();
         let id901 = s901["nodeId"].as_str().expect("nodeId").to_string();
         let id10 = s10["nodeId"].as_str().expect("nodeId").to_string();
-        assert_eq!(node_id_hex(&enr901), id901, "we parse their record");
+        assert_eq!(enr_node_id_hex(&enr901), id901, "we parse their record");
 
         let bootnodes: Vec<Bootnode> = [&enr901, &enr10]
             .iter()
             .map(|e| e.parse().expect("their ENR is a valid bootnode"))
             .collect();
-        let ours = spawn(
-            config(0, ForkSchedule::ALL_AT_GENESIS, true, bootnodes),
-            SpawnOptions::default(),
-        )
-        .await
-        .expect("our node starts");
-        let our_id = node_id_hex(ours.enr().expect("enr"));
+        let ours = Rt::Tokio
+            .spawn(our_config(ForkSchedule::ALL_AT_GENESIS, true, bootnodes))
+            .await;
+        let our_id = enr_node_id_hex(ours.enr().expect("enr"));
 
         // Our discv5 talks to both JS nodes: each adds us to its table.
         for (name, js) in [("chain 901", &mut js901), ("chain 10", &mut js10)] {
@@ -515,18 +310,16 @@ async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
             }
         }
         // The chain-901 record reaches our table and is dialled.
-        let table = loop {
-            let Ok(AdminResponse::DiscoveryTable(table)) =
-                ours.admin().call(AdminRequest::DiscoveryTable).await
+        let table = eventually("the chain-901 record in our table", || async {
+            let AdminResponse::DiscoveryTable(table) =
+                admin(&ours, AdminRequest::DiscoveryTable).await
             else {
-                panic!("opp2p_discoveryTable fails")
+                panic!("opp2p_discoveryTable")
             };
-            let ids: BTreeSet<String> = table.iter().map(|e| node_id_hex(e)).collect();
-            if ids.contains(&id901) {
-                break ids;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+            let ids: BTreeSet<String> = table.iter().map(|e| enr_node_id_hex(e)).collect();
+            ids.contains(&id901).then_some(ids)
+        })
+        .await;
         loop {
             let c = gossip.until("connected").await;
             if c["peer"] == ours.peer_id().to_string() {
@@ -536,12 +329,11 @@ async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
         // Both bootnode records reach the core together at start; give the core a moment more
         // and check the other chain is still out.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let Ok(AdminResponse::DiscoveryTable(later)) =
-            ours.admin().call(AdminRequest::DiscoveryTable).await
+        let AdminResponse::DiscoveryTable(later) = admin(&ours, AdminRequest::DiscoveryTable).await
         else {
-            panic!("opp2p_discoveryTable fails")
+            panic!("opp2p_discoveryTable")
         };
-        for ids in [table, later.iter().map(|e| node_id_hex(e)).collect()] {
+        for ids in [table, later.iter().map(|e| enr_node_id_hex(e)).collect()] {
             assert!(!ids.contains(&id10), "chain 10 filtered out: {later:?}");
             assert!(ids.contains(&id901));
         }
@@ -553,8 +345,6 @@ async fn our_node_finds_a_chainsafe_discv5_node_and_filters_other_chains() {
         gossip.stop().await;
         js901.stop().await;
         js10.stop().await;
-        ours.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(ours).await;
+    });
 }

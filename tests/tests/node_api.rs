@@ -3,31 +3,28 @@
 //! refusing inbound connections, a restart from the data dir, and a peer banned for invalid
 //! blocks. Every test is bounded by a timeout.
 //!
-//! The HTTP client is a raw HTTP/1.1 writer/reader over `tokio::net::TcpStream`: no extra
-//! dependency, and the assertions see exactly the bytes the server wrote (status line,
-//! `Content-Length`, `Content-Type`).
+//! The HTTP client is `op_p2p_tests`' raw HTTP/1.1 writer/reader: no extra dependency, and the
+//! assertions see exactly the bytes the server wrote (status line, `Content-Length`,
+//! `Content-Type`).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures::StreamExt;
-use op_p2p_core::alloy_primitives::{Address, hex, keccak256};
+use op_p2p_core::alloy_primitives::{hex, keccak256};
 use op_p2p_core::discovery::Bootnode;
-use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
-use op_p2p_core::{BlockVersion, Config, DisconnectReason, PublishRequest, Reason};
+use op_p2p_core::testkit::{dev_key, keypair};
+use op_p2p_core::{DisconnectReason, Reason};
 use op_p2p_node::datadir::{self, DataDir};
 use op_p2p_node::driver::NodeEvent;
-use op_p2p_node::{NodeConfig, NodeHandle, default_agent_version};
-use op_p2p_tokio::{SpawnOptions, spawn};
+use op_p2p_node::{NodeConfig, NodeHandle, SpawnOptions, default_agent_version};
+use op_p2p_tests::{
+    Rt, dev_config, enr_node_id_hex, eventually, http_get, json_rpc as rpc, json_rpc_ok as ok,
+    local0, now_secs, publish_when_ready, sequencer_config, shutdown, v4_block, with_keypair,
+};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const CHAIN: u64 = 901;
 /// Bound on every test.
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest HTTP response the client reads.
-const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 
 const PEER_INFO_KEYS: [&str; 14] = [
     "ENR",
@@ -46,157 +43,16 @@ const PEER_INFO_KEYS: [&str; 14] = [
     "userAgent",
 ];
 
-fn local0() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
-}
-
-fn now_secs() -> u64 {
-    op_p2p_node::system_now_ms() / 1000
-}
-
-/// A node on 127.0.0.1 with OS-chosen ports, key `keypair(i)`, accepting blocks signed by
-/// `signer`; node 0 is the sequencer (`dev_key(0)`). JSON-RPC is served on an OS-chosen port.
-fn config(
-    i: u64,
-    kp: libp2p::identity::Keypair,
-    signer: Address,
-    discovery: bool,
-    bootnodes: Vec<Bootnode>,
-) -> NodeConfig {
-    let mut core = Config::new(
-        CHAIN,
-        signer,
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        kp.public().to_peer_id(),
-    );
-    core.rng_seed = i;
-    if i == 0 {
-        core.sequencer_key = Some(dev_key(0));
-    }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery,
-        bootnodes,
-        static_peers: Vec::new(),
-        rpc_addr: Some(local0()),
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-        ip_colocation_whitelist: Vec::new(),
-    }
-}
-
+/// Node `i` of the dev chain (node 0 the sequencer) serving JSON-RPC on an OS-chosen port.
 fn plain(i: u64, discovery: bool) -> NodeConfig {
-    config(i, keypair(i), dev_key(0).address(), discovery, Vec::new())
-}
-
-// ---- raw HTTP/1.1 client -------------------------------------------------------------------
-
-#[derive(Debug)]
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`), the response read to EOF.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &str,
-) -> HttpResponse {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        req.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    (&mut stream)
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut raw)
-        .await
-        .expect("read");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(parts.next(), Some("HTTP/1.1"), "{status_line}");
-    let status: u16 = parts.next().expect("status").parse().expect("status code");
-    let headers: Vec<(String, String)> = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').expect("header line");
-            (k.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    let resp = HttpResponse {
-        status,
-        headers,
-        body: body.to_owned(),
+    let mut c = if i == 0 {
+        sequencer_config(i)
+    } else {
+        dev_config(i)
     };
-    // The server sizes every body: Content-Length is present and exact.
-    let len: usize = resp
-        .header("content-length")
-        .expect("content-length")
-        .parse()
-        .expect("length");
-    assert_eq!(len, resp.body.len());
-    resp
-}
-
-/// One JSON-RPC call over HTTP: `Ok(result)` or `Err((code, message))`.
-async fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value, (i64, String)> {
-    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string();
-    let r = http(addr, "POST", "/", Some("application/json"), &body).await;
-    assert_eq!(r.status, 200, "{method}: {r:?}");
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    let v: Value = serde_json::from_str(&r.body).expect("JSON response");
-    assert_eq!(v["jsonrpc"], "2.0");
-    assert_eq!(v["id"], 7);
-    let obj = v.as_object().expect("response object");
-    match (obj.get("result"), obj.get("error")) {
-        (Some(res), None) => Ok(res.clone()),
-        (None, Some(e)) => {
-            let mut k = keys(e);
-            k.sort_unstable();
-            assert_eq!(k, ["code", "message"], "{e}");
-            Err((
-                e["code"].as_i64().expect("code"),
-                e["message"].as_str().expect("message").to_owned(),
-            ))
-        }
-        _ => panic!("neither result nor error: {v}"),
-    }
-}
-
-async fn ok(addr: SocketAddr, method: &str, params: Value) -> Value {
-    match rpc(addr, method, params.clone()).await {
-        Ok(v) => v,
-        Err(e) => panic!("{method} {params}: {e:?}"),
-    }
+    c.discovery = discovery;
+    c.rpc_addr = Some(local0());
+    c
 }
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -314,60 +170,18 @@ fn node_id_hex(kp: &libp2p::identity::Keypair) -> String {
     hex::encode(keccak256(&pk[1..]).0)
 }
 
-fn enr_node_id_hex(enr: &str) -> String {
-    let enr: discv5::Enr = enr.parse().expect("valid ENR");
-    hex::encode(enr.node_id().raw())
-}
-
 /// The multiaddr string `opp2p_connectPeer` takes for `node`.
 fn dial_addr(node: &NodeHandle) -> String {
     node.listen_addrs()[0].to_string()
 }
 
-/// Polls `f` every 100 ms until it returns `Some` (the test's timeout bounds it).
-async fn eventually<T, F, Fut>(mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn v4_block(number: u64) -> PublishRequest {
-    let (payload, root) = BlockBuilder::new(BlockVersion::V4, number, now_secs()).build();
-    PublishRequest::Sign {
-        payload: Box::new(payload),
-        parent_beacon_block_root: root,
-    }
-}
-
-/// Publishes until gossipsub has a peer for the topic (the mesh forms on heartbeats).
-async fn publish_when_ready(node: &NodeHandle, req: PublishRequest) {
-    for _ in 0..100 {
-        if node.publish(req.clone()).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("could not publish");
-}
-
 // ---- 1. every opp2p_* method over HTTP ----------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_admin_method_over_http_with_op_node_shapes() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let a = spawn(plain(0, true), SpawnOptions::default())
-            .await
-            .unwrap();
-        let b = spawn(plain(1, false), SpawnOptions::default())
-            .await
-            .unwrap();
+#[test]
+fn every_admin_method_over_http_with_op_node_shapes() {
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let a = Rt::Tokio.spawn(plain(0, true)).await;
+        let b = Rt::Tokio.spawn(plain(1, false)).await;
         let ra = a.rpc_addr().expect("rpc bound");
         let rb = b.rpc_addr().expect("rpc bound");
         assert!(ra.ip().is_loopback() && ra.port() != 0, "{ra}");
@@ -450,7 +264,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
         );
 
         // A's view of B, once identify and the topic subscriptions have arrived.
-        let b_seen = eventually(|| async {
+        let b_seen = eventually("A sees B identified and subscribed", || async {
             let d = ok(ra, "opp2p_peers", json!([true])).await;
             let p = d["peers"][b_id.as_str()].clone();
             (p["userAgent"] == default_agent_version() && p["gossipBlocks"] == true).then_some(d)
@@ -481,7 +295,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
         assert_eq!(all["totalConnected"], 1);
 
         // opp2p_peerStats
-        let stats = eventually(|| async {
+        let stats = eventually("B on the v4 topic in peerStats", || async {
             let s = ok(ra, "opp2p_peerStats", json!([])).await;
             (s["blocksTopicV4"] == 1).then_some(s)
         })
@@ -616,7 +430,7 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
             Value::Null
         );
         assert_eq!(ok(ra, "opp2p_listBlockedPeers", json!([])).await, json!([]));
-        eventually(|| async {
+        eventually("B disconnected and gone", || async {
             let d = ok(ra, "opp2p_peers", json!([true])).await;
             (d["peers"].get(b_id.as_str()).is_none() && d["totalConnected"] == 0).then_some(())
         })
@@ -667,27 +481,25 @@ async fn every_admin_method_over_http_with_op_node_shapes() {
             json!([])
         );
 
-        a.shutdown().await;
-        b.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(a).await;
+        shutdown(b).await;
+    });
 }
 
 // ---- 2. metrics scrape --------------------------------------------------------------------
 
-async fn scrape(addr: SocketAddr) -> String {
-    let r = http(addr, "GET", "/metrics", None, "").await;
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let r = http_get(addr, "/metrics").await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
     assert!(
-        r.body.ends_with("# EOF\n"),
+        r.text().ends_with("# EOF\n"),
         "OpenMetrics text ends in # EOF"
     );
-    r.body
+    r.text().to_owned()
 }
 
 /// The value of the sample line `series` (name plus labels, exactly as written).
@@ -698,15 +510,15 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         let mut ca = plain(0, false);
         ca.metrics_addr = Some(local0());
         let mut cb = plain(1, false);
         cb.metrics_addr = Some(local0());
-        let a = spawn(ca, SpawnOptions::default()).await.unwrap();
-        let mut b = spawn(cb, SpawnOptions::default()).await.unwrap();
+        let a = Rt::Tokio.spawn(ca).await;
+        let mut b = Rt::Tokio.spawn(cb).await;
         let ma = a.metrics_addr().expect("metrics bound");
         let mb = b.metrics_addr().expect("metrics bound");
         // rpc_addr and metrics_addr are both 127.0.0.1:0, the same address: one listener
@@ -716,8 +528,8 @@ async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
             Some(ma),
             "rpc and metrics on 127.0.0.1:0 share a listener"
         );
-        let healthz = http(mb, "GET", "/healthz", None, "").await;
-        assert_eq!((healthz.status, healthz.body.as_str()), (200, "ok"));
+        let healthz = http_get(mb, "/healthz").await;
+        assert_eq!((healthz.status, healthz.text()), (200, "ok"));
 
         assert_eq!(
             ok(
@@ -735,7 +547,7 @@ async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
             assert_eq!(got.envelope.payload.as_v1().block_number, n);
         }
         // The core's counters are copied about once a second.
-        let tb = eventually(|| async {
+        let tb = eventually("B's accepts and scores scraped", || async {
             let t = scrape(mb).await;
             (sample(
                 &t,
@@ -745,7 +557,7 @@ async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
             .then_some(t)
         })
         .await;
-        let ta = eventually(|| async {
+        let ta = eventually("A's accept scraped", || async {
             let t = scrape(ma).await;
             (sample(&t, r#"op_p2p_p2p_accepts_total{allow="true"}"#) >= Some(1.0)).then_some(t)
         })
@@ -834,24 +646,20 @@ async fn metrics_scrape_after_gossip_has_op_node_series_and_no_peer_labels() {
             assert!(!t.contains("peer_id=\""), "{t}");
             assert!(!t.contains("16Uiu2"), "a secp256k1 peer id in metrics\n{t}");
         }
-        a.shutdown().await;
-        b.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(a).await;
+        shutdown(b).await;
+    });
 }
 
 // ---- 3. a blocked IP is refused inbound ---------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blocked_ip_is_refused_inbound_until_unblocked() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn a_blocked_ip_is_refused_inbound_until_unblocked() {
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         let mut ca = plain(2, false);
-        ca.metrics_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
-        let a = spawn(ca, SpawnOptions::default()).await.unwrap();
-        let b = spawn(plain(3, false), SpawnOptions::default())
-            .await
-            .unwrap();
+        ca.metrics_addr = Some(local0());
+        let a = Rt::Tokio.spawn(ca).await;
+        let b = Rt::Tokio.spawn(plain(3, false)).await;
         let (ra, rb) = (a.rpc_addr().unwrap(), b.rpc_addr().unwrap());
         assert_eq!(
             ok(ra, "opp2p_blockAddr", json!(["127.0.0.1"])).await,
@@ -867,7 +675,7 @@ async fn a_blocked_ip_is_refused_inbound_until_unblocked() {
         assert_eq!(d["peers"], json!({}));
         assert_eq!(d["bannedIPS"], json!(["127.0.0.1"]));
         // The refusal was A's gate at accept time.
-        let t = eventually(|| async {
+        let t = eventually("A's refusal scraped", || async {
             let t = scrape(a.metrics_addr().unwrap()).await;
             (sample(&t, r#"op_p2p_p2p_accepts_total{allow="false"}"#) >= Some(1.0)).then_some(t)
         })
@@ -885,24 +693,22 @@ async fn a_blocked_ip_is_refused_inbound_until_unblocked() {
             ok(rb, "opp2p_connectPeer", json!([dial_addr(&a)])).await,
             Value::Null
         );
-        let d = eventually(|| async {
+        let d = eventually("B connected to A", || async {
             let d = ok(ra, "opp2p_peers", json!([true])).await;
             (d["totalConnected"] == 1).then_some(d)
         })
         .await;
         assert_eq!(d["peers"][b.peer_id().to_base58()]["direction"], 1);
-        a.shutdown().await;
-        b.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(a).await;
+        shutdown(b).await;
+    });
 }
 
 // ---- 4. a restart keeps key, blocks and the discovery table -------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_keeps_key_blocks_and_discovery_table() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn a_restart_keeps_key_blocks_and_discovery_table() {
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("node");
         let kp = DataDir::open(&path)
@@ -911,15 +717,14 @@ async fn a_restart_keeps_key_blocks_and_discovery_table() {
             .unwrap();
         let peer_id = kp.public().to_peer_id();
 
-        let other = spawn(plain(11, true), SpawnOptions::default())
-            .await
-            .unwrap();
+        let other = Rt::Tokio.spawn(plain(11, true)).await;
         let other_enr = other.enr().unwrap().to_owned();
         let other_node_id = enr_node_id_hex(&other_enr);
         let boot: Bootnode = other_enr.parse().unwrap();
-        let mut cfg = config(12, kp, dev_key(0).address(), true, vec![boot]);
+        let mut cfg = with_keypair(plain(12, true), kp);
+        cfg.bootnodes = vec![boot];
         cfg.datadir = Some(path.clone());
-        let n = spawn(cfg, SpawnOptions::default()).await.unwrap();
+        let n = Rt::Tokio.spawn(cfg).await;
         assert_eq!(n.peer_id(), peer_id);
         let rn = n.rpc_addr().unwrap();
         let blocked = keypair(60).public().to_peer_id().to_base58();
@@ -933,7 +738,7 @@ async fn a_restart_keeps_key_blocks_and_discovery_table() {
             Value::Null
         );
         // Discovery finds the bootnode and keeps it in the table.
-        eventually(|| async {
+        eventually("the bootnode in the discovery table", || async {
             let t = ok(rn, "opp2p_discoveryTable", json!([])).await;
             t.as_array()
                 .unwrap()
@@ -942,8 +747,8 @@ async fn a_restart_keeps_key_blocks_and_discovery_table() {
                 .then_some(())
         })
         .await;
-        n.shutdown().await;
-        other.shutdown().await;
+        shutdown(n).await;
+        shutdown(other).await;
 
         for f in [
             datadir::KEY_FILE,
@@ -960,9 +765,9 @@ async fn a_restart_keeps_key_blocks_and_discovery_table() {
             .unwrap();
         assert_eq!(kp.public().to_peer_id(), peer_id);
         // No bootnode and the other node gone: nothing can be discovered anew.
-        let mut cfg = config(12, kp, dev_key(0).address(), true, vec![]);
+        let mut cfg = with_keypair(plain(12, true), kp);
         cfg.datadir = Some(path.clone());
-        let n = spawn(cfg, SpawnOptions::default()).await.unwrap();
+        let n = Rt::Tokio.spawn(cfg).await;
         let rn = n.rpc_addr().unwrap();
         assert_eq!(
             ok(rn, "opp2p_self", json!([])).await["peerID"],
@@ -984,26 +789,23 @@ async fn a_restart_keeps_key_blocks_and_discovery_table() {
                 .any(|e| e.as_str().map(enr_node_id_hex) == Some(other_node_id.clone())),
             "restored table: {table:?}"
         );
-        n.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(n).await;
+    });
 }
 
 // ---- 5. a peer sending invalid blocks is banned -------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_sending_invalid_blocks_is_banned_and_cannot_reconnect() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn a_peer_sending_invalid_blocks_is_banned_and_cannot_reconnect() {
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
         // S signs with dev_key(0); V only accepts dev_key(5): every block is wrong_signer.
-        let s = spawn(plain(0, false), SpawnOptions::default())
-            .await
-            .unwrap();
-        let mut vc = config(21, keypair(21), dev_key(5).address(), false, vec![]);
+        let s = Rt::Tokio.spawn(plain(0, false)).await;
+        let mut vc = plain(21, false);
+        vc.core.validator.unsafe_signer = dev_key(5).address();
         vc.metrics_addr = Some(local0());
-        let mut v = spawn(vc, SpawnOptions::default().with_events(true))
-            .await
-            .unwrap();
+        let mut v = Rt::Tokio
+            .spawn_with(vc, SpawnOptions::default().with_events(true))
+            .await;
         let mut events = v.events().unwrap();
         let (rs, rv) = (s.rpc_addr().unwrap(), v.rpc_addr().unwrap());
         let s_id = s.peer_id();
@@ -1044,14 +846,14 @@ async fn a_peer_sending_invalid_blocks_is_banned_and_cannot_reconnect() {
         // so more arrive before it. Gossipsub's graylist (-40, at 11) must not stop the count.
         assert!(rejects >= 17, "banned after only {rejects} REJECTs");
         // V no longer lists S, and S cannot come back.
-        eventually(|| async {
+        eventually("S gone from V's peers", || async {
             let d = ok(rv, "opp2p_peers", json!([true])).await;
             d["peers"].get(s_id.to_base58()).is_none().then_some(())
         })
         .await;
         // A score ban is timed, not permanent: it is not in the permanent lists.
         assert_eq!(ok(rv, "opp2p_listBlockedPeers", json!([])).await, json!([]));
-        let t = eventually(|| async {
+        let t = eventually("the ban counted", || async {
             let t = scrape(v.metrics_addr().unwrap()).await;
             (sample(&t, "op_p2p_bans_total") == Some(1.0)).then_some(t)
         })
@@ -1068,9 +870,7 @@ async fn a_peer_sending_invalid_blocks_is_banned_and_cannot_reconnect() {
         assert!(again.is_err(), "S reconnected to V: {again:?}");
         let d = ok(rv, "opp2p_peers", json!([true])).await;
         assert!(d["peers"].get(s_id.to_base58()).is_none(), "{d}");
-        s.shutdown().await;
-        v.shutdown().await;
-    })
-    .await
-    .expect("bounded");
+        shutdown(s).await;
+        shutdown(v).await;
+    });
 }

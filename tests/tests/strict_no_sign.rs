@@ -10,12 +10,9 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder, noise, tcp, yamux};
-use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::BlockVersion;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
-use op_p2p_core::{BlockVersion, Config};
-use op_p2p_node::NodeConfig;
-
-const CHAIN: u64 = 901;
+use op_p2p_tests::{CHAIN, Rt, dev_config, now_secs, shutdown};
 
 /// Spawns our node, connects a rust-libp2p gossipsub publisher with `authenticity`, publishes
 /// one valid v4 block, and says whether our node delivered it within `wait`.
@@ -25,17 +22,7 @@ async fn delivered(
     key: u64,
     wait: Duration,
 ) -> bool {
-    let kp = keypair(50 + key);
-    let core = Config::new(
-        CHAIN,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        kp.public().to_peer_id(),
-    );
-    let mut node = op_p2p_tokio::spawn(NodeConfig::local(core, kp), Default::default())
-        .await
-        .unwrap();
+    let mut node = Rt::Tokio.spawn(dev_config(50 + key)).await;
     let mut blocks = node.blocks().unwrap();
     let target: Multiaddr = node.listen_addrs()[0].clone();
 
@@ -73,8 +60,7 @@ async fn delivered(
     publisher.behaviour_mut().subscribe(&topic).unwrap();
     publisher.dial(target).unwrap();
 
-    let now = op_p2p_node::system_now_ms() / 1000;
-    let data = BlockBuilder::new(BlockVersion::V4, 7, now)
+    let data = BlockBuilder::new(BlockVersion::V4, 7, now_secs())
         .sign(&dev_key(0), CHAIN)
         .unwrap();
     let mut published = false;
@@ -105,13 +91,13 @@ async fn delivered(
             _ = &mut deadline => panic!("the publisher never saw our node subscribe"),
         }
     };
-    node.shutdown().await;
+    shutdown(node).await;
     result
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gossip_carrying_from_seqno_and_signature_is_dropped() {
-    tokio::time::timeout(Duration::from_secs(60), async {
+#[test]
+fn gossip_carrying_from_seqno_and_signature_is_dropped() {
+    Rt::Tokio.block_on_within(Duration::from_secs(60), async {
         let kp = keypair(70);
         assert!(
             !delivered(
@@ -133,7 +119,5 @@ async fn gossip_carrying_from_seqno_and_signature_is_dropped() {
             .await,
             "the same block published anonymously is delivered"
         );
-    })
-    .await
-    .expect("bounded");
+    });
 }
