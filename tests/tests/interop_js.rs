@@ -6,7 +6,7 @@
 //! `tests/interop/install.sh` first (CI does). Without them the tests fail, they never skip.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use op_p2p_core::gossip::wire;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
 use op_p2p_core::{BlockVersion, Config, PublishRequest, Verdict};
 use op_p2p_node::driver::NodeEvent;
-use op_p2p_node::{NodeConfig, NodeHandle, default_agent_version};
+use op_p2p_node::{NodeConfig, NodeHandle};
 use op_p2p_tokio::{SpawnOptions, spawn};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -168,22 +168,11 @@ fn config(i: u64, forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>
     if i == 0 {
         core.sequencer_key = Some(dev_key(0));
     }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery,
-        bootnodes,
-        static_peers: Vec::new(),
-        rpc_addr: None,
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-        ip_colocation_whitelist: Vec::new(),
-    }
+    let mut c = NodeConfig::local(core, kp);
+    c.discovery = discovery;
+    c.core.discovery = discovery.then(Default::default);
+    c.bootnodes = bootnodes;
+    c
 }
 
 /// Publishes until gossipsub has a peer for the topic (the mesh forms on heartbeats).

@@ -29,6 +29,7 @@ fn config(i: u64, forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>
     }
     let mut c = NodeConfig::local(core, kp);
     c.discovery = discovery;
+    c.core.discovery = discovery.then(Default::default);
     c.bootnodes = bootnodes;
     c
 }

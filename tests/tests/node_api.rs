@@ -74,22 +74,12 @@ fn config(
     if i == 0 {
         core.sequencer_key = Some(dev_key(0));
     }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery,
-        bootnodes,
-        static_peers: Vec::new(),
-        rpc_addr: Some(local0()),
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-        ip_colocation_whitelist: Vec::new(),
-    }
+    let mut c = NodeConfig::local(core, kp);
+    c.discovery = discovery;
+    c.core.discovery = discovery.then(Default::default);
+    c.bootnodes = bootnodes;
+    c.rpc_addr = Some(local0());
+    c
 }
 
 fn plain(i: u64, discovery: bool) -> NodeConfig {

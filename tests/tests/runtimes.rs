@@ -6,7 +6,7 @@
 //! the bodies need nothing from the runtime they are instantiated for but `spawn`.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, peer_id};
 use op_p2p_core::{BlockVersion, Config, PublishRequest};
 use op_p2p_node::datadir::DataDir;
-use op_p2p_node::{NodeConfig, NodeHandle, default_agent_version};
+use op_p2p_node::{NodeConfig, NodeHandle};
 
 const CHAIN: u64 = 901;
 /// Each test finishes in a few seconds on loopback; this only turns a hang into a failure.
@@ -84,22 +84,7 @@ fn config(i: u64, sequencer: bool) -> NodeConfig {
     if sequencer {
         core.sequencer_key = Some(dev_key(0));
     }
-    NodeConfig {
-        core,
-        keypair: kp,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tcp_port: 0,
-        udp_port: 0,
-        advertise_ip: None,
-        discovery: false,
-        bootnodes: Vec::new(),
-        static_peers: Vec::new(),
-        rpc_addr: None,
-        metrics_addr: None,
-        datadir: None,
-        agent_version: default_agent_version(),
-        ip_colocation_whitelist: Vec::new(),
-    }
+    NodeConfig::local(core, kp)
 }
 
 async fn call(node: &NodeHandle, request: AdminRequest) -> AdminResponse {
@@ -213,6 +198,7 @@ async fn shutdown_persists_and_releases_everything(rt: Rt) {
     drop(udp);
     let mut c = config(4, false);
     c.discovery = true;
+    c.core.discovery = Some(Default::default());
     c.udp_port = udp_port;
     c.rpc_addr = Some("127.0.0.1:0".parse().unwrap());
     c.datadir = Some(dir.path().to_path_buf());
@@ -291,6 +277,7 @@ fn a_mixed_mesh_delivers_every_block_to_every_node() {
     Rt::Tokio.block_on(async {
         let mut boot = config(100, false);
         boot.discovery = true;
+        boot.core.discovery = Some(Default::default());
         let boot = Rt::AsyncStd.spawn(boot).await;
         let boot_enr: Bootnode = boot.enr().unwrap().parse().unwrap();
         let mut nodes = Vec::new();
@@ -299,6 +286,7 @@ fn a_mixed_mesh_delivers_every_block_to_every_node() {
             // Node 0 (tokio) and node 5 (async-std) sequence with the same key.
             let mut c = config(10 + i, i == 0 || i == 5);
             c.discovery = true;
+            c.core.discovery = Some(Default::default());
             c.bootnodes = vec![boot_enr.clone()];
             nodes.push(rt.spawn(c).await);
         }
