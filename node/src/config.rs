@@ -43,6 +43,7 @@ const MAX_ECHO: usize = 120;
 /// [`crate::spawn`] runs it before it binds anything, so an invalid configuration never
 /// starts a node, however it was made.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NodeConfig {
     /// The protocol core's settings (chain, signer, forks, tides, gating, bans, req/resp).
     pub core: op_p2p_core::Config,
