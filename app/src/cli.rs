@@ -30,6 +30,10 @@
 //! - `--p2p.peers.hi` may be at most [`MAX_PEERS_HI`](op_p2p_core::peers::tides::MAX_PEERS_HI)
 //!   (256); the node keeps at most `2 × hi + static peers` connected.
 
+// Flag doc comments are clap's `--help` text, where `<datadir>` or `<peer id>` is a
+// placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;

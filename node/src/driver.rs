@@ -1,7 +1,7 @@
 //! The one event loop every runtime runs: it owns the swarm (and, inside its [`Gate`], the
 //! [`Node`]), feeds every swarm event, admin call, command, discovered record and timer to the
 //! core, and carries out every action the core emits. It is generic over the [`Runtime`]
-//! (clock and timers; state is written by [`crate::state_writer`] off this loop).
+//! (clock and timers; state is written by the state writer task off this loop).
 //!
 //! [`Gate`]: crate::behaviour::Gate
 

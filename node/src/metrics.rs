@@ -42,7 +42,7 @@
 //! libp2p's own metrics (`libp2p::metrics::Metrics::new`) live under `libp2p_`, so both can
 //! share one registry. Pass the root registry to [`Metrics::new`]; it adds the prefix. Among
 //! them, `libp2p_bandwidth_bytes_total{protocols, direction}` counts every stream's bytes (the
-//! transport is wrapped in [`crate::assemble::build_swarm`]). gossipsub's own series are under
+//! transport is wrapped when [`crate::spawn`] builds the swarm). gossipsub's own series are under
 //! `gossipsub_`; note that its `topic_msg_sent_bytes` counts a message when it is queued, and
 //! an IDONTWANT can drop it before it is written.
 
