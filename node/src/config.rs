@@ -11,7 +11,7 @@ use libp2p::identity::{KeyType, Keypair};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use op_p2p_core::Config;
-use op_p2p_core::discovery::{Bootnode, BootnodeError, TableConfig};
+use op_p2p_core::discovery::{Bootnode, BootnodeError};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::signature::SequencerKey;
 use op_p2p_core::peers::gater::GaterConfig;
@@ -666,7 +666,6 @@ impl NodeConfigBuilder {
         core.gater = self.gater;
         core.sequencer_key = self.sequencer_key;
         core.rng_seed = self.rng_seed.unwrap_or_else(os_seed);
-        core.discovery = self.discovery.then(TableConfig::default);
         let agent_version = self
             .agent_version
             .filter(|a| !a.trim().is_empty())
@@ -878,6 +877,7 @@ fn echo(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use op_p2p_core::discovery::TableConfig;
     use op_p2p_core::presets::{ALL, BASE, OP_SEPOLIA};
     use op_p2p_core::testkit::{dev_key, keypair, peer_id};
 
