@@ -24,7 +24,7 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::topic::BlockTopic;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
-use op_p2p_core::{BlockVersion, Config, PublishRequest};
+use op_p2p_core::{BlockVersion, PublishRequest};
 use op_p2p_node::{NodeConfig, NodeHandle};
 use op_p2p_node::{Runtime, system_now_ms};
 use serde::{Deserialize, Serialize};
@@ -288,25 +288,30 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
 /// The node config of bench node `index`: node 0 holds the sequencer key; metrics on an
 /// ephemeral loopback port; no discovery (the coordinator wires the mesh).
 pub fn child_config(index: u64) -> NodeConfig {
-    let kp = keypair(2000 + index);
-    let mut core = Config::new(
-        BENCH_CHAIN_ID,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        kp.public().to_peer_id(),
-    );
-    core.rng_seed = index;
+    let loopback = std::net::Ipv4Addr::LOCALHOST;
+    let mut b = NodeConfig::builder(keypair(2000 + index))
+        .chain(
+            BENCH_CHAIN_ID,
+            dev_key(0).address(),
+            ForkSchedule::ALL_AT_GENESIS,
+            2,
+        )
+        .listen_ip(loopback.into())
+        .tcp_port(0)
+        .udp_port(0)
+        .discovery(false)
+        .bootnodes([])
+        .metrics_addr(std::net::SocketAddr::from((loopback, 0)))
+        .rng_seed(index)
+        // All nodes share 127.0.0.1: without this, op-node's IP-colocation penalty scores every
+        // peer of a node with more than 10 connections at about -35, and gossipsub keeps that
+        // node's mesh empty (it then gets blocks only through IHAVE/IWANT).
+        .ip_colocation_whitelist([loopback.into()]);
     if index == 0 {
-        core.sequencer_key = Some(dev_key(0));
+        b = b.sequencer_key(dev_key(0));
     }
-    let mut c = NodeConfig::local(core, kp);
-    c.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    // All nodes share 127.0.0.1: without this, op-node's IP-colocation penalty scores every
-    // peer of a node with more than 10 connections at about -35, and gossipsub keeps that
-    // node's mesh empty (it then gets blocks only through IHAVE/IWANT).
-    c.ip_colocation_whitelist = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-    c
+    b.build()
+        .expect("fixed loopback settings: checked by the bench tests")
 }
 
 fn emit(msg: &Msg) {
@@ -1421,6 +1426,23 @@ pub fn render(results: &[BenchResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn child_configs_build_and_only_node_0_sequences() {
+        let c = child_config(0);
+        assert_eq!(c.core.local_peer_id, keypair(2000).public().to_peer_id());
+        assert_eq!(c.core.validator.chain_id, BENCH_CHAIN_ID);
+        assert!(!c.discovery && c.core.discovery.is_none() && c.bootnodes.is_empty());
+        assert_eq!(
+            c.metrics_addr,
+            Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        );
+        assert_eq!((c.tcp_port, c.udp_port, c.core.rng_seed), (0, 0, 0));
+        assert!(c.core.sequencer_key.is_some());
+        let spam = spam_config(3);
+        assert!(spam.core.sequencer_key.is_none());
+        assert_eq!(spam.core.rng_seed, SPAM_INDEX_BASE + 3);
+    }
 
     #[test]
     fn dial_plan_is_seeded_distinct_and_earlier() {

@@ -1,5 +1,7 @@
-//! The `op-p2p node` and `op-p2p keygen` command lines, and their translation into a
-//! [`NodeConfig`].
+//! The `op-p2p node` and `op-p2p keygen` command lines, and their mapping onto the node's
+//! configuration builder ([`NodeConfig::builder`]), which checks every setting and derives the
+//! node's configuration: this module adds only what is the command line's own (flag and
+//! environment parsing, Go durations, the preset name, where the node key is kept).
 //!
 //! Flags are named after op-node's `--p2p.*` flags where one exists
 //! (`op-node/flags/p2p_flags.go`), with the same defaults. Each has an environment variable:
@@ -25,8 +27,12 @@
 //!   picks a free port; `--rpc.disabled` turns it off. Metrics are off unless
 //!   `--metrics.enabled`, then on `--metrics.addr`:`--metrics.port`, default `0.0.0.0:7300`
 //!   (op-node's).
-//! - `--p2p.peers.hi` may be at most [`ConnConfig::max_connected`] (256), the core's bound on
-//!   tracked connections.
+//! - `--p2p.peers.hi` may be at most [`MAX_PEERS_HI`](op_p2p_core::peers::tides::MAX_PEERS_HI)
+//!   (256); the node keeps at most `2 × hi + static peers` connected.
+
+// Flag doc comments are clap's `--help` text, where `<datadir>` or `<peer id>` is a
+// placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -34,16 +40,12 @@ use std::time::Duration;
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
-use multiaddr::{Multiaddr, Protocol};
-use op_p2p_core::Config;
 use op_p2p_core::PeerId;
 use op_p2p_core::alloy_primitives::{Address, keccak256};
-use op_p2p_core::discovery::{Bootnode, BootnodeError};
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::peers::scoring::BanConfig;
-use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
+use op_p2p_core::presets::Preset;
 use op_p2p_node::datadir::{self, DataDir, DataDirError, Keypair};
-use op_p2p_node::{NodeConfig, default_agent_version};
+use op_p2p_node::{ConfigError, NodeConfig, NodeConfigBuilder};
 
 /// Longest user string echoed back in an error.
 const MAX_ECHO: usize = 120;
@@ -196,80 +198,12 @@ pub enum CliError {
     /// `--network` is not a preset name.
     #[error("unknown network {0:?}; expected one of op-mainnet, base, op-sepolia, base-sepolia")]
     UnknownNetwork(String),
-    /// Neither `--network` nor `--chain-id`.
-    #[error("no chain: pass --network or --chain-id")]
-    MissingChainId,
-    /// `--chain-id` without `--network` needs `--unsafe-signer`.
-    #[error("--unsafe-signer is required without --network")]
-    MissingSigner,
-    /// Chain id 0 is not a chain.
-    #[error("--chain-id must not be 0")]
-    ZeroChainId,
-    /// `--chain-id` contradicts `--network`.
-    #[error("--chain-id {given} contradicts --network {network} (chain {preset})")]
-    ChainIdMismatch {
-        /// The preset's name.
-        network: String,
-        /// The preset's chain id.
-        preset: u64,
-        /// The chain id given.
-        given: u64,
-    },
-    /// A `--p2p.bootnodes` entry does not parse.
-    #[error("--p2p.bootnodes entry {index} ({input:?}): {source}")]
-    BadBootnode {
-        /// Position in the list, from 0.
-        index: usize,
-        /// The entry (shortened).
-        input: String,
-        /// Why.
-        #[source]
-        source: BootnodeError,
-    },
-    /// A `--p2p.static` entry is not a dialable `/p2p/<id>` multiaddr.
-    #[error("--p2p.static entry {index} ({input:?}): {reason}")]
-    BadStaticPeer {
-        /// Position in the list, from 0.
-        index: usize,
-        /// The entry (shortened).
-        input: String,
-        /// Why.
-        reason: StaticPeerError,
-    },
-    /// The peer tides are inconsistent.
-    #[error("--p2p.peers.lo {lo} and --p2p.peers.hi {hi}: need lo <= hi <= {max}")]
-    PeerTides {
-        /// `--p2p.peers.lo`.
-        lo: usize,
-        /// `--p2p.peers.hi`.
-        hi: usize,
-        /// The core's bound on tracked connections.
-        max: usize,
-    },
-    /// The ban threshold is NaN or infinite.
-    #[error("--p2p.ban.threshold must be a finite number, not {0}")]
-    BadBanThreshold(f64),
+    /// The settings are refused by the node's configuration builder.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The data dir or the key file failed.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
-}
-
-/// Why a static peer is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StaticPeerError {
-    /// Not a multiaddr.
-    #[error("not a multiaddr: {0}")]
-    Multiaddr(String),
-    /// Does not end in `/p2p/<peer id>`.
-    #[error("must end in /p2p/<peer id>")]
-    MissingPeerId,
-    /// Only `/p2p/<id>`: nothing to dial.
-    #[error("has no address before /p2p/<peer id>")]
-    NoAddress,
-    /// Our own peer id.
-    #[error("is this node's own peer id")]
-    OwnPeerId,
 }
 
 fn echo(s: &str) -> String {
@@ -354,146 +288,6 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, nanos))
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Parsed `--p2p.static` entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StaticPeers {
-    /// Each entry as given (`<address>/p2p/<id>`), for [`NodeConfig::static_peers`].
-    pub full: Vec<Multiaddr>,
-    /// Transport addresses per peer, for the core's `Config::static_peers`.
-    pub by_peer: Vec<(PeerId, Vec<Multiaddr>)>,
-}
-
-/// Parses `--p2p.static` entries into full multiaddrs and per-peer transport addresses
-/// (entries for the same peer are merged, in order). With `local`, an entry naming our own
-/// peer id is refused. Empty entries are skipped.
-pub fn parse_static_peers(
-    entries: &[String],
-    local: Option<&PeerId>,
-) -> Result<StaticPeers, CliError> {
-    let mut full = Vec::new();
-    let mut by_peer: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
-    for (index, raw) in entries.iter().enumerate() {
-        let input = raw.trim();
-        if input.is_empty() {
-            continue;
-        }
-        let bad = |reason| CliError::BadStaticPeer {
-            index,
-            input: echo(input),
-            reason,
-        };
-        let addr: Multiaddr = input
-            .parse()
-            .map_err(|e: multiaddr::Error| bad(StaticPeerError::Multiaddr(e.to_string())))?;
-        let mut transport = addr.clone();
-        let peer = match transport.pop() {
-            Some(Protocol::P2p(peer)) => peer,
-            _ => return Err(bad(StaticPeerError::MissingPeerId)),
-        };
-        if transport.is_empty() {
-            return Err(bad(StaticPeerError::NoAddress));
-        }
-        if local == Some(&peer) {
-            return Err(bad(StaticPeerError::OwnPeerId));
-        }
-        full.push(addr);
-        match by_peer.iter_mut().find(|(p, _)| *p == peer) {
-            Some((_, addrs)) => {
-                if !addrs.contains(&transport) {
-                    addrs.push(transport);
-                }
-            }
-            None => by_peer.push((peer, vec![transport])),
-        }
-    }
-    Ok(StaticPeers { full, by_peer })
-}
-
-/// Parses `--p2p.bootnodes`; an unset or all-empty list gives `default`.
-pub fn parse_bootnodes(entries: &[String], default: &[&str]) -> Result<Vec<Bootnode>, CliError> {
-    let given: Vec<&str> = entries
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let list: Vec<&str> = if given.is_empty() {
-        default.to_vec()
-    } else {
-        given
-    };
-    list.iter()
-        .enumerate()
-        .map(|(index, s)| {
-            Bootnode::parse(s).map_err(|source| CliError::BadBootnode {
-                index,
-                input: echo(s),
-                source,
-            })
-        })
-        .collect()
-}
-
-/// The chain settings: preset, then overrides.
-struct Chain {
-    chain_id: u64,
-    signer: Address,
-    forks: ForkSchedule,
-    block_time: u64,
-    bootnodes: &'static [&'static str],
-}
-
-fn chain(args: &NodeArgs) -> Result<Chain, CliError> {
-    let preset = match &args.network {
-        Some(name) => {
-            Some(Preset::by_name(name.trim()).ok_or_else(|| CliError::UnknownNetwork(echo(name)))?)
-        }
-        None => None,
-    };
-    let chain_id = match (preset, args.chain_id) {
-        (Some(p), Some(given)) if given != p.chain_id => {
-            return Err(CliError::ChainIdMismatch {
-                network: p.name.to_owned(),
-                preset: p.chain_id,
-                given,
-            });
-        }
-        (Some(p), _) => p.chain_id,
-        (None, Some(0)) => return Err(CliError::ZeroChainId),
-        (None, Some(id)) => id,
-        (None, None) => return Err(CliError::MissingChainId),
-    };
-    let signer = args
-        .unsafe_signer
-        .or(preset.map(|p| p.unsafe_block_signer))
-        .ok_or(CliError::MissingSigner)?;
-    let base = preset.map(|p| p.forks).unwrap_or(ForkSchedule {
-        canyon: None,
-        ecotone: None,
-        isthmus: None,
-        jovian: None,
-    });
-    let forks = ForkSchedule {
-        canyon: args.canyon_time.or(base.canyon),
-        ecotone: args.ecotone_time.or(base.ecotone),
-        isthmus: args.isthmus_time.or(base.isthmus),
-        jovian: args.jovian_time.or(base.jovian),
-    };
-    Ok(Chain {
-        chain_id,
-        signer,
-        forks,
-        block_time: args
-            .block_time
-            .or(preset.map(|p| p.block_time_secs))
-            .unwrap_or(2),
-        bootnodes: preset.map_or(OP_NODE_BOOTNODES, |p| p.bootnodes),
-    })
-}
-
 /// The RNG seed when `--rng-seed` is not given: a one-way, domain-separated hash of the
 /// caller's fresh OS randomness, so the seed (observable through dial order) reveals nothing
 /// about a node key made from the same bytes.
@@ -507,97 +301,132 @@ fn derive_rng_seed(fresh_secret: &[u8; 32]) -> u64 {
     u64::from_le_bytes(seed)
 }
 
-/// Loads or creates the node key as the module docs describe.
-fn node_key(args: &NodeArgs, fresh_secret: [u8; 32]) -> Result<Keypair, CliError> {
+/// The entries of a comma-separated list flag that are not blank (`a,,b`, a trailing comma).
+fn non_blank(entries: &[String]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The `node` flags mapped onto the node's configuration builder, with `keypair` as the key.
+/// The builder checks and derives everything; only the preset name is looked up here.
+fn builder(
+    args: &NodeArgs,
+    keypair: Keypair,
+    fresh_secret: &[u8; 32],
+) -> Result<NodeConfigBuilder, CliError> {
+    let mut b = NodeConfig::builder(keypair);
+    let preset = match &args.network {
+        Some(name) => {
+            Some(Preset::by_name(name.trim()).ok_or_else(|| CliError::UnknownNetwork(echo(name)))?)
+        }
+        None => None,
+    };
+    if let Some(p) = preset {
+        b = b.preset(p);
+    }
+    if let Some(id) = args.chain_id {
+        b = b.chain_id(id);
+    }
+    if let Some(signer) = args.unsafe_signer {
+        b = b.unsafe_signer(signer);
+    }
+    let fork_flags = [
+        args.canyon_time,
+        args.ecotone_time,
+        args.isthmus_time,
+        args.jovian_time,
+    ];
+    if fork_flags.iter().any(Option::is_some) {
+        // Each fork flag overrides one time of the preset's schedule.
+        let base = preset.map(|p| p.forks).unwrap_or_default();
+        b = b.forks(ForkSchedule {
+            canyon: args.canyon_time.or(base.canyon),
+            ecotone: args.ecotone_time.or(base.ecotone),
+            isthmus: args.isthmus_time.or(base.isthmus),
+            jovian: args.jovian_time.or(base.jovian),
+        });
+    }
+    if let Some(secs) = args.block_time {
+        b = b.block_time(secs);
+    }
+    b = b
+        .listen_ip(args.listen_ip)
+        .tcp_port(args.listen_tcp)
+        .advertise_ip(args.advertise_ip)
+        .discovery(!args.no_discovery);
+    // Unset or 0: the builder's default, the TCP port (op-node).
+    if let Some(udp) = args.listen_udp.filter(|&p| p != 0) {
+        b = b.udp_port(udp);
+    }
+    // Unset or all blank: the builder's default, the preset's (op-node's) list.
+    let bootnodes = non_blank(&args.bootnodes);
+    if !bootnodes.is_empty() {
+        b = b.bootnode_strings(bootnodes);
+    }
+    b = b
+        .static_peer_strings(non_blank(&args.static_peers))
+        .peers_lo(args.peers_lo)
+        .peers_hi(args.peers_hi)
+        .peers_grace(args.peers_grace)
+        .ban_peers(args.ban_peers)
+        .ban_threshold(args.ban_threshold)
+        .ban_duration(args.ban_duration)
+        .rpc_addr((!args.rpc_disabled).then(|| SocketAddr::new(args.rpc_addr, args.rpc_port)))
+        .metrics_addr(
+            args.metrics_enabled
+                .then(|| SocketAddr::new(args.metrics_addr, args.metrics_port)),
+        )
+        .rng_seed(
+            args.rng_seed
+                .unwrap_or_else(|| derive_rng_seed(fresh_secret)),
+        );
+    if let Some(dir) = &args.datadir {
+        b = b.datadir(dir);
+    }
+    if let Some(agent) = &args.user_agent {
+        b = b.agent_version(agent);
+    }
+    Ok(b)
+}
+
+/// The node key kept on disk as the module docs describe (created if missing), or `None`
+/// without `--datadir` and `--p2p.priv.path`.
+fn stored_key(args: &NodeArgs, fresh_secret: [u8; 32]) -> Result<Option<Keypair>, CliError> {
     Ok(match (&args.datadir, &args.priv_path) {
         (Some(dir), explicit) => {
-            DataDir::open(dir)?.load_or_create_key(explicit.as_deref(), fresh_secret)?
+            Some(DataDir::open(dir)?.load_or_create_key(explicit.as_deref(), fresh_secret)?)
         }
-        (None, Some(path)) => datadir::load_or_create_key_file(path, fresh_secret)?,
-        (None, None) => {
-            tracing::warn!(
-                "no --datadir or --p2p.priv.path: using a new node key that is lost at exit"
-            );
-            datadir::keypair_from_secret(fresh_secret).map_err(|source| DataDirError::Key {
-                path: PathBuf::from("<memory>"),
-                source,
-            })?
-        }
+        (None, Some(path)) => Some(datadir::load_or_create_key_file(path, fresh_secret)?),
+        (None, None) => None,
     })
 }
 
-/// Validates the `node` arguments and builds the node's configuration. `fresh_secret` is 32
-/// bytes of OS randomness: the node key if none exists yet, and (hashed) the RNG seed unless
-/// `--rng-seed` is given. Creates the data dir and the key file when needed; reads no state.
+/// Maps the `node` arguments onto [`NodeConfig::builder`] and builds the node's configuration
+/// (the builder does every check and derivation). `fresh_secret` is 32 bytes of OS
+/// randomness: the node key if none is stored yet (or none is stored at all), and (hashed) the
+/// RNG seed unless `--rng-seed` is given. Creates the data dir and the key file when needed,
+/// only once every check that does not need the key has passed; reads no state.
 pub fn node_config(args: &NodeArgs, fresh_secret: [u8; 32]) -> Result<NodeConfig, CliError> {
-    let chain = chain(args)?;
-    let max = op_p2p_core::peers::tides::MAX_PEERS_HI;
-    if args.peers_lo > args.peers_hi || args.peers_hi > max {
-        return Err(CliError::PeerTides {
-            lo: args.peers_lo,
-            hi: args.peers_hi,
-            max,
-        });
-    }
-    if !args.ban_threshold.is_finite() {
-        return Err(CliError::BadBanThreshold(args.ban_threshold));
-    }
-    let bootnodes = parse_bootnodes(&args.bootnodes, chain.bootnodes)?;
-    // Every check that does not need the key runs before a key file may be created.
-    parse_static_peers(&args.static_peers, None)?;
-    let keypair = node_key(args, fresh_secret)?;
-    let local = keypair.public().to_peer_id();
-    let statics = parse_static_peers(&args.static_peers, Some(&local))?;
-
-    let mut core = Config::new(
-        chain.chain_id,
-        chain.signer,
-        chain.forks,
-        chain.block_time,
-        local,
-    );
-    core.conn.low = args.peers_lo;
-    core.conn.high = args.peers_hi;
-    core.conn.grace_ms = millis(args.peers_grace);
-    core.bans = BanConfig {
-        enabled: args.ban_peers,
-        threshold: args.ban_threshold,
-        duration_ms: millis(args.ban_duration),
-        ..BanConfig::default()
+    let memory_key =
+        datadir::keypair_from_secret(fresh_secret).map_err(|source| DataDirError::Key {
+            path: PathBuf::from("<memory>"),
+            source,
+        })?;
+    let builder = builder(args, memory_key, &fresh_secret)?;
+    builder.check()?;
+    let builder = match stored_key(args, fresh_secret)? {
+        Some(keypair) => builder.keypair(keypair),
+        None => {
+            tracing::warn!(
+                "no --datadir or --p2p.priv.path: using a new node key that is lost at exit"
+            );
+            builder
+        }
     };
-    core.static_peers = statics.by_peer;
-    core.rng_seed = args
-        .rng_seed
-        .unwrap_or_else(|| derive_rng_seed(&fresh_secret));
-    if args.no_discovery {
-        core.discovery = None;
-    }
-    let udp_port = match args.listen_udp {
-        None | Some(0) => args.listen_tcp,
-        Some(p) => p,
-    };
-    Ok(NodeConfig {
-        core,
-        keypair,
-        listen_ip: args.listen_ip,
-        tcp_port: args.listen_tcp,
-        udp_port,
-        advertise_ip: args.advertise_ip,
-        discovery: !args.no_discovery,
-        bootnodes,
-        static_peers: statics.full,
-        rpc_addr: (!args.rpc_disabled).then(|| SocketAddr::new(args.rpc_addr, args.rpc_port)),
-        metrics_addr: args
-            .metrics_enabled
-            .then(|| SocketAddr::new(args.metrics_addr, args.metrics_port)),
-        datadir: args.datadir.clone(),
-        agent_version: args
-            .user_agent
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(default_agent_version),
-        ip_colocation_whitelist: Vec::new(),
-    })
+    Ok(builder.build()?)
 }
 
 /// Runs `keygen`: writes a new key made from `fresh_secret` to `--out` in op-node's format
@@ -618,7 +447,11 @@ pub fn os_secret() -> Result<[u8; 32], getrandom::Error> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use op_p2p_core::presets::{BASE, OP_MAINNET, OP_SEPOLIA};
+    use op_p2p_core::discovery::Bootnode;
+    use op_p2p_core::peers::scoring::BanConfig;
+    use op_p2p_core::presets::{BASE, OP_MAINNET, OP_NODE_BOOTNODES, OP_SEPOLIA};
+    use op_p2p_node::{StaticPeerError, default_agent_version};
+    use std::net::{IpAddr, Ipv4Addr};
 
     #[derive(Debug, Parser)]
     struct Wrap {
@@ -944,35 +777,34 @@ mod tests {
     #[test]
     fn each_error_path_is_typed() {
         assert!(matches!(err(&["--network=goerli"]), CliError::UnknownNetwork(n) if n == "goerli"));
-        assert!(matches!(err(&[]), CliError::MissingChainId));
-        assert!(matches!(err(&["--chain-id=901"]), CliError::MissingSigner));
+        assert!(matches!(err(&[]), CliError::Config(ConfigError::NoChain)));
+        assert!(matches!(
+            err(&["--chain-id=901"]),
+            CliError::Config(ConfigError::NoSigner { chain_id: 901 })
+        ));
         assert!(matches!(
             err(&["--chain-id=0", "--unsafe-signer", SIGNER]),
-            CliError::ZeroChainId
+            CliError::Config(ConfigError::ZeroChainId)
         ));
         assert!(matches!(
             err(&["--network=base", "--chain-id=10"]),
-            CliError::ChainIdMismatch {
-                preset: 8453,
+            CliError::Config(ConfigError::ChainIdMismatch {
+                preset: "base",
+                preset_chain_id: 8453,
                 given: 10,
-                ..
-            }
+            })
         ));
         assert!(matches!(
             err(&["--network=base", "--p2p.peers.lo=31"]),
-            CliError::PeerTides { lo: 31, hi: 30, .. }
+            CliError::Config(ConfigError::PeersLoAboveHi { lo: 31, hi: 30 })
         ));
         assert!(matches!(
             err(&["--network=base", "--p2p.peers.lo=1", "--p2p.peers.hi=257"]),
-            CliError::PeerTides {
-                hi: 257,
-                max: 256,
-                ..
-            }
+            CliError::Config(ConfigError::PeersHiAboveMax { hi: 257, max: 256 })
         ));
         assert!(matches!(
             err(&["--network=base", "--p2p.ban.threshold=NaN"]),
-            CliError::BadBanThreshold(_)
+            CliError::Config(ConfigError::BanThreshold(_))
         ));
         assert!(matches!(
             err(&[
@@ -980,7 +812,7 @@ mod tests {
                 "--p2p.bootnodes",
                 &format!("{},enode://zz@1.2.3.4:1", OP_NODE_BOOTNODES[0])
             ]),
-            CliError::BadBootnode { index: 1, .. }
+            CliError::Config(ConfigError::Bootnode { index: 1, .. })
         ));
         let me = peer_of(SECRET);
         for (entry, want) in [
@@ -995,18 +827,20 @@ mod tests {
             ),
         ] {
             match err(&["--network=base", "--p2p.static", &entry]) {
-                CliError::BadStaticPeer {
+                CliError::Config(ConfigError::StaticPeer {
                     index: 0, reason, ..
-                } => assert_eq!(reason, want),
+                }) => assert_eq!(reason, want),
                 other => panic!("{entry}: {other:?}"),
             }
         }
         assert!(matches!(
             err(&["--network=base", "--p2p.static", "not-a-multiaddr"]),
-            CliError::BadStaticPeer {
-                reason: StaticPeerError::Multiaddr(_),
-                ..
-            }
+            CliError::Config(ConfigError::StaticPeerAddr { index: 0, .. })
+        ));
+        // Blank list entries (a trailing comma) are dropped before the builder sees them.
+        assert!(matches!(
+            err(&["--network=base", "--p2p.static", ",not-a-multiaddr"]),
+            CliError::Config(ConfigError::StaticPeerAddr { index: 0, .. })
         ));
     }
 
@@ -1054,7 +888,7 @@ mod tests {
                 fresh_s,
                 "--p2p.static=/ip4/1.2.3.4/tcp/1"
             ]),
-            CliError::BadStaticPeer { .. }
+            CliError::Config(ConfigError::StaticPeer { .. })
         ));
         assert!(!fresh.exists());
     }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,10 +16,10 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
-use op_p2p_core::{Config, PublishRequest, Verdict};
+use op_p2p_core::{PublishRequest, Verdict};
 use op_p2p_node::driver::NodeEvent;
 use op_p2p_node::system_now_ms;
-use op_p2p_node::{NodeConfig, NodeHandle};
+use op_p2p_node::{ConfigError, NodeConfig, NodeHandle};
 use serde::Serialize;
 
 use op_p2p_tokio::{SpawnOptions, spawn};
@@ -85,6 +86,9 @@ pub struct DevnetSummary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DevnetError {
+    /// A node's configuration is refused (a bad `--static-peer`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A node did not start.
     #[error(transparent)]
     Spawn(#[from] op_p2p_tokio::SpawnError),
@@ -93,27 +97,34 @@ pub enum DevnetError {
     NoMesh(Duration),
 }
 
-fn node_config(i: u64, bootnodes: Vec<Bootnode>, statics: &[Multiaddr]) -> NodeConfig {
-    let kp = keypair(1000 + i);
-    let mut core = Config::new(
-        DEVNET_CHAIN_ID,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        kp.public().to_peer_id(),
-    );
-    core.rng_seed = i;
+/// Devnet node `i` on 127.0.0.1 with OS-chosen ports and discovery on; node 1 is the
+/// sequencer. The outside static peers are checked like any node's.
+fn node_config(
+    i: u64,
+    bootnodes: Vec<Bootnode>,
+    statics: &[Multiaddr],
+) -> Result<NodeConfig, ConfigError> {
+    let mut b = NodeConfig::builder(keypair(1000 + i))
+        .chain(
+            DEVNET_CHAIN_ID,
+            dev_key(0).address(),
+            ForkSchedule::ALL_AT_GENESIS,
+            2,
+        )
+        .listen_ip(Ipv4Addr::LOCALHOST.into())
+        .tcp_port(0)
+        .udp_port(0)
+        .discovery(true)
+        .bootnodes(bootnodes)
+        .static_peers(statics.iter().cloned())
+        .rng_seed(i)
+        // Every devnet node shares 127.0.0.1; op-node's colocation penalty would score them all
+        // negative once a node has more than 10 peers.
+        .ip_colocation_whitelist([Ipv4Addr::LOCALHOST.into()]);
     if i == 1 {
-        core.sequencer_key = Some(dev_key(0));
+        b = b.sequencer_key(dev_key(0));
     }
-    let mut c = NodeConfig::local(core, kp);
-    // Every devnet node shares 127.0.0.1; op-node's colocation penalty would score them all
-    // negative once a node has more than 10 peers.
-    c.ip_colocation_whitelist = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-    c.discovery = true;
-    c.bootnodes = bootnodes;
-    c.static_peers = statics.to_vec();
-    c
+    b.build()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -140,7 +151,7 @@ pub fn latency(mut samples: Vec<f64>) -> Latency {
 pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     let started = Instant::now();
     let ev = SpawnOptions::default().with_events(true);
-    let mut boot = spawn(node_config(0, vec![], &opts.static_peers), ev.clone()).await?;
+    let mut boot = spawn(node_config(0, vec![], &opts.static_peers)?, ev.clone()).await?;
     let boot_enr: Vec<Bootnode> = boot
         .enr()
         .and_then(|e| e.parse().ok())
@@ -150,7 +161,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     for i in 1..=opts.nodes.max(2) as u64 {
         nodes.push(
             spawn(
-                node_config(i, boot_enr.clone(), &opts.static_peers),
+                node_config(i, boot_enr.clone(), &opts.static_peers)?,
                 ev.clone(),
             )
             .await?,
@@ -335,6 +346,36 @@ pub fn render(s: &DevnetSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devnet_nodes_keep_the_settings_they_had() {
+        let statics = [format!(
+            "/ip4/10.0.0.9/tcp/1/p2p/{}",
+            keypair(7).public().to_peer_id()
+        )
+        .parse()
+        .unwrap()];
+        let seq = node_config(1, vec![], &statics).unwrap();
+        assert_eq!(seq.core.local_peer_id, keypair(1001).public().to_peer_id());
+        assert_eq!(seq.core.validator.chain_id, DEVNET_CHAIN_ID);
+        assert_eq!((seq.tcp_port, seq.udp_port), (0, 0));
+        assert!(seq.discovery && seq.core.discovery.is_some() && seq.bootnodes.is_empty());
+        assert_eq!(seq.core.static_peers.len(), 1);
+        assert_eq!(seq.core.rng_seed, 1);
+        assert!(seq.core.sequencer_key.is_some());
+        assert!(
+            node_config(2, vec![], &[])
+                .unwrap()
+                .core
+                .sequencer_key
+                .is_none()
+        );
+        // An outside static peer without /p2p/<id> is refused, not skipped.
+        assert!(matches!(
+            node_config(0, vec![], &["/ip4/10.0.0.9/tcp/1".parse().unwrap()]),
+            Err(ConfigError::StaticPeer { .. })
+        ));
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {

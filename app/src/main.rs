@@ -1,5 +1,9 @@
 //! `op-p2p`: the op-p2p node binary and its operator tools.
 
+// Flag doc comments are clap's `--help` text, where `<datadir>` or `<peer id>` is a
+// placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

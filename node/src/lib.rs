@@ -5,7 +5,8 @@
 //! runtime crate (`op-p2p-tokio`, `op-p2p-async-std`) implements the small [`Runtime`] trait
 //! and calls [`spawn`]; embedders use that crate's `spawn` and get a [`NodeHandle`].
 //!
-//! - [`NodeConfig`]: what a running node needs besides the core's [`op_p2p_core::Config`].
+//! - [`NodeConfig`]: what a running node needs, made and checked by [`NodeConfigBuilder`]
+//!   ([`NodeConfig::builder`]); [`ConfigError`] says why one is refused.
 //! - [`spawn`]: the one start-up sequence (HTTP listeners, core with restored state, swarm,
 //!   discv5, driver, state writer), returning a [`NodeHandle`].
 //! - [`NodeHandle`] and [`AdminClient`]: publish, blocks, signer, the `opp2p_*` API, shutdown.
@@ -35,7 +36,10 @@ mod state_writer;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 
-pub use config::{NodeConfig, default_agent_version};
+pub use config::{
+    ConfigError, DEFAULT_BLOCK_TIME_SECS, DEFAULT_P2P_PORT, NodeConfig, NodeConfigBuilder,
+    StaticPeerError, default_agent_version,
+};
 pub use handle::{ADMIN_QUEUE, AdminClient, AdminReply, NodeHandle, NodeStopped};
 pub use runtime::{
     BoxedTransport, Runtime, UPGRADE_TIMEOUT, blocking, system_now_ms, upgrade_transport,

@@ -1,7 +1,9 @@
 //! [`spawn`]: starting a node, written once for every [`Runtime`].
 //!
+//! 0. The configuration is validated ([`NodeConfig::validate`]) before anything binds or runs.
 //! 1. HTTP listeners bind first, so a port in use fails the spawn before anything runs.
-//! 2. The core [`Node`] from the [`NodeConfig`], its state restored from the data dir.
+//! 2. The core [`Node`] from [`NodeConfig::core`] as it is, its state restored from the data
+//!    dir.
 //! 3. The swarm: the shared behaviour over the runtime's transport, listening on the
 //!    configured address (bounded by [`LISTEN_TIMEOUT`] on the runtime's clock).
 //! 4. discv5, with the bound TCP port in our record.
@@ -35,7 +37,7 @@ use crate::http::HttpState;
 use crate::metrics::Metrics;
 use crate::runtime::{BoxedTransport, Runtime};
 use crate::state_writer::StateWriter;
-use crate::{AdminClient, NodeConfig, NodeHandle};
+use crate::{AdminClient, ConfigError, NodeConfig, NodeHandle};
 
 /// How long listening may take to report its bound address.
 pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -84,6 +86,9 @@ pub enum ListenError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
+    /// The configuration is invalid ([`NodeConfig::validate`]); nothing was started.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The transport could not be built.
     #[error("transport")]
     Transport(#[source] io::Error),
@@ -121,8 +126,9 @@ pub enum SpawnError {
 
 /// Starts a node on `runtime` and returns its handle.
 ///
-/// The start-up state machine is boxed at once, so the future this returns is one pointer and
-/// can be awaited on a small stack.
+/// An invalid `config` ([`NodeConfig::validate`]) is refused with [`SpawnError::Config`]
+/// before the runtime is used. The start-up state machine is boxed at once, so the future this
+/// returns is one pointer and can be awaited on a small stack.
 pub fn spawn<R: Runtime>(
     runtime: R,
     config: NodeConfig,
@@ -136,6 +142,8 @@ async fn spawn_inner<R: Runtime>(
     config: NodeConfig,
     options: SpawnOptions,
 ) -> Result<NodeHandle, SpawnError> {
+    // 0. The configuration, before anything binds.
+    config.validate()?;
     crate::fd_limit::log_budget(&config);
     // 1. HTTP listeners.
     let mut http_listeners = Vec::new();
@@ -278,27 +286,10 @@ struct Prepared {
     seeds: Vec<String>,
 }
 
-/// The core node for `config`, its state restored from the data dir (if any) at `now` (Unix
-/// ms). Static peers are multiaddrs ending in `/p2p/<id>`; others are skipped with a warning.
+/// The core node for `config` (its core settings as they are: [`NodeConfig::validate`] has
+/// checked them), its state restored from the data dir (if any) at `now` (Unix ms).
 fn prepare(config: &NodeConfig, now: op_p2p_core::UnixMillis) -> Result<Prepared, SpawnError> {
-    let peer_id = config.keypair.public().to_peer_id();
-    let mut core = config.core.clone();
-    core.local_peer_id = peer_id;
-    if !config.discovery {
-        core.discovery = None;
-    }
-    for addr in &config.static_peers {
-        if let Some(Protocol::P2p(p)) = addr.iter().last() {
-            let transport: Multiaddr = addr
-                .iter()
-                .filter(|p| !matches!(p, Protocol::P2p(_)))
-                .collect();
-            core.static_peers.push((p, vec![transport]));
-        } else {
-            tracing::warn!(%addr, "static peer without /p2p/<id>; skipped");
-        }
-    }
-    let mut node = Node::new(core);
+    let mut node = Node::new(config.core.clone());
     let datadir = match &config.datadir {
         Some(path) => Some(DataDir::open(path)?),
         None => None,
@@ -454,21 +445,19 @@ mod tests {
     }
 
     #[test]
-    fn prepare_takes_the_peer_id_from_the_key_and_keeps_only_static_peers_with_an_id() {
-        let mut c = config();
+    fn prepare_runs_the_core_config_as_it_is() {
         let good: Multiaddr = format!("/ip4/10.0.0.1/tcp/9222/p2p/{}", peer_id(4))
             .parse()
             .unwrap();
-        c.static_peers = vec![good, "/ip4/10.0.0.2/tcp/9222".parse().unwrap()];
+        let c = NodeConfig::builder(keypair(3))
+            .chain(901, dev_key(0).address(), ForkSchedule::ALL_AT_GENESIS, 2)
+            .static_peers([good])
+            .discovery(false)
+            .build()
+            .unwrap();
         let p = prepare(&c, 0).unwrap();
-        assert_eq!(
-            p.node.config().local_peer_id,
-            keypair(3).public().to_peer_id()
-        );
-        assert_eq!(
-            p.node.config().static_peers,
-            vec![(peer_id(4), vec!["/ip4/10.0.0.1/tcp/9222".parse().unwrap()])]
-        );
+        assert_eq!(p.node.config().local_peer_id, c.core.local_peer_id);
+        assert_eq!(p.node.config().static_peers, c.core.static_peers);
         assert!(p.node.config().discovery.is_none());
         assert!(p.seeds.is_empty() && p.datadir.is_none());
     }

@@ -38,6 +38,7 @@ fn our_config(forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>) ->
     let mut c = sequencer_config(0);
     c.core.validator.forks = forks;
     c.discovery = discovery;
+    c.core.discovery = discovery.then(Default::default);
     c.bootnodes = bootnodes;
     c
 }

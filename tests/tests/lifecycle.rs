@@ -29,6 +29,7 @@ fn full_config(i: u64, dir: &Path) -> (NodeConfig, u16) {
     let udp = free_udp_port();
     let mut c = dev_config(i);
     c.discovery = true;
+    c.core.discovery = Some(Default::default());
     c.udp_port = udp;
     c.rpc_addr = Some(local0());
     c.datadir = Some(dir.to_path_buf());
