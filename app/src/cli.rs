@@ -672,7 +672,10 @@ mod tests {
 
         // The defaults make the same core settings as the core's own op-node defaults.
         let c = node_config(&parse(&["--network", "op-mainnet"]), SECRET).unwrap();
-        assert_eq!(c.core.conn, op_p2p_core::peers::tides::ConnConfig::default());
+        assert_eq!(
+            c.core.conn,
+            op_p2p_core::peers::tides::ConnConfig::default()
+        );
         assert_eq!(c.core.bans, BanConfig::default());
         assert_eq!((c.tcp_port, c.udp_port), (9222, 9222));
         assert_eq!(c.rpc_addr, Some("127.0.0.1:9545".parse().unwrap()));
