@@ -40,7 +40,7 @@ use op_p2p_core::PeerId;
 use op_p2p_core::alloy_primitives::{Address, keccak256};
 use op_p2p_core::discovery::{Bootnode, BootnodeError};
 use op_p2p_core::fork::ForkSchedule;
-use op_p2p_core::peers::scoring::BanConfig;
+use op_p2p_core::peers::score_ban::BanConfig;
 use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
 use op_p2p_node::datadir::{self, DataDir, DataDirError, Keypair};
 use op_p2p_node::{NodeConfig, default_agent_version};

@@ -11,7 +11,8 @@ use crate::gossip::signature::SequencerKey;
 use crate::gossip::validate::ValidatorConfig;
 use crate::peers::book::PeerBookConfig;
 use crate::peers::gater::GaterConfig;
-use crate::peers::scoring::{AppScoreConfig, BanConfig};
+use crate::peers::score_ban::BanConfig;
+use crate::peers::scoring::AppScoreConfig;
 use crate::peers::tides::ConnConfig;
 use crate::reqresp::ChainClock;
 use crate::reqresp::limit::RateLimitConfig;
@@ -32,7 +33,7 @@ pub struct Config {
     pub conn: ConnConfig,
     /// Gating lists and caps.
     pub gater: GaterConfig,
-    /// Score-based bans.
+    /// Bans on score ([`crate::peers::score_ban`]).
     pub bans: BanConfig,
     /// Application scores.
     pub app_scores: AppScoreConfig,

@@ -7,9 +7,9 @@
 //! The node ties the pure modules together: [`crate::gossip::validate`] for gossip,
 //! [`crate::peers::gater`] for connection decisions, [`crate::peers::book`] for what is known
 //! of each peer, [`crate::peers::tides`] for the dial and trim tides, [`crate::peers::scoring`]
-//! for application scores and bans, [`crate::discovery`] for the discovery table,
-//! [`crate::reqresp`] for serving `payload_by_number`, and [`crate::admin`] for the `opp2p_*`
-//! API.
+//! for application scores, [`crate::peers::score_ban`] for bans on score,
+//! [`crate::discovery`] for the discovery table, [`crate::reqresp`] for serving
+//! `payload_by_number`, and [`crate::admin`] for the `opp2p_*` API.
 //!
 //! The files: this one holds [`Node`] itself (input dispatch, gossip verdicts, publishing,
 //! timers); `config` its settings ([`Config`]); `io` the plain data in and out ([`Input`],
@@ -38,7 +38,8 @@ use crate::gossip::topic::{BlockTopic, BlockVersion};
 use crate::gossip::validate::{Reason, Validator, Verdict};
 use crate::peers::book::PeerBook;
 use crate::peers::gater::Gater;
-use crate::peers::scoring::{AppScores, BanMonitor};
+use crate::peers::score_ban::BanMonitor;
+use crate::peers::scoring::AppScores;
 use crate::peers::tides::ConnManager;
 use crate::reqresp::limit::ServerRateLimits;
 use crate::reqresp::store::PayloadStore;
