@@ -15,9 +15,12 @@
 //! timers); `config` its settings ([`Config`]); `io` the plain data in and out ([`Input`],
 //! [`Action`] and what they carry); `peering` connections, dials, discovery and score bans;
 //! `rpc` the admin calls; `serve` `payload_by_number`; `state` the persisted state; `rng` the
-//! node's RNG.
+//! node's RNG; `inspect` (tests and `test-util` only) read access to the internal tables and
+//! the bound check.
 
 mod config;
+#[cfg(any(test, feature = "test-util"))]
+mod inspect;
 mod io;
 mod peering;
 mod rng;
@@ -34,7 +37,7 @@ use multiaddr::Multiaddr;
 use op_alloy_rpc_types_engine::OpNetworkPayloadEnvelope;
 
 use crate::discovery::DiscoveryTable;
-use crate::gossip::topic::{BlockTopic, BlockVersion};
+use crate::gossip::topic::BlockTopic;
 use crate::gossip::validate::{Reason, Validator, Verdict};
 use crate::peers::book::PeerBook;
 use crate::peers::gater::Gater;
@@ -43,7 +46,7 @@ use crate::peers::scoring::AppScores;
 use crate::peers::tides::ConnManager;
 use crate::reqresp::limit::ServerRateLimits;
 use crate::reqresp::store::PayloadStore;
-use crate::stats::Stats;
+use crate::stats::{NodeStats, Stats};
 
 pub use config::{Config, ReqRespConfig};
 pub use io::{
@@ -372,128 +375,25 @@ impl Node {
         }
     }
 
-    /// Counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    /// The validator (signer and seen state), for inspection.
-    pub fn validator(&self) -> &Validator {
-        &self.validator
-    }
-
-    /// The gater (lists, bans, caps, decision counters).
-    pub fn gater(&self) -> &Gater {
-        &self.gater
-    }
-
-    /// The peer book.
-    pub fn peer_book(&self) -> &PeerBook {
-        &self.book
-    }
-
-    /// The discovery table, when discovery is on.
-    pub fn discovery_table(&self) -> Option<&DiscoveryTable> {
-        self.discovery.as_ref()
-    }
-
-    /// Application scores.
-    pub fn app_scores(&self) -> &AppScores {
-        &self.scores
-    }
-
-    /// The connection manager.
-    pub fn conn_manager(&self) -> &ConnManager {
-        &self.conn
-    }
-
-    /// Our peer id.
-    pub fn local_peer_id(&self) -> PeerId {
-        self.config.local_peer_id
+    /// Everything the metrics exporter reads, copied out in one call: the node's decision
+    /// counters, the gater's, and the scores of every connected peer as `opp2p_peers` reports
+    /// them. O(peers in the peer book); the runtime calls it about once a second.
+    pub fn stats(&self) -> NodeStats {
+        NodeStats {
+            counters: self.stats.clone(),
+            gating: self.gater.stats().clone(),
+            connected_scores: self
+                .book
+                .iter()
+                .filter(|(_, r)| r.connectedness.is_connected())
+                .map(|(p, r)| self.peer_scores(p, r))
+                .collect(),
+        }
     }
 
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// Pending `connectPeer` calls and throttled requests, for bound checks.
-    pub fn pending_counts(&self) -> (usize, usize) {
-        (
-            self.pending_connects.values().map(Vec::len).sum(),
-            self.throttled.len(),
-        )
-    }
-
-    /// Checks that every map the node holds is within its documented bound; returns the first
-    /// one that is not. Cheap enough for tests, fuzzers and debug assertions.
-    pub fn bounds_violation(&self) -> Option<String> {
-        let c = &self.config;
-        let mut checks: Vec<(&str, usize, usize)> = vec![
-            ("peer book", self.book.len(), c.peers.max_peers),
-            (
-                "connected peers (conn manager)",
-                self.conn.connected_count(),
-                c.max_connected_peers(),
-            ),
-            (
-                "connected peers (gater)",
-                self.gater.connected_count(),
-                c.max_connected_peers(),
-            ),
-            (
-                "blocked peers",
-                self.gater.blocked_peers().len(),
-                c.gater.max_blocked_peers,
-            ),
-            (
-                "blocked ips",
-                self.gater.blocked_ips().len(),
-                c.gater.max_blocked_ips,
-            ),
-            (
-                "blocked subnets",
-                self.gater.blocked_subnets().len(),
-                c.gater.max_blocked_subnets,
-            ),
-            ("app scores", self.scores.len(), c.app_scores.max_peers),
-            (
-                "pending connects",
-                self.pending_counts().0,
-                c.max_pending_connects,
-            ),
-            (
-                "throttled requests",
-                self.throttled.len(),
-                c.max_throttled_requests,
-            ),
-            (
-                "seen hashes",
-                self.validator.seen().total_hashes(),
-                4 * self.validator.seen().max_heights()
-                    * crate::gossip::seen::MAX_BLOCKS_PER_HEIGHT,
-            ),
-        ];
-        for v in BlockVersion::ALL {
-            checks.push((
-                "seen heights",
-                self.validator.seen().heights(v),
-                self.validator.seen().max_heights(),
-            ));
-        }
-        if let (Some(t), Some(tc)) = (&self.discovery, &c.discovery) {
-            checks.push(("discovery table", t.len(), tc.max_entries.max(1)));
-        }
-        if let (Some(store), Some(rc)) = (&self.store, &c.reqresp) {
-            checks.push(("payload store", store.len(), rc.store.max_entries));
-        }
-        if let (Some(l), Some(rc)) = (&self.limits, &c.reqresp) {
-            checks.push(("rate-limit buckets", l.peer_count(), rc.limits.max_peers));
-        }
-        checks
-            .into_iter()
-            .find(|(_, len, max)| len > max)
-            .map(|(what, len, max)| format!("{what}: {len} > {max}"))
     }
 
     /// The IP of a multiaddr's first `/ip4` or `/ip6` component.
