@@ -1,7 +1,7 @@
 //! Why an admin call failed, and the JSON-RPC error it becomes: [`AdminError`] (one variant
-//! per failure, with op-node's or go-ethereum's message word for word), [`RpcError`] (the
-//! `{"code","message"}` object) and go-ethereum's error [`codes`]. User input echoed back in a
-//! message is cut to a bounded length, so a huge param cannot make a huge error.
+//! per failure, with op-node's or go-ethereum's message where they have one), [`RpcError`]
+//! (the `{"code","message"}` object) and go-ethereum's error [`codes`]. User input echoed back
+//! in a message is cut to a bounded length, so a huge param cannot make a huge error.
 
 use serde::{Deserialize, Serialize};
 

@@ -8,11 +8,13 @@
 //! - Method names are op-node's, matched case-sensitively; params are positional and all
 //!   required, checked in order with the first problem reported, as go-ethereum's RPC server
 //!   does.
-//! - Errors carry go-ethereum's JSON-RPC codes and op-node's (or go-ethereum's) messages.
+//! - Errors carry go-ethereum's JSON-RPC codes, and op-node's or go-ethereum's messages where
+//!   they have one.
 //! - Result keys keep the spelling and case of op-node's Go structs (`peerID`, `ENR`,
 //!   `IPColocationFactor`, `bannedIPS`, ...), and values are encoded as Go's `encoding/json`
 //!   encodes them where serde's defaults would differ: subnets as `net.IPNet` objects
-//!   ([`GoIpNet`]), node ids as bare hex ([`NodeId`]), empty lists as `null`, no NaN.
+//!   ([`GoIpNet`]), node ids as bare hex ([`NodeId`]), a peer's empty address and protocol
+//!   lists as `null` (Go's nil slice), and no NaN.
 //!
 //! The parts: `request` (the method list [`AdminMethod`], parsing into [`AdminRequest`], the
 //! limits and op-node constants of the calls), `response` (the `result` shapes), `error`

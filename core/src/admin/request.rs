@@ -1,8 +1,8 @@
 //! Admin calls in: the `opp2p_*` method list ([`AdminMethod`], with each method's arity) and
-//! the parse of a method name and its raw `params` JSON into a typed [`AdminRequest`], checked
-//! as go-ethereum's RPC server checks it (size first, then each positional param in order).
-//! Also the constants op-node defines the calls by: the `params` size limit, `connectPeer`'s
-//! timeout and `protectPeer`'s tag.
+//! the parse of a method name and its raw `params` JSON into a typed [`AdminRequest`]: our
+//! size limit first ([`MAX_PARAMS_BYTES`]), then each positional param in order with the
+//! first problem reported, as go-ethereum's RPC server checks them. Also op-node's constants
+//! for two calls: `connectPeer`'s timeout and `protectPeer`'s tag.
 
 use std::fmt;
 use std::net::IpAddr;
