@@ -448,7 +448,7 @@ mod tests {
     use super::*;
     use clap::Parser;
     use op_p2p_core::discovery::Bootnode;
-    use op_p2p_core::peers::scoring::BanConfig;
+    use op_p2p_core::peers::score_ban::BanConfig;
     use op_p2p_core::presets::{BASE, OP_MAINNET, OP_NODE_BOOTNODES, OP_SEPOLIA};
     use op_p2p_node::{StaticPeerError, default_agent_version};
     use std::net::{IpAddr, Ipv4Addr};

@@ -1,7 +1,24 @@
-//! Plain counters the core keeps; the runtime exports them as metrics (op-node's names with
-//! an `op_p2p_` prefix). Gating decisions are counted by [`crate::peers::gater::GaterStats`].
+//! What the runtime exports as metrics (op-node's names with an `op_p2p_` prefix): [`Stats`],
+//! the plain counters of the core's decisions, and [`NodeStats`], the one plain-data view the
+//! node hands out for a scrape (these counters, the gater's [`GaterStats`] and each connected
+//! peer's scores).
 
+use crate::admin::PeerScores;
 use crate::gossip::validate::Reason;
+use crate::peers::gater::GaterStats;
+
+/// Everything the metrics read from the node, copied out by [`crate::Node::stats`] so the
+/// exporter needs no access to the node's tables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeStats {
+    /// Counters of the node's own decisions (verdicts, discovery, dials, bans, req/resp).
+    pub counters: Stats,
+    /// Counters of the gater's decisions (dials, accepts, established, unbans).
+    pub gating: GaterStats,
+    /// The scores of each connected peer, as `opp2p_peers` reports them (`gossip.total`
+    /// includes our application score). One entry per connected peer, in peer id order.
+    pub connected_scores: Vec<PeerScores>,
+}
 
 /// Counters of what the core has decided. Plain data, cheap to copy out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use op_p2p_core::discovery::{Bootnode, BootnodeError};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::signature::SequencerKey;
 use op_p2p_core::peers::gater::GaterConfig;
-use op_p2p_core::peers::scoring::BanConfig;
+use op_p2p_core::peers::score_ban::BanConfig;
 use op_p2p_core::peers::tides::{ConnConfig, MAX_PEERS_HI};
 use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
 

@@ -61,6 +61,7 @@ use prometheus_client::registry::Registry;
 
 use op_p2p_core::Node;
 use op_p2p_core::gossip::validate::Reason;
+use op_p2p_core::stats::NodeStats;
 
 /// The prefix of every series this module registers (op-node uses `op_node_default`).
 pub const PREFIX: &str = "op_p2p";
@@ -234,10 +235,11 @@ impl Metrics {
     /// Copies the node's counters and the connected peers' scores; the next scrape shows them.
     /// O(peers in the book); the driver calls it about once a second.
     pub fn observe(&self, node: &Node) {
-        let stats = node.stats();
-        let gater = node.gater().stats();
-        let book = node.peer_book();
-        let app = node.app_scores();
+        let NodeStats {
+            counters: stats,
+            gating: gater,
+            connected_scores,
+        } = node.stats();
         let mut snap = CoreSnapshot {
             verdicts: [0; Reason::ALL.len()],
             dials: [gater.dials.allowed, gater.dials.denied_total()],
@@ -252,22 +254,19 @@ impl Metrics {
         for (slot, (_, n)) in snap.verdicts.iter_mut().zip(stats.verdicts_by_reason()) {
             *slot = n;
         }
-        let mut connected = 0i64;
-        for (peer, r) in book.iter().filter(|(_, r)| r.connectedness.is_connected()) {
-            connected += 1;
-            let rr = app.reqresp(peer);
-            let g = &r.scores;
-            // The same total `opp2p_peers` reports: gossipsub's score without the application
-            // part, plus our application score.
-            let total = g.total + app.score(peer);
+        let connected = i64::try_from(connected_scores.len()).unwrap_or(i64::MAX);
+        for s in &connected_scores {
+            let (g, rr) = (&s.gossip, &s.req_resp);
+            // `total` is the one `opp2p_peers` reports: gossipsub's score without the
+            // application part, plus our application score.
             let values = [
-                total,
+                g.total,
                 g.ip_colocation_factor,
                 g.behavioral_penalty,
-                g.first_message_deliveries,
-                g.time_in_mesh,
-                g.mesh_message_deliveries,
-                g.invalid_message_deliveries,
+                g.blocks.first_message_deliveries,
+                g.blocks.time_in_mesh,
+                g.blocks.mesh_message_deliveries,
+                g.blocks.invalid_message_deliveries,
                 rr.valid_responses,
                 rr.error_responses,
                 rr.rejected_payloads,

@@ -414,7 +414,7 @@ fn a_million_invalid_messages_keep_every_bound_and_get_one_verdict_each() {
     eprintln!(
         "banned disconnects {disconnects_banned}, bans {}, dials {dials}, admin {admin_answered}/{admin_asked}, \
          delivered {delivered}; peaks {peak:?}",
-        node.stats().bans
+        node.stats().counters.bans
     );
 
     // Every message kind occurred many times, and each kind's verdicts add up.
@@ -429,7 +429,7 @@ fn a_million_invalid_messages_keep_every_bound_and_get_one_verdict_each() {
     assert!(reasons[&Reason::TooLarge] >= counts[Kind::Bomb as usize]);
     assert_eq!(admin_answered, admin_asked, "every admin call answered");
     // The sources were punished: score bans happened and disconnected them.
-    assert!(node.stats().bans > 0 && disconnects_banned > 0);
+    assert!(node.stats().counters.bans > 0 && disconnects_banned > 0);
     // The bounds were actually reached, not trivially met by an idle node.
     let book = node.peer_book().config().max_peers;
     assert_eq!(

@@ -12,22 +12,6 @@ use crate::peers::gater::Decision;
 use crate::peers::scoring::AppScores;
 use crate::peers::tides::{Admission, PeerView};
 
-/// Why the node asks for a disconnect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// Above the high-water mark, lowest value first.
-    Trim,
-    /// Score below the ban threshold.
-    Banned,
-    /// A block or ban now forbids the connection.
-    Gated,
-    /// A bound on tracked peers was hit.
-    OverCapacity,
-    /// `opp2p_disconnectPeer`.
-    Admin,
-}
-
 /// The node's view for the connection manager.
 struct View<'a> {
     book: &'a PeerBook,

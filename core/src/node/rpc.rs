@@ -235,8 +235,6 @@ impl Node {
     }
 
     fn peer_info(&self, peer: &PeerId, r: &PeerRecord) -> PeerInfo {
-        let gossip = r.scores;
-        let app = self.scores.reqresp(peer);
         PeerInfo {
             peer_id: *peer,
             node_id: r
@@ -257,23 +255,33 @@ impl Node {
             gossip_blocks: BlockVersion::ALL
                 .iter()
                 .any(|v| r.block_topics.contains(*v)),
-            scores: PeerScores {
-                gossip: GossipScores {
-                    total: super::peering::total_score(&self.book, &self.scores, peer),
-                    blocks: TopicScores {
-                        time_in_mesh: gossip.time_in_mesh,
-                        first_message_deliveries: gossip.first_message_deliveries,
-                        mesh_message_deliveries: gossip.mesh_message_deliveries,
-                        invalid_message_deliveries: gossip.invalid_message_deliveries,
-                    },
-                    ip_colocation_factor: gossip.ip_colocation_factor,
-                    behavioral_penalty: gossip.behavioral_penalty,
+            scores: self.peer_scores(peer, r),
+        }
+    }
+
+    /// The peer's scores as `opp2p_peers` reports them (and the metrics export them): the
+    /// gossipsub parts from the runtime's last snapshot, the req/resp counters from our
+    /// application scores, and as `total` gossipsub's score without the application part plus
+    /// our application score.
+    pub(super) fn peer_scores(&self, peer: &PeerId, r: &PeerRecord) -> PeerScores {
+        let gossip = r.scores;
+        let app = self.scores.reqresp(peer);
+        PeerScores {
+            gossip: GossipScores {
+                total: super::peering::total_score(&self.book, &self.scores, peer),
+                blocks: TopicScores {
+                    time_in_mesh: gossip.time_in_mesh,
+                    first_message_deliveries: gossip.first_message_deliveries,
+                    mesh_message_deliveries: gossip.mesh_message_deliveries,
+                    invalid_message_deliveries: gossip.invalid_message_deliveries,
                 },
-                req_resp: ReqRespScores {
-                    valid_responses: app.valid_responses,
-                    error_responses: app.error_responses,
-                    rejected_payloads: app.rejected_payloads,
-                },
+                ip_colocation_factor: gossip.ip_colocation_factor,
+                behavioral_penalty: gossip.behavioral_penalty,
+            },
+            req_resp: ReqRespScores {
+                valid_responses: app.valid_responses,
+                error_responses: app.error_responses,
+                rejected_payloads: app.rejected_payloads,
             },
         }
     }

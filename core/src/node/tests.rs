@@ -1,5 +1,6 @@
 use super::*;
 use crate::fork::ForkSchedule;
+use crate::gossip::topic::BlockVersion;
 use crate::testkit::{BlockBuilder, dev_key, peer_id};
 
 const NOW: u64 = 1_750_000_000;
@@ -55,8 +56,8 @@ fn every_gossip_input_gets_exactly_one_verdict_and_accepts_are_delivered() {
             ..
         }]
     ));
-    assert_eq!(n.stats().verdicts(Reason::Accepted), 1);
-    assert_eq!(n.stats().verdicts(Reason::Duplicate), 1);
+    assert_eq!(n.stats().counters.verdicts(Reason::Accepted), 1);
+    assert_eq!(n.stats().counters.verdicts(Reason::Duplicate), 1);
 }
 
 #[test]
@@ -292,7 +293,7 @@ fn discovered_records_are_filtered_and_dialled_below_the_low_water_mark() {
         1,
         "the other chain's record is refused"
     );
-    assert_eq!(n.stats().discovered_refused, 1);
+    assert_eq!(n.stats().counters.discovered_refused, 1);
     let mut dialled = Vec::new();
     let mut now = t;
     for _ in 0..20 {

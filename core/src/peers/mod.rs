@@ -1,8 +1,9 @@
-//! Peer policy: who we know ([`book`]), who may connect ([`gater`]), how many we keep and whom
-//! we dial ([`tides`]), and how peers are scored and banned ([`scoring`]). Plain state driven
-//! by [`crate::Node`] with an explicit time.
+//! Peer policy, as plain state driven by [`crate::Node`] with an explicit time: who we know
+//! ([`book`]), who may connect ([`gater`]), how many we keep and whom we dial ([`tides`]), how
+//! peers are scored ([`scoring`]) and when a low score gets a peer banned ([`score_ban`]).
 
 pub mod book;
 pub mod gater;
+pub mod score_ban;
 pub mod scoring;
 pub mod tides;

@@ -1,12 +1,12 @@
-//! Peer scoring (spec §6) and the ban policy (spec §9), as plain data and pure logic.
+//! Peer scoring (spec §6) as plain data and pure logic.
 //!
 //! - [`PeerScoreParams`] / [`PeerScoreThresholds`]: op-node's "light" gossipsub profile,
 //!   computed from the L2 block time. The runtime converts them into libp2p-gossipsub types.
 //! - [`AppScores`]: the application-specific score gossipsub adds to each peer's total
 //!   (weight 1). It sums op-node's req/resp score ([`ReqRespScoreParams`]) and, beyond op-node,
 //!   a penalty for gossip REJECT verdicts ([`GossipAppScoreParams`]).
-//! - [`ban_decision`] and [`BanMonitor`]: op-node's peer monitor, checking one connected peer
-//!   per second and banning it for an hour when its total score is at or below −100.
+//!
+//! What a low score leads to, the ban, is in [`crate::peers::score_ban`].
 //!
 //! Time is Unix milliseconds from the caller; decay happens on explicit [`AppScores::decay`]
 //! calls, once per elapsed slot.
@@ -482,133 +482,10 @@ impl AppScores {
     }
 }
 
-/// Ban policy settings (op-node `p2p.ban.*`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BanConfig {
-    /// Banning on (`p2p.ban.peers`, default true).
-    pub enabled: bool,
-    /// A total score at or below this bans (`p2p.ban.threshold`, −100).
-    pub threshold: f64,
-    /// How long a ban lasts, ms (`p2p.ban.duration`, 1 h).
-    pub duration_ms: u64,
-    /// One connected peer is checked per interval, ms (1 s).
-    pub check_interval_ms: u64,
-}
-
-impl Default for BanConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            threshold: -100.0,
-            duration_ms: 60 * 60 * 1000,
-            check_interval_ms: 1000,
-        }
-    }
-}
-
-/// A ban decided by the policy: the node disconnects `peer` and refuses it until `until`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ban {
-    /// The peer to disconnect and ban.
-    pub peer: PeerId,
-    /// Unix ms at which the ban ends.
-    pub until: u64,
-}
-
-/// The ban rule for one peer.
-///
-/// ⚠ The spec text says "below −100"; op-node's peer monitor skips a peer only when
-/// `score > threshold`, so a score of exactly −100 bans. We follow op-node. Static peers are
-/// exempt; RPC-protected peers are not (op-node). A NaN score (a bug, never a peer's doing)
-/// does not ban, unlike op-node where `NaN > x` is false and the peer would be banned.
-pub fn ban_decision(
-    cfg: &BanConfig,
-    now: u64,
-    peer: PeerId,
-    score: f64,
-    is_static: bool,
-) -> Option<Ban> {
-    if !cfg.enabled || is_static || score.is_nan() || score > cfg.threshold {
-        return None;
-    }
-    Some(Ban {
-        peer,
-        until: now.saturating_add(cfg.duration_ms),
-    })
-}
-
-/// op-node's peer monitor: each [`BanConfig::check_interval_ms`] it checks the next peer of a
-/// snapshot of the connected peers, taking a fresh snapshot when the last one is used up, so a
-/// bad peer is found within about `connected × 1 s`.
-///
-/// Bounded: the snapshot holds at most `max_snapshot` peers (the connection cap); extra peers
-/// are checked in later passes as the snapshot order is the caller's.
-#[derive(Debug, Clone)]
-pub struct BanMonitor {
-    cfg: BanConfig,
-    snapshot: Vec<PeerId>,
-    next: usize,
-    next_check: Option<u64>,
-    max_snapshot: usize,
-}
-
-impl BanMonitor {
-    /// A monitor taking snapshots of at most `max_snapshot` peers.
-    pub fn new(cfg: BanConfig, max_snapshot: usize) -> Self {
-        Self {
-            cfg,
-            snapshot: Vec::new(),
-            next: 0,
-            next_check: None,
-            max_snapshot: max_snapshot.max(1),
-        }
-    }
-
-    /// The settings in force.
-    pub fn config(&self) -> &BanConfig {
-        &self.cfg
-    }
-
-    /// When [`BanMonitor::tick`] next has a check to make (`None`: banning is off).
-    pub fn next_deadline(&self) -> Option<u64> {
-        if !self.cfg.enabled {
-            return None;
-        }
-        Some(self.next_check.unwrap_or(0))
-    }
-
-    /// Checks the next peer if a check is due. `connected` is called only for a new snapshot;
-    /// `score` returns a peer's total gossipsub score (app score included). A peer that
-    /// disconnected since the snapshot may still be checked; banning it is harmless.
-    pub fn tick(
-        &mut self,
-        now: u64,
-        connected: impl FnOnce() -> Vec<PeerId>,
-        score: impl Fn(&PeerId) -> f64,
-        is_static: impl Fn(&PeerId) -> bool,
-    ) -> Option<Ban> {
-        if !self.cfg.enabled || self.next_check.is_some_and(|t| now < t) {
-            return None;
-        }
-        self.next_check = Some(now.saturating_add(self.cfg.check_interval_ms));
-        if self.next >= self.snapshot.len() {
-            self.snapshot = connected();
-            self.snapshot.truncate(self.max_snapshot);
-            self.next = 0;
-        }
-        let peer = *self.snapshot.get(self.next)?;
-        self.next += 1;
-        let ban = ban_decision(&self.cfg, now, peer, score(&peer), is_static(&peer));
-        if let Some(b) = &ban {
-            tracing::info!(peer = %b.peer, until = b.until, "banning peer for low score");
-        }
-        ban
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peers::score_ban::{BanConfig, ban_decision};
 
     fn pid(n: u32) -> PeerId {
         let b = n.to_be_bytes();
@@ -854,92 +731,5 @@ mod tests {
         assert_eq!(s.expire(9_999 + 1_200_000), 6);
         assert_eq!(s.expire(9_999 + 1_200_001), 1);
         assert!(s.is_empty());
-    }
-
-    #[test]
-    fn ban_policy_exempts_static_not_protected_and_bans_at_threshold() {
-        let cfg = BanConfig::default();
-        let p = pid(1);
-        assert_eq!(
-            ban_decision(&cfg, 1_000, p, -100.0, false),
-            Some(Ban {
-                peer: p,
-                until: 1_000 + 3_600_000
-            })
-        );
-        assert_eq!(ban_decision(&cfg, 1_000, p, -99.999, false), None);
-        assert_eq!(
-            ban_decision(&cfg, 1_000, p, -1e9, true),
-            None,
-            "static exempt"
-        );
-        assert_eq!(ban_decision(&cfg, 1_000, p, f64::NAN, false), None);
-        // Protection (`opp2p_protectPeer`) is not an input: protected peers are banned like
-        // any other (op-node), which the signature itself guarantees.
-        let off = BanConfig {
-            enabled: false,
-            ..cfg
-        };
-        assert_eq!(ban_decision(&off, 1_000, p, -1e9, false), None);
-    }
-
-    #[test]
-    fn monitor_checks_one_peer_per_second_round_robin() {
-        let mut m = BanMonitor::new(BanConfig::default(), 64);
-        let peers = vec![pid(1), pid(2), pid(3)];
-        let score = |p: &PeerId| {
-            if *p == pid(2) || *p == pid(3) {
-                -500.0
-            } else {
-                0.0
-            }
-        };
-        let is_static = |p: &PeerId| *p == pid(3);
-        let mut snapshots = 0;
-        let mut bans = Vec::new();
-        assert_eq!(m.next_deadline(), Some(0));
-        for s in 0..6u64 {
-            let now = s * 1_000;
-            let snap = || {
-                snapshots += 1;
-                peers.clone()
-            };
-            if let Some(b) = m.tick(now, snap, score, is_static) {
-                bans.push((now, b));
-            }
-            assert_eq!(m.next_deadline(), Some(now + 1_000));
-            // Another tick within the same second checks nobody.
-            assert_eq!(m.tick(now + 999, Vec::new, |_| -1e9, |_| false), None);
-        }
-        // Snapshot [1, 2, 3] twice; 2 is banned on each pass, 3 (static) never.
-        assert_eq!(snapshots, 2);
-        assert_eq!(
-            bans,
-            vec![
-                (
-                    1_000,
-                    Ban {
-                        peer: pid(2),
-                        until: 1_000 + 3_600_000
-                    }
-                ),
-                (
-                    4_000,
-                    Ban {
-                        peer: pid(2),
-                        until: 4_000 + 3_600_000
-                    }
-                ),
-            ]
-        );
-        let mut off = BanMonitor::new(
-            BanConfig {
-                enabled: false,
-                ..BanConfig::default()
-            },
-            64,
-        );
-        assert_eq!(off.next_deadline(), None);
-        assert_eq!(off.tick(0, || peers.clone(), |_| -1e9, |_| false), None);
     }
 }

@@ -1,0 +1,291 @@
+//! The plain data that crosses the [`Node`](super::Node)'s boundary, and nothing else: what
+//! the runtime feeds in ([`Input`], with the [`GossipMessage`], [`PublishRequest`] and
+//! [`LocalInfo`] it carries), what the node asks the runtime to do ([`Action`], with
+//! [`DeliveredBlock`], [`PublishError`] and [`DisconnectReason`]), the runtime's opaque tokens
+//! echoed back in answers ([`MessageHandle`], [`RequestId`], [`StreamHandle`]) and the core's
+//! one notion of time ([`UnixMillis`]). No behaviour lives here: a runtime author reads this
+//! file to learn the contract, and `mod.rs` for what the node does with it.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, Bytes};
+use libp2p_identity::PeerId;
+use multiaddr::Multiaddr;
+use op_alloy_rpc_types_engine::{OpExecutionPayload, OpNetworkPayloadEnvelope};
+
+use crate::admin::{AdminError, AdminRequest, AdminResponse};
+use crate::discovery::Enr;
+use crate::gossip::topic::BlockVersion;
+use crate::gossip::validate::{Reason, Verdict};
+use crate::gossip::wire::MessageId;
+use crate::peers::book::GossipScores;
+
+/// Who dialled a connection (the peer book's type, carried by
+/// [`Input::ConnectionEstablished`]).
+pub use crate::peers::book::Direction;
+
+/// Unix time in milliseconds: the only notion of time the core has. The runtime reads the wall
+/// clock; simulations pass virtual time.
+pub type UnixMillis = u64;
+
+/// The runtime's token for a gossip message it holds until the core's verdict (for example an
+/// index into its map of gossipsub message ids and propagation sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageHandle(pub u64);
+
+/// The runtime's token for an admin call, echoed in [`Action::AdminResponse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// The runtime's token for an inbound `payload_by_number` stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamHandle(pub u64);
+
+/// What the node says about itself in `opp2p_self`; set at start and whenever it changes
+/// (new listen address, new ENR).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalInfo {
+    /// Identify agent version, e.g. `op-p2p/0.1.0`.
+    pub agent_version: String,
+    /// Identify protocol version.
+    pub protocol_version: String,
+    /// Our `enr:` text, if discovery runs.
+    pub enr: Option<String>,
+    /// Our listen addresses.
+    pub addrs: Vec<Multiaddr>,
+    /// Protocols we serve.
+    pub protocols: Vec<String>,
+}
+
+/// A gossip message held for validation.
+#[derive(Debug, Clone)]
+pub struct GossipMessage {
+    /// The runtime's token, echoed in the verdict.
+    pub handle: MessageHandle,
+    /// The gossipsub topic string.
+    pub topic: String,
+    /// The gossipsub `data` field, exactly as received.
+    pub data: Bytes,
+    /// The peer that forwarded it to us (gossipsub's propagation source), when known. Its
+    /// application score is charged for REJECTs.
+    pub source: Option<PeerId>,
+}
+
+/// A block to publish.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PublishRequest {
+    /// Sign with [`Config::sequencer_key`](super::Config::sequencer_key) and publish.
+    Sign {
+        /// The payload.
+        payload: Box<OpExecutionPayload>,
+        /// Its parent beacon block root (v3/v4).
+        parent_beacon_block_root: Option<B256>,
+    },
+    /// Publish an envelope someone already signed.
+    Signed(Arc<OpNetworkPayloadEnvelope>),
+}
+
+/// Why a publish did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// [`PublishRequest::Sign`] without a sequencer key.
+    #[error("no sequencer key configured")]
+    NoKey,
+    /// The payload's version is not the one the fork schedule gives its timestamp.
+    #[error("payload is {got} but a block at this timestamp is published as {want}")]
+    WrongVersion {
+        /// Version of the payload.
+        got: BlockVersion,
+        /// Version the fork schedule requires.
+        want: BlockVersion,
+    },
+    /// The payload could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] crate::gossip::wire::EncodeError),
+}
+
+/// Something that happened, fed to the node.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Input {
+    /// A gossip message to validate; answered by exactly one [`Action::Verdict`].
+    Gossip(GossipMessage),
+    /// The unsafe block signer changed (from L1's SystemConfig, or the operator).
+    SetUnsafeSigner(Address),
+    /// A timer fired (or any time passed); see [`Node::poll_timeout`](super::Node::poll_timeout).
+    Tick,
+    /// The first connection to `peer` is up (after
+    /// [`Node::allow_established`](super::Node::allow_established) allowed it).
+    ConnectionEstablished {
+        /// The peer.
+        peer: PeerId,
+        /// Its address on this connection.
+        addr: Multiaddr,
+        /// Who dialled.
+        direction: Direction,
+    },
+    /// The last connection to `peer` closed.
+    ConnectionClosed {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A dial we were asked to make failed.
+    DialFailed {
+        /// The peer.
+        peer: PeerId,
+        /// The error, for `connectPeer` callers.
+        error: String,
+    },
+    /// Identify information from a peer.
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// Agent version.
+        agent_version: String,
+        /// Protocol version.
+        protocol_version: String,
+        /// Protocols it speaks.
+        protocols: Vec<String>,
+        /// Addresses it listens on.
+        listen_addrs: Vec<Multiaddr>,
+    },
+    /// A ping round trip, in nanoseconds.
+    Ping {
+        /// The peer.
+        peer: PeerId,
+        /// Round-trip time.
+        rtt_ns: u64,
+    },
+    /// A peer subscribed to (`true`) or left (`false`) a topic.
+    Subscription {
+        /// The peer.
+        peer: PeerId,
+        /// The topic string.
+        topic: String,
+        /// Joined or left.
+        subscribed: bool,
+    },
+    /// Gossipsub scores, **without** the application-specific part (the runtime subtracts what
+    /// it last set from [`Action::SetAppScore`]), for peers it has scores for.
+    GossipScores(Vec<(PeerId, GossipScores)>),
+    /// A record found by discovery.
+    Discovered(Box<Enr>),
+    /// Our own identity details changed.
+    SetLocalInfo(Box<LocalInfo>),
+    /// An admin (`opp2p_*`) call; answered by one [`Action::AdminResponse`].
+    Admin {
+        /// The caller's token.
+        id: RequestId,
+        /// The parsed call.
+        request: AdminRequest,
+    },
+    /// Publish a block; answered by [`Action::Publish`] or [`Action::PublishFailed`].
+    Publish(PublishRequest),
+    /// An inbound `payload_by_number` request (the bytes the client wrote before half-closing);
+    /// answered by one [`Action::PayloadResponse`].
+    PayloadRequest {
+        /// The stream.
+        stream: StreamHandle,
+        /// The requesting peer.
+        peer: PeerId,
+        /// The request bytes.
+        data: Bytes,
+    },
+}
+
+/// A block accepted from gossip, for the application.
+#[derive(Debug, Clone)]
+pub struct DeliveredBlock {
+    /// The message it came in.
+    pub handle: MessageHandle,
+    /// The topic version it came on.
+    pub version: BlockVersion,
+    /// The decoded, validated envelope.
+    pub envelope: Arc<OpNetworkPayloadEnvelope>,
+}
+
+/// Something the runtime must do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Action {
+    /// Report this verdict for a held message to gossipsub.
+    Verdict {
+        /// The held message.
+        handle: MessageHandle,
+        /// What to report.
+        verdict: Verdict,
+        /// Why.
+        reason: Reason,
+    },
+    /// Hand an accepted block to the application.
+    Deliver(DeliveredBlock),
+    /// Publish these bytes on this topic (anonymous, no from/seqno/signature).
+    Publish {
+        /// Topic string.
+        topic: String,
+        /// Gossip `data`.
+        data: Bytes,
+        /// op-node's message id of it.
+        message_id: MessageId,
+        /// Block number and hash, for logs.
+        block: (u64, B256),
+    },
+    /// A publish was refused.
+    PublishFailed(PublishError),
+    /// Dial the peer at these addresses.
+    Dial {
+        /// The peer.
+        peer: PeerId,
+        /// Where.
+        addrs: Vec<Multiaddr>,
+    },
+    /// Close every connection to the peer.
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// Set gossipsub's application-specific score of the peer.
+    SetAppScore {
+        /// The peer.
+        peer: PeerId,
+        /// The score (weight 1).
+        score: f64,
+    },
+    /// The answer to an admin call.
+    AdminResponse {
+        /// The caller's token.
+        id: RequestId,
+        /// The result.
+        result: Result<AdminResponse, AdminError>,
+    },
+    /// Write these bytes on the stream and close it.
+    PayloadResponse {
+        /// The stream.
+        stream: StreamHandle,
+        /// The whole response.
+        data: Vec<u8>,
+    },
+    /// Persistent state changed: export it with
+    /// [`Node::export_state`](super::Node::export_state) and write it.
+    PersistState,
+}
+
+/// Why the node asks for a disconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// Above the high-water mark, lowest value first.
+    Trim,
+    /// Score below the ban threshold.
+    Banned,
+    /// A block or ban now forbids the connection.
+    Gated,
+    /// A bound on tracked peers was hit.
+    OverCapacity,
+    /// `opp2p_disconnectPeer`.
+    Admin,
+}
