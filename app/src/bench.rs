@@ -1432,7 +1432,7 @@ mod tests {
         let c = child_config(0);
         assert_eq!(c.core.local_peer_id, keypair(2000).public().to_peer_id());
         assert_eq!(c.core.validator.chain_id, BENCH_CHAIN_ID);
-        assert!(!c.discovery && c.core.discovery.is_none() && c.bootnodes.is_empty());
+        assert!(!c.discovery() && c.core.discovery.is_none() && c.bootnodes.is_empty());
         assert_eq!(
             c.metrics_addr,
             Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))

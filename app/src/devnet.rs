@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(seq.core.local_peer_id, keypair(1001).public().to_peer_id());
         assert_eq!(seq.core.validator.chain_id, DEVNET_CHAIN_ID);
         assert_eq!((seq.tcp_port, seq.udp_port), (0, 0));
-        assert!(seq.discovery && seq.core.discovery.is_some() && seq.bootnodes.is_empty());
+        assert!(seq.discovery() && seq.core.discovery.is_some() && seq.bootnodes.is_empty());
         assert_eq!(seq.core.static_peers.len(), 1);
         assert_eq!(seq.core.rng_seed, 1);
         assert!(seq.core.sequencer_key.is_some());

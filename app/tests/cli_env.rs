@@ -56,7 +56,7 @@ fn environment_variables_set_flags_and_flags_win() {
     );
     assert_eq!((c.tcp_port, c.udp_port), (9100, 9101));
     assert_eq!(c.advertise_ip, Some("198.51.100.1".parse().unwrap()));
-    assert!(!c.discovery && c.core.discovery.is_none());
+    assert!(!c.discovery() && c.core.discovery.is_none());
     assert_eq!((c.core.conn.low, c.core.conn.high), (2, 6));
     assert_eq!(c.core.conn.grace_ms, 60_000);
     assert!(!c.core.bans.enabled);

@@ -29,19 +29,14 @@ const MAX_ECHO: usize = 120;
 /// Everything a running node needs: the protocol core's settings and the node's own.
 ///
 /// Made by [`NodeConfig::builder`] (or [`NodeConfig::local`], a loopback starting point for
-/// tests and examples). Three core fields repeat node settings; they are derived from them
-/// once, when the configuration is made:
+/// tests and examples). Each setting lives in one place: the protocol's in `core` (static
+/// peers in `core.static_peers`, discovery on exactly when `core.discovery` holds a table),
+/// the node's own here. `core.local_peer_id` is derived from [`keypair`](Self::keypair) when
+/// the configuration is made.
 ///
-/// | core field           | derived from                                                   |
-/// |----------------------|----------------------------------------------------------------|
-/// | `core.local_peer_id` | the peer id of [`keypair`](Self::keypair)                      |
-/// | `core.static_peers`  | [`static_peers`](Self::static_peers), transport addresses grouped by peer |
-/// | `core.discovery`     | `None` when [`discovery`](Self::discovery) is off, else a table |
-///
-/// The fields stay public to read and to adjust. After changing one, the derived fields must
-/// still agree: [`NodeConfig::validate`] checks that and everything the builder checks, and
-/// [`crate::spawn`] runs it before it binds anything, so an invalid configuration never
-/// starts a node, however it was made.
+/// The fields stay public to read and to adjust. [`NodeConfig::validate`] checks everything the
+/// builder checks (the peer id included), and [`crate::spawn`] runs it before it binds
+/// anything, so an invalid configuration never starts a node, however it was made.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NodeConfig {
@@ -57,13 +52,8 @@ pub struct NodeConfig {
     pub udp_port: u16,
     /// IP to advertise in our ENR when it differs from `listen_ip` (e.g. behind NAT).
     pub advertise_ip: Option<IpAddr>,
-    /// Run discv5 (`core.discovery` is `None` exactly when this is off).
-    pub discovery: bool,
     /// discv5 bootnodes.
     pub bootnodes: Vec<Bootnode>,
-    /// Static peers, as multiaddrs ending in `/p2p/<id>` (`core.static_peers` holds their
-    /// transport addresses grouped by peer).
-    pub static_peers: Vec<Multiaddr>,
     /// JSON-RPC listen address (`opp2p_*`), if served.
     pub rpc_addr: Option<SocketAddr>,
     /// Prometheus listen address (`GET /metrics`), if served.
@@ -172,21 +162,6 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: StaticPeerError,
     },
-    /// `core.static_peers` is not what [`NodeConfig::static_peers`] derives (one of them
-    /// changed after the config was made).
-    #[error("core.static_peers does not match static_peers")]
-    StaticPeersOutOfSync,
-    /// `core.discovery` is not `None` exactly when discovery is off (one of them changed after
-    /// the config was made).
-    #[error(
-        "discovery is {} but core.discovery is {}",
-        if *discovery { "on" } else { "off" },
-        if *discovery { "None" } else { "set" }
-    )]
-    DiscoveryOutOfSync {
-        /// [`NodeConfig::discovery`].
-        discovery: bool,
-    },
 }
 
 /// Why a static peer multiaddr is refused.
@@ -210,11 +185,10 @@ impl NodeConfig {
         NodeConfigBuilder::new(keypair)
     }
 
-    /// A node on 127.0.0.1 with ephemeral TCP and UDP ports, discovery off, no bootnodes, no
-    /// static peers, no RPC, no metrics and no data dir, running `core` as given apart from the
-    /// derived fields (our peer id from `keypair`, no static peers, no discovery table): the
-    /// starting point for tests and examples. Change the fields you need;
-    /// [`NodeConfig::validate`] (which [`crate::spawn`] runs) says if they still agree.
+    /// A node on 127.0.0.1 with ephemeral TCP and UDP ports, discovery off (no table), no
+    /// bootnodes, no RPC, no metrics and no data dir, running `core` as given otherwise (our
+    /// peer id taken from `keypair`): the starting point for tests and examples. Change the
+    /// fields you need; [`NodeConfig::validate`] (which [`crate::spawn`] runs) checks them.
     pub fn local(core: op_p2p_core::Config, keypair: Keypair) -> Self {
         let mut config = Self {
             core,
@@ -223,32 +197,25 @@ impl NodeConfig {
             tcp_port: 0,
             udp_port: 0,
             advertise_ip: None,
-            discovery: false,
             bootnodes: Vec::new(),
-            static_peers: Vec::new(),
             rpc_addr: None,
             metrics_addr: None,
             datadir: None,
             agent_version: default_agent_version(),
             ip_colocation_whitelist: Vec::new(),
         };
-        config.derive_core();
+        config.core.local_peer_id = config.keypair.public().to_peer_id();
+        config.core.discovery = None;
         config
     }
 
-    /// Sets the core fields that repeat node settings (see [`NodeConfig`]) from them. Static peers that [`NodeConfig::validate`] refuses are left out.
-    fn derive_core(&mut self) {
-        self.core.local_peer_id = self.keypair.public().to_peer_id();
-        self.core.static_peers = group_static_peers(&self.static_peers);
-        self.core.discovery = match (self.discovery, self.core.discovery.take()) {
-            (false, _) => None,
-            (true, table) => Some(table.unwrap_or_default()),
-        };
+    /// Whether discv5 runs: exactly when `core.discovery` holds the table's settings.
+    pub fn discovery(&self) -> bool {
+        self.core.discovery.is_some()
     }
 
     /// Checks what [`NodeConfigBuilder::build`] checks, on this configuration as it is now:
-    /// for a configuration changed after it was made. The derived core fields must agree with
-    /// the node settings they come from (see [`NodeConfig`]).
+    /// for a configuration changed after it was made.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_chain(self.core.validator.chain_id, self.core.block_time_secs)?;
         let key = check_key(&self.keypair)?;
@@ -257,16 +224,23 @@ impl NodeConfig {
         }
         check_conn(&self.core.conn)?;
         check_bans(&self.core.bans)?;
-        for (index, addr) in self.static_peers.iter().enumerate() {
-            check_static_peer(index, addr, Some(&key))?;
-        }
-        if self.core.static_peers != group_static_peers(&self.static_peers) {
-            return Err(ConfigError::StaticPeersOutOfSync);
-        }
-        if self.discovery != self.core.discovery.is_some() {
-            return Err(ConfigError::DiscoveryOutOfSync {
-                discovery: self.discovery,
-            });
+        for (index, (peer, addrs)) in self.core.static_peers.iter().enumerate() {
+            let shown = addrs
+                .first()
+                .cloned()
+                .unwrap_or_else(Multiaddr::empty)
+                .with(Protocol::P2p(*peer));
+            let bad = |reason| ConfigError::StaticPeer {
+                index,
+                addr: shown.clone(),
+                reason,
+            };
+            if addrs.is_empty() || addrs.iter().any(|a| a.is_empty()) {
+                return Err(bad(StaticPeerError::NoAddress));
+            }
+            if *peer == key {
+                return Err(bad(StaticPeerError::OwnPeerId));
+            }
         }
         Ok(())
     }
@@ -666,27 +640,26 @@ impl NodeConfigBuilder {
         core.gater = self.gater;
         core.sequencer_key = self.sequencer_key;
         core.rng_seed = self.rng_seed.unwrap_or_else(os_seed);
+        core.static_peers = group_static_peers(&static_peers);
+        core.discovery = self.discovery.then(Default::default);
         let agent_version = self
             .agent_version
             .filter(|a| !a.trim().is_empty())
             .unwrap_or_else(default_agent_version);
-        let mut config = NodeConfig {
+        let config = NodeConfig {
             core,
             keypair: self.keypair,
             listen_ip: self.listen_ip,
             tcp_port: self.tcp_port,
             udp_port: self.udp_port.unwrap_or(self.tcp_port),
             advertise_ip: self.advertise_ip,
-            discovery: self.discovery,
             bootnodes,
-            static_peers,
             rpc_addr: self.rpc_addr,
             metrics_addr: self.metrics_addr,
             datadir: self.datadir,
             agent_version,
             ip_colocation_whitelist: self.ip_colocation_whitelist,
         };
-        config.derive_core();
         config.validate()?;
         Ok(config)
     }
@@ -918,7 +891,7 @@ mod tests {
                 format!("{:?}", c.bootnodes),
                 format!("{:?}", p.parse_bootnodes().unwrap())
             );
-            assert!(c.discovery && c.core.discovery.is_some());
+            assert!(c.discovery() && c.core.discovery.is_some());
         }
         // The preset's own chain id is no contradiction.
         assert!(
@@ -985,7 +958,7 @@ mod tests {
         assert_eq!(c.core.conn, ConnConfig::default());
         assert_eq!(c.core.bans, BanConfig::default());
         assert_eq!(c.core.gater, GaterConfig::default());
-        assert!(c.static_peers.is_empty() && c.core.static_peers.is_empty());
+        assert!(c.core.static_peers.is_empty());
         assert_eq!(
             (c.rpc_addr, c.metrics_addr, c.datadir.as_ref()),
             (None, None, None)
@@ -1073,7 +1046,6 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(c.core.local_peer_id, keypair(1).public().to_peer_id());
-        assert_eq!(c.static_peers, statics);
         assert_eq!(
             c.core.static_peers,
             vec![
@@ -1088,7 +1060,7 @@ mod tests {
             ]
         );
         assert_eq!(c.core.max_connected_peers(), 2 * 40 + 2);
-        assert!(!c.discovery && c.core.discovery.is_none());
+        assert!(!c.discovery() && c.core.discovery.is_none());
         // Text entries parse to the same, whitespace ignored.
         let text: Vec<String> = statics.iter().map(|a| format!(" {a} ")).collect();
         let t = devnet()
@@ -1096,7 +1068,6 @@ mod tests {
             .static_peer_strings(&text)
             .build()
             .unwrap();
-        assert_eq!(t.static_peers, c.static_peers);
         assert_eq!(t.core.static_peers, c.core.static_peers);
         // Discovery on keeps the core's table.
         let on = devnet().discovery(true).bootnodes([]).build().unwrap();
@@ -1104,19 +1075,17 @@ mod tests {
     }
 
     #[test]
-    fn local_goes_through_the_same_derivation() {
-        let mut core = Config::new(
+    fn local_takes_the_peer_id_from_the_key_and_turns_discovery_off() {
+        let core = Config::new(
             CHAIN,
             dev_key(0).address(),
             ForkSchedule::ALL_AT_GENESIS,
             2,
             peer_id(9),
         );
-        core.static_peers = vec![(peer_id(4), vec![])];
         let c = NodeConfig::local(core, keypair(3));
         assert_eq!(c.core.local_peer_id, keypair(3).public().to_peer_id());
-        assert!(c.core.static_peers.is_empty());
-        assert!(!c.discovery && c.core.discovery.is_none());
+        assert!(!c.discovery() && c.core.discovery.is_none());
         assert_eq!(
             (c.listen_ip, c.tcp_port, c.udp_port),
             (IpAddr::from(Ipv4Addr::LOCALHOST), 0, 0)
@@ -1273,28 +1242,23 @@ mod tests {
             ConfigError::KeyType { .. }
         ));
         assert!(matches!(
-            changed(&|c| c.static_peers.push(static_peer("10.0.0.3", 1, 5))),
-            ConfigError::StaticPeersOutOfSync
-        ));
-        assert!(matches!(
-            changed(&|c| c.core.static_peers.clear()),
-            ConfigError::StaticPeersOutOfSync
-        ));
-        assert!(matches!(
-            changed(&|c| c.static_peers.push("/ip4/1.2.3.4/tcp/1".parse().unwrap())),
+            changed(&|c| c.core.static_peers.push((peer_id(5), vec![]))),
             ConfigError::StaticPeer {
                 index: 1,
-                reason: StaticPeerError::MissingPeerId,
+                reason: StaticPeerError::NoAddress,
                 ..
             }
         ));
         assert!(matches!(
-            changed(&|c| c.discovery = true),
-            ConfigError::DiscoveryOutOfSync { discovery: true }
-        ));
-        assert!(matches!(
-            changed(&|c| c.core.discovery = Some(TableConfig::default())),
-            ConfigError::DiscoveryOutOfSync { discovery: false }
+            changed(&|c| c
+                .core
+                .static_peers
+                .push((peer_id(1), vec!["/ip4/1.2.3.4/tcp/1".parse().unwrap()]))),
+            ConfigError::StaticPeer {
+                index: 1,
+                reason: StaticPeerError::OwnPeerId,
+                ..
+            }
         ));
         assert!(matches!(
             changed(&|c| c.core.conn.low = 99),
@@ -1316,10 +1280,10 @@ mod tests {
             changed(&|c| c.core.block_time_secs = 0),
             ConfigError::ZeroBlockTime
         ));
-        // A change that keeps the two sides together is fine.
+        // Valid changes are fine.
         let mut c = built.clone();
-        c.discovery = true;
         c.core.discovery = Some(TableConfig::default());
+        c.core.static_peers.clear();
         c.rpc_addr = Some("127.0.0.1:0".parse().unwrap());
         c.validate().unwrap();
     }
@@ -1329,16 +1293,14 @@ mod tests {
         let shown = [
             ConfigError::NoChain.to_string(),
             ConfigError::PeersLoAboveHi { lo: 31, hi: 30 }.to_string(),
-            ConfigError::DiscoveryOutOfSync { discovery: true }.to_string(),
             err(devnet().bootnode_strings(["enode://zz@1.2.3.4:1"])).to_string(),
         ];
         assert_eq!(shown[0], "no chain: choose a preset or a chain id");
         assert_eq!(shown[1], "p2p.peers.lo 31 is above p2p.peers.hi 30");
-        assert_eq!(shown[2], "discovery is on but core.discovery is None");
         assert!(
-            shown[3].starts_with("bootnode 0 (\"enode://zz@1.2.3.4:1\"): "),
+            shown[2].starts_with("bootnode 0 (\"enode://zz@1.2.3.4:1\"): "),
             "{}",
-            shown[3]
+            shown[2]
         );
     }
 
@@ -1444,12 +1406,11 @@ mod tests {
             .rpc_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
             .build()
             .unwrap();
-        c.discovery = true;
+        c.core.conn.low = c.core.conn.high + 1;
         let spawned =
             futures::executor::block_on(crate::spawn(UntouchedRuntime, c, Default::default()));
         match spawned {
-            Err(crate::SpawnError::Config(ConfigError::DiscoveryOutOfSync { discovery: true })) => {
-            }
+            Err(crate::SpawnError::Config(ConfigError::PeersLoAboveHi { .. })) => {}
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("an invalid config started a node"),
         }
@@ -1464,11 +1425,11 @@ mod tests {
             ),
             keypair(3),
         );
-        c.static_peers = vec!["/ip4/1.2.3.4/tcp/1".parse().unwrap()];
+        c.core.static_peers = vec![(peer_id(4), vec![])];
         assert!(matches!(
             futures::executor::block_on(crate::spawn(UntouchedRuntime, c, Default::default())),
             Err(crate::SpawnError::Config(ConfigError::StaticPeer {
-                reason: StaticPeerError::MissingPeerId,
+                reason: StaticPeerError::NoAddress,
                 ..
             }))
         ));

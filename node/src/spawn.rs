@@ -165,7 +165,7 @@ async fn spawn_inner<R: Runtime>(
     let tcp_port = tcp_port(&bound).unwrap_or(config.tcp_port);
     // 4. discv5.
     let (discovered_tx, discovered_rx) = mpsc::channel(DISCOVERED_QUEUE);
-    let discovery = if config.discovery {
+    let discovery = if config.discovery() {
         let dc = discovery_config(&config, tcp_port, prepared.seeds);
         Some(Discovery::start(&rt, dc, discovered_tx).await?)
     } else {

@@ -233,7 +233,6 @@ pub fn sequencer_config(i: u64) -> NodeConfig {
 
 /// `config` with discovery on, bootstrapped from `bootnode`.
 pub fn bootstrapped(mut config: NodeConfig, bootnode: &Bootnode) -> NodeConfig {
-    config.discovery = true;
     config.core.discovery = Some(Default::default());
     config.bootnodes = vec![bootnode.clone()];
     config
@@ -281,7 +280,6 @@ pub async fn admin(node: &NodeHandle, request: AdminRequest) -> AdminResponse {
 /// Starts node `i` ([`dev_config`]) with discovery on `rt`, as a bootnode for others.
 pub async fn spawn_bootnode(rt: Rt, i: u64) -> (NodeHandle, Bootnode) {
     let mut config = dev_config(i);
-    config.discovery = true;
     config.core.discovery = Some(Default::default());
     let node = rt.spawn(config).await;
     let enr = node.enr().expect("discovery on").parse().expect("our ENR");

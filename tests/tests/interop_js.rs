@@ -37,7 +37,6 @@ const SCRIPT_TIMEOUT_MS: u64 = 40_000;
 fn our_config(forks: ForkSchedule, discovery: bool, bootnodes: Vec<Bootnode>) -> NodeConfig {
     let mut c = sequencer_config(0);
     c.core.validator.forks = forks;
-    c.discovery = discovery;
     c.core.discovery = discovery.then(Default::default);
     c.bootnodes = bootnodes;
     c

@@ -28,7 +28,6 @@ const DISCV5_THREAD: &str = "op-p2p-discv5";
 fn full_config(i: u64, dir: &Path) -> (NodeConfig, u16) {
     let udp = free_udp_port();
     let mut c = dev_config(i);
-    c.discovery = true;
     c.core.discovery = Some(Default::default());
     c.udp_port = udp;
     c.rpc_addr = Some(local0());

@@ -50,7 +50,6 @@ fn plain(i: u64, discovery: bool) -> NodeConfig {
     } else {
         dev_config(i)
     };
-    c.discovery = discovery;
     c.core.discovery = discovery.then(Default::default);
     c.rpc_addr = Some(local0());
     c
