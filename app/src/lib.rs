@@ -9,3 +9,8 @@ pub mod cli;
 pub mod devnet;
 pub mod run;
 pub mod tools;
+
+/// The README's Rust examples, compiled and run as doctests so they keep matching the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

@@ -24,7 +24,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 pub use op_p2p_node::{
-    AdminClient, NodeConfig, NodeHandle, NodeStopped, SpawnError, SpawnOptions, core,
+    AdminClient, ConfigError, NodeConfig, NodeConfigBuilder, NodeHandle, NodeStopped, SpawnError,
+    SpawnOptions, core,
 };
 use op_p2p_node::{BoxedTransport, Runtime, system_now_ms, upgrade_transport};
 

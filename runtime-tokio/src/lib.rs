@@ -11,7 +11,8 @@
 mod runtime;
 
 pub use op_p2p_node::{
-    AdminClient, NodeConfig, NodeHandle, NodeStopped, SpawnError, SpawnOptions, core,
+    AdminClient, ConfigError, NodeConfig, NodeConfigBuilder, NodeHandle, NodeStopped, SpawnError,
+    SpawnOptions, core,
 };
 pub use runtime::TokioRuntime;
 
