@@ -30,6 +30,13 @@ use op_p2p_core::{Direction, Input, Node, UnixMillis};
 /// The wall clock the gate reads for its decisions (Unix ms), supplied by the runtime.
 pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
 
+/// Messages queued for one connection before gossipsub drops new ones (see
+/// [`gossipsub_config`]).
+pub const SEND_QUEUE_LEN: usize = 32;
+
+/// Score per message a peer's full send queue made gossipsub drop (see [`peer_score`]).
+pub const SLOW_PEER_WEIGHT: f64 = -1.0;
+
 /// How often we ping each peer (op-node: about every 3 minutes; we answer any rate).
 pub const PING_INTERVAL: Duration = Duration::from_secs(180);
 
@@ -381,6 +388,11 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, BuildError> {
         .duplicate_cache_time(Duration::from_secs(65))
         .max_transmit_size(MAX_GOSSIP_SIZE + 1024)
         .flood_publish(false)
+        // Messages queued for one connection, at most: go-libp2p-pubsub's outbound queue size
+        // (op-node's), instead of rust-libp2p's 5,000. A stalled peer never dequeues, and
+        // queued messages expire only when dequeued, so this is what bounds the memory one
+        // stalled mesh peer pins (32 blocks; a full queue drops and counts the message).
+        .connection_handler_queue_len(SEND_QUEUE_LEN)
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(move |m: &gossipsub::Message| {
@@ -418,9 +430,13 @@ pub fn peer_score(
         decay_interval: Duration::from_millis(p.decay_interval_ms),
         decay_to_zero: p.decay_to_zero,
         retain_score: Duration::from_millis(p.retain_score_ms),
-        slow_peer_weight: 0.0,
+        // ⚠ op-node has no slow-peer penalty (go-libp2p drops messages for a full queue and
+        // scores nothing). Here each message a peer's full queue drops costs it 1 point,
+        // decaying like the behaviour penalty: a stalled peer falls under the gossip and
+        // graylist thresholds and is pruned from the mesh, so nothing more queues for it.
+        slow_peer_weight: SLOW_PEER_WEIGHT,
         slow_peer_threshold: 0.0,
-        slow_peer_decay: 0.2,
+        slow_peer_decay: p.behaviour_penalty_decay,
     };
     let thresholds = gossipsub::PeerScoreThresholds {
         gossip_threshold: t.gossip,
@@ -505,6 +521,13 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn a_connection_queues_at_most_go_libp2ps_32_messages() {
+        let c = gossipsub_config().unwrap();
+        assert_eq!(c.connection_handler_queue_len(), 32);
+        assert_eq!(c.max_transmit_size(), MAX_GOSSIP_SIZE + 1024);
+    }
+
+    #[test]
     fn peer_score_is_op_nodes_light_set_with_an_optional_colocation_whitelist() {
         let (p, t) = peer_score(2, &[]);
         assert!(p.topics.is_empty(), "light scoring has no topic parameters");
@@ -514,6 +537,9 @@ mod tests {
         );
         assert!(p.ip_colocation_factor_weight < 0.0);
         assert_eq!(p.ip_colocation_factor_threshold, 10.0);
+        // Our one addition: a peer whose send queue overflows loses score (op-node: none).
+        assert_eq!((p.slow_peer_weight, p.slow_peer_threshold), (-1.0, 0.0));
+        assert!(p.validate().is_ok());
         assert_eq!(
             (
                 t.gossip_threshold,
