@@ -472,8 +472,14 @@ impl Gater {
     /// blocks and bans. The peer id is not known yet; its rules, and the caps (which exempt
     /// protected peers and do not count a peer twice), apply in [`Gater::allow_established`].
     pub fn allow_accept(&mut self, now: u64, ip: IpAddr) -> Decision {
+        let ip = canonical_ip(ip);
+        // The per-IP and per-subnet caps apply here already, where the address is all that is
+        // known: a connection from a full IP or subnet is refused before it costs a handshake.
+        // ⚠ A protected peer (static or RPC-protected) behind a full IP is refused at accept
+        // too, since its id is not known yet; it still connects when we dial it.
         let decision = self
-            .ip_rules(now, canonical_ip(ip))
+            .ip_rules(now, ip)
+            .or_else(|| self.ip_cap_rules(ip))
             .map_or(Decision::Allow, Decision::Deny);
         self.stats.accepts.count(decision);
         log_deny("accept", decision, None, Some(ip));
@@ -541,7 +547,11 @@ impl Gater {
         if self.connected.len() >= self.max_connected {
             return Some(DenyReason::PeerLimit);
         }
-        let ip = ip?;
+        self.ip_cap_rules(ip?)
+    }
+
+    /// The per-IP and per-subnet caps for a new peer from `ip`.
+    fn ip_cap_rules(&self, ip: IpAddr) -> Option<DenyReason> {
         if self.config.exempt_loopback_from_caps && ip.is_loopback() {
             return None;
         }
@@ -1356,6 +1366,9 @@ mod tests {
                 Decision::Deny(DenyReason::IpLimit)
             );
         }
+        // A full IP is refused already at accept, before a handshake; another IP is not.
+        assert_eq!(g.allow_accept(NOW, a), Decision::Deny(DenyReason::IpLimit));
+        assert!(g.allow_accept(NOW, ip("8.8.4.4")).is_allow());
         // A second connection of a connected peer is not a new peer.
         assert!(
             g.allow_established(NOW, &peer(1), Some(a), Direction::Outbound, false)
