@@ -842,7 +842,18 @@ fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exempt() {
 /// Blocks of about 1 MB.
 const BIG_TXS: usize = 100;
 const BIG_TX_DATA: usize = 10_000;
-const BIG_BLOCKS: u64 = 12;
+const BIG_BLOCKS: u64 = 112;
+/// Big blocks published before the RSS baseline is taken (allocator and caches warmed up).
+const WARM_BLOCKS: u64 = 12;
+/// Pause between big blocks: 4 a second, so gossipsub's message cache (6 s of history) holds
+/// about 24 of them at any time and the measurement sees the stalled peer's queue.
+const BIG_INTERVAL: Duration = Duration::from_millis(250);
+/// Most the process's RSS may grow while the stalled peer holds the sequencer's queue. Its
+/// send queue is 32 messages (≈ 32 MB of these blocks), so the growth stops after 32 blocks
+/// (measured with 60 blocks after the baseline: +50 to +58 MB, the queue plus both nodes'
+/// message caches). With gossipsub's default queue of 5,000 every block stays queued and the
+/// growth does not stop (+77 MB after 60 blocks, and the honest node's worst latency 2.2 s).
+const STALLED_RSS_GROWTH_KIB: u64 = 80 * 1024;
 /// Every big block reaches the honest node this fast despite the stalled peer.
 const BIG_LATENCY: Duration = Duration::from_secs(5);
 
@@ -861,7 +872,8 @@ fn big_block(number: u64) -> BlockBuilder {
 }
 
 /// A js-libp2p peer in the sequencer's mesh is frozen with SIGSTOP (it never reads again;
-/// its TCP window fills); the sequencer's 1 MB blocks still reach an honest node promptly.
+/// its TCP window fills); the sequencer's 1 MB blocks still reach an honest node promptly, and
+/// the memory the stalled peer pins stays bounded by its send queue.
 #[test]
 fn a_stalled_peer_does_not_slow_delivery_to_others() {
     let _serial = one_at_a_time();
@@ -899,9 +911,18 @@ fn a_stalled_peer_does_not_slow_delivery_to_others() {
 
         let start = n + 1;
         let mut latencies = Vec::new();
+        let mut rss_base = 0;
+        let mut rss_peak = 0;
         for k in 0..BIG_BLOCKS {
+            if k == WARM_BLOCKS {
+                rss_base = rss_kib();
+            }
+            if k > WARM_BLOCKS {
+                rss_peak = rss_peak.max(rss_kib());
+            }
             let number = start + k;
             let b = big_block(number);
+            tokio::time::sleep(BIG_INTERVAL).await;
             let t = Instant::now();
             publish_signed(&sequencer, &b).await;
             let got = tokio::time::timeout(BIG_LATENCY, blocks.next())
@@ -915,10 +936,17 @@ fn a_stalled_peer_does_not_slow_delivery_to_others() {
             .sign(&dev_key(0), CHAIN)
             .expect("encodes")
             .len();
+        let growth = rss_peak.saturating_sub(rss_base);
         eprintln!(
-            "stalled peer: {BIG_BLOCKS} blocks of {size} bytes (snappy), latencies {latencies:?}"
+            "stalled peer: {BIG_BLOCKS} blocks of {size} bytes (snappy), max latency {:?}; \
+             RSS {rss_base} KiB after {WARM_BLOCKS} blocks, peak {rss_peak} KiB (+{growth} KiB)",
+            latencies.iter().max()
         );
         assert!(size > 500_000, "blocks are big: {size}");
+        assert!(
+            growth <= STALLED_RSS_GROWTH_KIB,
+            "RSS grew {growth} KiB while the peer was stalled (bound {STALLED_RSS_GROWTH_KIB})"
+        );
         signal(pid, "-CONT");
         drop(js);
         shutdown(honest).await;
