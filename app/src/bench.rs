@@ -153,8 +153,11 @@ pub enum Msg {
     SpamDone {
         /// Messages handed to gossipsub.
         sent: u64,
-        /// Identities used (the first plus one per ban).
+        /// Identities that got a connection and spammed (the first plus one per ban).
         identities: u64,
+        /// Fresh identities whose connection the target refused (an IP ban does that).
+        #[serde(default)]
+        refused: u64,
         /// Spam wall time, ms.
         ms: f64,
     },
@@ -285,9 +288,20 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
     }
 }
 
+/// Environment variable the coordinator sets on the spam target's child: the IP it listens on
+/// instead of 127.0.0.1 (the unspecified address, so the spammer can reach it at a
+/// non-loopback address while the mesh still dials 127.0.0.1). An environment variable, not a
+/// flag, so both child binaries (tokio and async-std) read it the same way.
+pub const LISTEN_IP_ENV: &str = "OP_P2P_BENCH_LISTEN_IP";
+
 /// The node config of bench node `index`: node 0 holds the sequencer key; metrics on an
 /// ephemeral loopback port; no discovery (the coordinator wires the mesh).
 pub fn child_config(index: u64) -> NodeConfig {
+    child_config_on(index, std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+/// [`child_config`] listening for libp2p on `listen_ip` (metrics stay on loopback).
+pub fn child_config_on(index: u64, listen_ip: std::net::IpAddr) -> NodeConfig {
     let loopback = std::net::Ipv4Addr::LOCALHOST;
     let mut b = NodeConfig::builder(keypair(2000 + index))
         .chain(
@@ -296,7 +310,7 @@ pub fn child_config(index: u64) -> NodeConfig {
             ForkSchedule::ALL_AT_GENESIS,
             2,
         )
-        .listen_ip(loopback.into())
+        .listen_ip(listen_ip)
         .tcp_port(0)
         .udp_port(0)
         .discovery(false)
@@ -369,13 +383,26 @@ where
     R: Runtime,
     F: Fn(NodeConfig) -> BoxFuture<'static, Result<NodeHandle, String>>,
 {
-    let mut node = spawn(child_config(index)).await?;
+    let listen_ip = std::env::var(LISTEN_IP_ENV)
+        .ok()
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok());
+    let config = match listen_ip {
+        Some(ip) => child_config_on(index, ip),
+        None => child_config(index),
+    };
+    let mut node = spawn(config).await?;
     let v4_topic = BlockTopic::all(BENCH_CHAIN_ID)[3].to_string();
     let addr = node
         .listen_addrs()
         .into_iter()
         .next()
         .ok_or("node has no listen address")?;
+    // Listening on every interface: the mesh reaches it at 127.0.0.1 like every other node.
+    let addr = if listen_ip.is_some_and(|ip| ip.is_unspecified()) {
+        with_ip(&addr, std::net::Ipv4Addr::LOCALHOST.into())
+    } else {
+        addr
+    };
     emit(&Msg::Ready {
         peer: node.peer_id(),
         addr,
@@ -471,12 +498,43 @@ where
     Ok(())
 }
 
+/// Pause between two attempts of the spammer to get a refused fresh identity in, ms.
+pub const SPAM_RETRY_MS: u64 = 100;
+
 /// Indices of the spammer's identities start here (far from the mesh's; never 0, the sequencer).
 const SPAM_INDEX_BASE: u64 = 1_000_000;
 
 /// The spammer's `k`-th identity: a bench node config under an index no mesh node has.
 fn spam_config(k: u64) -> NodeConfig {
     child_config(SPAM_INDEX_BASE + k)
+}
+
+/// `addr` with its first `/ip4` or `/ip6` component replaced by `ip`.
+pub fn with_ip(addr: &Multiaddr, ip: std::net::IpAddr) -> Multiaddr {
+    use libp2p::multiaddr::Protocol;
+    let mut done = false;
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Ip4(_) | Protocol::Ip6(_) if !done => {
+                done = true;
+                match ip {
+                    std::net::IpAddr::V4(v4) => Protocol::Ip4(v4),
+                    std::net::IpAddr::V6(v6) => Protocol::Ip6(v6),
+                }
+            }
+            p => p,
+        })
+        .collect()
+}
+
+/// This machine's address on its default route (the source address a UDP socket
+/// "connected" to a TEST-NET-3 address gets; nothing is sent), if it has one and it is not
+/// loopback: what the spammer reaches the target at, so the target sees a non-loopback IP.
+pub fn outward_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    s.connect(("203.0.113.1", 9)).ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// Connects `node` to `target`; whether the connection came up.
@@ -495,7 +553,8 @@ async fn connect(node: &NodeHandle, (addr, peer): &(Multiaddr, PeerId)) -> bool 
 /// does its full work and yields some other address: `WrongSigner`), with `s` drawn at
 /// random per message. At most `rate` per second for `duration_ms`. When the target bans the
 /// current identity (no peer left), the node is replaced by a fresh identity that connects
-/// again, as a sybil spammer would.
+/// again from the same IP, as a sybil spammer would; while the target refuses it (an IP ban),
+/// a fresh identity tries again every [`SPAM_RETRY_MS`], each refusal counted.
 async fn spam<R, F>(
     rt: &R,
     node: &mut NodeHandle,
@@ -520,6 +579,7 @@ where
         .r();
     let mut seed = 0x5eed_u64;
     let mut identities = 1u64;
+    let mut refused = 0u64;
     let mut sent = 0u64;
     if !connect(node, &target).await {
         return Err("spammer could not connect to the target".into());
@@ -552,11 +612,22 @@ where
                     _ => 0,
                 };
                 if connected == 0 {
-                    // Banned: a fresh identity takes over.
-                    let old = std::mem::replace(node, spawn(spam_config(identities)).await?);
-                    old.shutdown().await;
-                    identities += 1;
-                    connect(node, &target).await;
+                    // Banned: fresh identities from the same IP until one gets in.
+                    let mut k = identities + refused;
+                    loop {
+                        let old = std::mem::replace(node, spawn(spam_config(k)).await?);
+                        old.shutdown().await;
+                        k += 1;
+                        if connect(node, &target).await {
+                            identities += 1;
+                            break;
+                        }
+                        refused += 1;
+                        if rt.now_ms() >= end {
+                            break;
+                        }
+                        rt.sleep(Duration::from_millis(SPAM_RETRY_MS)).await;
+                    }
                 } else {
                     // Not yet subscribed or the send queue is full: a moment's pause.
                     rt.sleep(Duration::from_millis(2)).await;
@@ -567,6 +638,7 @@ where
     Ok(Msg::SpamDone {
         sent,
         identities,
+        refused,
         ms: rt.now_ms().saturating_sub(start) as f64,
     })
 }
@@ -632,6 +704,10 @@ pub struct BenchOptions {
     pub timeout: Duration,
     /// Run the spam phase too, at most this many invalid messages per second.
     pub spam_rate: Option<u64>,
+    /// Where the spammer reaches the target: a non-loopback IP of this machine makes the
+    /// target see the spammer at that IP (an IP ban can apply; loopback is exempt from IP
+    /// bans). `None`: [`outward_ip`], else loopback.
+    pub spam_ip: Option<std::net::IpAddr>,
 }
 
 /// What one scenario measured.
@@ -703,6 +779,12 @@ pub struct SpamResult {
     pub sent_per_s: f64,
     /// Identities the spammer used (one more per ban).
     pub identities: u64,
+    /// Identities burned per minute of spamming.
+    pub identities_per_min: f64,
+    /// Fresh identities the target refused at connect (after an IP ban).
+    pub refused: u64,
+    /// The IP the target saw the spammer at.
+    pub spammer_ip: std::net::IpAddr,
     /// REJECT verdicts of the target per second of spamming.
     pub target_rejects_per_s: f64,
     /// Target CPU from the first block under spam to the end (honest blocks included), ms per
@@ -879,13 +961,28 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     let (tx, mut rx) = mpsc::channel::<(usize, Msg)>(4096);
     let mut children = Vec::with_capacity(n);
     let mut readers = Vec::new();
+    // The spam target listens on every interface when the spammer is to come from a
+    // non-loopback IP (the mesh still dials it at 127.0.0.1).
+    let spam_ip = opts
+        .spam_rate
+        .and(opts.spam_ip.or_else(outward_ip))
+        .filter(|ip| !ip.is_loopback());
     for i in 0..n {
-        let mut p = child_command(&opts.exe, opts.runtime, i)
-            .spawn()
-            .map_err(|e| BenchError::Child {
-                index: i,
-                error: e.to_string(),
-            })?;
+        let mut cmd = child_command(&opts.exe, opts.runtime, i);
+        if i == n - 1
+            && let Some(ip) = spam_ip
+        {
+            let any: std::net::IpAddr = if ip.is_ipv4() {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            };
+            cmd.env(LISTEN_IP_ENV, any.to_string());
+        }
+        let mut p = cmd.spawn().map_err(|e| BenchError::Child {
+            index: i,
+            error: e.to_string(),
+        })?;
         let (Some(stdin), Some(stdout)) = (p.stdin.take(), p.stdout.take()) else {
             return Err(BenchError::Child {
                 index: i,
@@ -1004,6 +1101,7 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             spam_phase(
                 opts,
                 rate,
+                spam_ip,
                 &mut children,
                 &mut rx,
                 &mut accepts,
@@ -1213,6 +1311,7 @@ fn samples_of(
 async fn spam_phase(
     opts: &BenchOptions,
     rate: u64,
+    spam_ip: Option<std::net::IpAddr>,
     children: &mut [Child],
     rx: &mut mpsc::Receiver<(usize, Msg)>,
     accepts: &mut [BTreeMap<u64, f64>],
@@ -1222,6 +1321,8 @@ async fn spam_phase(
     let n = children.len();
     let target = n - 1;
     let (addr, peer) = addrs.get(target).cloned().ok_or(BenchError::TooFew)?;
+    let spammer_ip = spam_ip.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let addr = with_ip(&addr, spammer_ip);
     // The spammer: one more child, outside the mesh, dialling only the target.
     let spammer_index = n;
     let mut cmd = child_command(&opts.exe, BenchRuntime::Tokio, spammer_index);
@@ -1288,7 +1389,7 @@ async fn spam_phase(
         loop {
             tokio::select! {
                 m = srx.next() => match m {
-                    Some(Msg::SpamDone { sent, identities, ms }) => return Ok((sent, identities, ms)),
+                    Some(Msg::SpamDone { sent, identities, refused, ms }) => return Ok((sent, identities, refused, ms)),
                     Some(Msg::Error { error }) => return Err(BenchError::Child { index: spammer_index, error }),
                     Some(_) => {}
                     None => return Err(BenchError::Child { index: spammer_index, error: "exited while spamming".into() }),
@@ -1304,13 +1405,16 @@ async fn spam_phase(
     let after = target_stats(children, rx, accepts, target).await?;
     reader.abort();
     drop(spammer);
-    let (sent, identities, spam_ms) = done;
+    let (sent, identities, refused, spam_ms) = done;
     let loaded_all = samples_of(accepts, 1..n, &published);
     let expected = published.len() as f64 * (n - 1) as f64;
     Ok(SpamResult {
         rate_limit: rate,
         sent_per_s: sent as f64 / (spam_ms / 1000.0).max(1e-3),
         identities,
+        identities_per_min: identities as f64 / (spam_ms / 60_000.0).max(1e-6),
+        refused,
+        spammer_ip,
         target_rejects_per_s: after.rejected.saturating_sub(before.rejected) as f64
             / (spam_ms / 1000.0).max(1e-3),
         target_cpu_ms_per_s: (after.cpu_ms - before.cpu_ms) / secs,
@@ -1405,12 +1509,16 @@ pub fn render(results: &[BenchResult]) -> String {
     for r in results {
         if let Some(x) = &r.spam {
             s.push_str(&format!(
-                "  spam on the last node: {:.0} sent/s (limit {}), {} identities, {:.0} REJECT/s, \
+                "  spam on the last node from {}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
+                 {} refused, {:.0} REJECT/s, \
                  target CPU {:.0} ms/s; target p99 {:.2} ms unloaded → {:.2} ms under spam; \
                  all nodes p99 {:.2} ms, delivered {:.1}%\n",
+                x.spammer_ip,
                 x.sent_per_s,
                 x.rate_limit,
                 x.identities,
+                x.identities_per_min,
+                x.refused,
                 x.target_rejects_per_s,
                 x.target_cpu_ms_per_s,
                 x.target_unloaded.p99_ms,
@@ -1442,6 +1550,24 @@ mod tests {
         let spam = spam_config(3);
         assert!(spam.core.sequencer_key.is_none());
         assert_eq!(spam.core.rng_seed, SPAM_INDEX_BASE + 3);
+    }
+
+    #[test]
+    fn with_ip_swaps_only_the_address() {
+        let a: Multiaddr =
+            "/ip4/0.0.0.0/tcp/4001/p2p/12D3KooWGzh9qqmBqRoJmC7bKRBQDsLbaPPi9WBxxsWvXe9Ysm8C"
+                .parse()
+                .unwrap();
+        let b = with_ip(&a, [192, 0, 2, 2].into());
+        assert_eq!(
+            b.to_string(),
+            "/ip4/192.0.2.2/tcp/4001/p2p/12D3KooWGzh9qqmBqRoJmC7bKRBQDsLbaPPi9WBxxsWvXe9Ysm8C"
+        );
+        let c = with_ip(&b, std::net::Ipv6Addr::LOCALHOST.into());
+        assert!(c.to_string().starts_with("/ip6/::1/tcp/4001/p2p/"));
+        let loop_cfg = child_config_on(1, std::net::Ipv4Addr::UNSPECIFIED.into());
+        assert!(loop_cfg.listen_ip.is_unspecified());
+        assert_eq!(child_config(1).listen_ip, std::net::Ipv4Addr::LOCALHOST);
     }
 
     #[test]

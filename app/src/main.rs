@@ -102,6 +102,11 @@ struct BenchArgs {
     /// floods the last node with invalid-signature messages, at most this many per second.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     spam: Option<u64>,
+    /// The IP of this machine the spammer reaches the target at [default: the address of the
+    /// default route, else 127.0.0.1]. Loopback is exempt from IP bans, so a non-loopback one
+    /// shows the IP ban at work.
+    #[arg(long)]
+    spam_ip: Option<std::net::IpAddr>,
     /// Print the results as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
@@ -236,6 +241,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             exe: exe.clone(),
                             timeout: std::time::Duration::from_secs(a.timeout),
                             spam_rate: a.spam,
+                            spam_ip: a.spam_ip,
                         };
                         eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
                         let r = rt.block_on(bench::run(&opts))?;

@@ -6,6 +6,7 @@
 use crate::admin::PeerScores;
 use crate::gossip::validate::Reason;
 use crate::peers::gater::GaterStats;
+use crate::peers::score_ban::BanCause;
 
 /// Everything the metrics read from the node, copied out by [`crate::Node::stats`] so the
 /// exporter needs no access to the node's tables.
@@ -30,8 +31,17 @@ pub struct Stats {
     pub discovered_refused: u64,
     /// Dials the node asked for.
     pub dials_requested: u64,
-    /// Score bans issued.
+    /// Score bans issued, both causes (the gater took them; a ban refused because the ban list
+    /// is full is not counted).
     pub bans: u64,
+    /// Of [`Stats::bans`], those issued at once by a REJECT verdict that took the peer's total
+    /// to the threshold ([`BanCause::InvalidGossip`]).
+    pub bans_invalid_gossip: u64,
+    /// Of [`Stats::bans`], those the round-robin monitor found ([`BanCause::ScoreDrift`]).
+    pub bans_score_drift: u64,
+    /// IP bans issued along with a ban on invalid gossip (see
+    /// [`crate::peers::score_ban::ip_ban_decision`]).
+    pub ip_bans: u64,
     /// `payload_by_number` responses by result code (0 ok, 1 not found, 2 invalid, 3 error).
     pub reqresp_responses: [u64; 4],
 }
@@ -72,8 +82,16 @@ impl Stats {
         self.dials_requested += 1;
     }
 
-    pub(crate) fn count_ban(&mut self) {
+    pub(crate) fn count_ban(&mut self, cause: BanCause) {
         self.bans += 1;
+        match cause {
+            BanCause::InvalidGossip(_) => self.bans_invalid_gossip += 1,
+            BanCause::ScoreDrift => self.bans_score_drift += 1,
+        }
+    }
+
+    pub(crate) fn count_ip_ban(&mut self) {
+        self.ip_bans += 1;
     }
 
     pub(crate) fn count_reqresp(&mut self, code: u8) {

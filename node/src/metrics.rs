@@ -29,6 +29,8 @@
 //! | `op_p2p_publishing_errors_total`, `op_p2p_last_publishing_errors_unix` | counter, gauge | |
 //! | `op_p2p_gossip_verdicts_total` | counter | `verdict`, `reason` ([`op_p2p_core::Reason`]) — ours |
 //! | `op_p2p_bans_total` | counter | — ours: score bans issued |
+//! | `op_p2p_score_bans_total` | counter | `cause` = `invalid_gossip`/`score_drift` ([`op_p2p_core::peers::score_ban::BanCause`]) — ours |
+//! | `op_p2p_score_ip_bans_total` | counter | — ours: IPs banned with a ban on invalid gossip |
 //! | `op_p2p_discovery_records_total` | counter | `result` = `accepted`/`refused` — ours |
 //!
 //! ⚠ op-node serves the Prometheus 0.0.4 text format, where a counter keeps its bare name
@@ -247,6 +249,8 @@ impl Metrics {
             peer_unbans: gater.peer_unbans,
             ip_unbans: gater.ip_unbans,
             bans: stats.bans,
+            bans_by_cause: [stats.bans_invalid_gossip, stats.bans_score_drift],
+            ip_bans: stats.ip_bans,
             discovery: [stats.discovered_accepted, stats.discovered_refused],
             reqresp_server: stats.reqresp_responses,
             scores: Default::default(),
@@ -352,6 +356,9 @@ struct CoreSnapshot {
     peer_unbans: u64,
     ip_unbans: u64,
     bans: u64,
+    /// [invalid gossip, score drift].
+    bans_by_cause: [u64; 2],
+    ip_bans: u64,
     /// [accepted, refused].
     discovery: [u64; 2],
     reqresp_server: [u64; 4],
@@ -457,6 +464,25 @@ impl Collector for CoreCollector {
         }
 
         counter(&mut enc, "bans", "Score bans issued", s.bans)?;
+
+        let mut e = enc.encode_descriptor(
+            "score_bans",
+            "Score bans issued, by cause: at once on invalid gossip, or by the monitor on drift",
+            None,
+            MetricType::Counter,
+        )?;
+        for (cause, v) in [
+            ("invalid_gossip", s.bans_by_cause[0]),
+            ("score_drift", s.bans_by_cause[1]),
+        ] {
+            ConstCounter::new(v).encode(e.encode_family(&[("cause", cause)])?)?;
+        }
+        counter(
+            &mut enc,
+            "score_ip_bans",
+            "IPs banned along with a peer banned for invalid gossip",
+            s.ip_bans,
+        )?;
 
         let mut e = enc.encode_descriptor(
             "discovery_records",
@@ -618,6 +644,9 @@ mod tests {
         has(&t, "op_p2p_p2p_peer_unbans_total 0");
         has(&t, "op_p2p_p2p_ip_unbans_total 0");
         has(&t, "op_p2p_bans_total 0");
+        has(&t, r#"op_p2p_score_bans_total{cause="invalid_gossip"} 0"#);
+        has(&t, r#"op_p2p_score_bans_total{cause="score_drift"} 0"#);
+        has(&t, "op_p2p_score_ip_bans_total 0");
         has(
             &t,
             r#"op_p2p_p2p_req_total{p2p_role="server",p2p_method="payload_by_number",result_code="0"} 0"#,

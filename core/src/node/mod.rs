@@ -239,6 +239,9 @@ impl Node {
         {
             self.scores.on_gossip_verdict(now, peer, verdict);
             self.send_app_score(peer);
+            // The score just went down: ban now if it reached the threshold, not when the
+            // round-robin monitor gets to this peer.
+            self.ban_on_invalid_gossip(now, peer, reason);
         }
     }
 

@@ -9,6 +9,7 @@ use crate::admin::AdminError;
 use crate::discovery::{Enr, Insert};
 use crate::peers::book::{Direction, PeerBook};
 use crate::peers::gater::Decision;
+use crate::peers::score_ban::{Ban, BanCause, ban_decision, ip_ban_decision};
 use crate::peers::scoring::AppScores;
 use crate::peers::tides::{Admission, PeerView};
 
@@ -280,14 +281,82 @@ impl Node {
             |p| book.get(p).is_some_and(|r| r.is_static),
         );
         if let Some(ban) = ban {
-            match self.gater.ban_peer(ban.peer, ban.until) {
-                Ok(()) => {
-                    self.stats.count_ban();
-                    self.persist_pending = true;
-                }
-                Err(e) => tracing::warn!(peer = %ban.peer, error = %e, "ban list full"),
+            self.apply_ban(now, ban);
+        }
+    }
+
+    /// The at-once path of the ban rule (see [`crate::peers::score_ban`]): called right after a
+    /// REJECT (for `reason`) lowered `peer`'s application score. Bans and disconnects the peer
+    /// when its total is now at or below the threshold.
+    pub(super) fn ban_on_invalid_gossip(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerId,
+        reason: crate::gossip::validate::Reason,
+    ) {
+        let is_static = self.book.get(&peer).is_some_and(|r| r.is_static);
+        let score = total_score(&self.book, &self.scores, &peer);
+        if let Some(ban) = ban_decision(
+            self.bans.config(),
+            now,
+            peer,
+            score,
+            is_static,
+            BanCause::InvalidGossip(reason),
+        ) {
+            self.apply_ban(now, ban);
+        }
+    }
+
+    /// Carries out a score ban from either path: the timed ban in the gater, counted by cause,
+    /// and the peer's disconnect; for a ban on invalid gossip, the IP ban ([`ip_ban_decision`])
+    /// and the disconnect of the other peers on that IP.
+    ///
+    /// A peer whose ban is already live is left alone: messages it sent before the disconnect
+    /// took effect still arrive and are REJECTed, and the monitor's snapshot may still hold it;
+    /// each would otherwise count (and extend) the same ban again.
+    fn apply_ban(&mut self, now: UnixMillis, ban: Ban) {
+        if self.gater.peer_ban(now, &ban.peer).is_some() {
+            return;
+        }
+        let reason = match ban.cause {
+            BanCause::InvalidGossip(r) => Some(r.as_str()),
+            BanCause::ScoreDrift => None,
+        };
+        tracing::info!(
+            peer = %ban.peer,
+            until = ban.until,
+            cause = ban.cause.as_str(),
+            reason,
+            "banning peer for low score"
+        );
+        match self.gater.ban_peer(ban.peer, ban.until) {
+            Ok(()) => {
+                self.stats.count_ban(ban.cause);
+                self.persist_pending = true;
             }
-            self.disconnect(now, ban.peer, super::DisconnectReason::Banned);
+            Err(e) => tracing::warn!(peer = %ban.peer, error = %e, "ban list full"),
+        }
+        self.disconnect(now, ban.peer, super::DisconnectReason::Banned);
+        let ip = self.gater.connected_ip(&ban.peer);
+        let trusted = |p: &PeerId| self.book.get(p).is_some_and(|r| r.is_static || r.protected);
+        let exempt = trusted(&ban.peer)
+            || ip.is_some_and(|ip| self.gater.connected_on_ip(ip).iter().any(trusted));
+        let Some(ip) = ip_ban_decision(&ban, ip, exempt) else {
+            return;
+        };
+        if let Err(e) = self.gater.ban_ip(ip, ban.until) {
+            tracing::warn!(%ip, error = %e, "IP ban list full");
+            return;
+        }
+        tracing::info!(%ip, until = ban.until, peer = %ban.peer, "banning the IP of a peer banned for invalid gossip");
+        self.stats.count_ip_ban();
+        self.persist_pending = true;
+        // As op-node's `BanIP`: the other peers on that IP go too (none is static or protected).
+        for other in self.gater.connected_on_ip(ip) {
+            if other != ban.peer {
+                self.disconnect(now, other, super::DisconnectReason::Gated);
+            }
         }
     }
 }

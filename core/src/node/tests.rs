@@ -119,6 +119,7 @@ fn signer_changes_arm_a_timer_that_clears_the_old_signer() {
 // ---- peer side -------------------------------------------------------------------------
 
 use crate::admin::{AdminError, AdminRequest, AdminResponse};
+use crate::peers::score_ban::BanConfig;
 use crate::testkit::enr;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -821,4 +822,264 @@ fn gossip_from(handle: u64, data: &[u8], from: PeerId) -> Input {
         data: data.to_vec().into(),
         source: Some(from),
     })
+}
+
+// ---- bans at once on invalid gossip, and IP bans -------------------------------------------
+
+/// An invalid v4 block (signed by a key that is not the chain's signer: REJECT `WrongSigner`).
+fn invalid_block() -> Vec<u8> {
+    BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(9), 901)
+        .unwrap()
+}
+
+/// A node at `t0` (its first tick done, so the ban monitor made its check at `t0` and makes
+/// the next one at `t0 + 1 s`) with 30 honest peers connected, each from its own /24.
+fn node_with_30_honest_peers(t0: u64) -> Node {
+    let mut n = node();
+    n.handle_input(t0, Input::Tick);
+    for i in 1..=30u64 {
+        assert!(connect(
+            &mut n,
+            t0,
+            i,
+            [10, i as u8, 0, 1],
+            Direction::Inbound
+        ));
+    }
+    drain(&mut n);
+    n
+}
+
+/// Feeds `from`'s invalid messages one input each at `now` until an input's actions disconnect
+/// it as banned (at most `max`); returns how many it took and every disconnect seen.
+fn spam_until_banned(
+    n: &mut Node,
+    now: u64,
+    from: PeerId,
+    max: u64,
+) -> (Option<u64>, Vec<(PeerId, DisconnectReason)>) {
+    let bad = invalid_block();
+    let mut disconnects = Vec::new();
+    for k in 1..=max {
+        n.handle_input(now, gossip_from(10_000 + k, &bad, from));
+        let mut banned = false;
+        for a in drain(n) {
+            if let Action::Disconnect { peer, reason } = a {
+                banned |= peer == from && reason == DisconnectReason::Banned;
+                disconnects.push((peer, reason));
+            }
+        }
+        if banned {
+            return (Some(k), disconnects);
+        }
+    }
+    (None, disconnects)
+}
+
+/// The spam-until-the-monitor's-turn hole: a fresh identity among 30 honest peers is banned
+/// by the very REJECT that takes it to the threshold (17 in a burst), not up to 30 s later; its
+/// IP is banned with it, so the next fresh identity from that IP is refused at accept, and a
+/// second identity it already had connected there is closed.
+#[test]
+fn a_fresh_spammer_is_banned_by_the_reject_that_crosses_and_its_ip_refuses_the_next_identity() {
+    let t0 = NOW * 1000;
+    let mut n = node_with_30_honest_peers(t0);
+    let ip = [203, 0, 113, 7];
+    let (spammer, sibling) = (peer_id(100), peer_id(101));
+    assert!(connect(&mut n, t0, 100, ip, Direction::Inbound));
+    assert!(connect(&mut n, t0, 101, ip, Direction::Inbound));
+    drain(&mut n);
+    // Half a second later: the monitor's next check is another half second away.
+    let t1 = t0 + 500;
+    let (took, disconnects) = spam_until_banned(&mut n, t1, spammer, 200);
+    assert_eq!(took, Some(17), "banned by the 17th REJECT, in that input");
+    assert_eq!(
+        disconnects,
+        vec![
+            (spammer, DisconnectReason::Banned),
+            (sibling, DisconnectReason::Gated)
+        ],
+        "the spammer, then the other identity on its IP; no honest peer"
+    );
+    let until = t1 + BanConfig::default().duration_ms;
+    assert_eq!(n.gater().peer_ban(t1, &spammer), Some(until));
+    let ipaddr = IpAddr::V4(Ipv4Addr::from(ip));
+    assert_eq!(n.gater().ip_ban(t1, ipaddr), Some(until), "same duration");
+    let c = n.stats().counters;
+    assert_eq!(
+        (c.bans, c.bans_invalid_gossip, c.bans_score_drift, c.ip_bans),
+        (1, 1, 0, 1)
+    );
+    // The spammer's messages still in flight are REJECTed but ban nobody again.
+    let (again, more) = spam_until_banned(&mut n, t1, spammer, 10);
+    assert_eq!((again, more.len()), (None, 0));
+    assert_eq!(n.stats().counters.bans, 1);
+    // A fresh identity from the same IP: refused at accept, and after the handshake too.
+    n.handle_input(t1, Input::ConnectionClosed { peer: spammer });
+    n.handle_input(t1, Input::ConnectionClosed { peer: sibling });
+    let t2 = t1 + 60_000;
+    assert!(!n.allow_inbound(t2, ipaddr));
+    assert!(!n.allow_established(t2, &peer_id(102), &addr(ip, 1), Direction::Inbound));
+    assert_eq!(
+        n.gater()
+            .stats()
+            .accepts
+            .denied(crate::peers::gater::DenyReason::IpBanned),
+        1
+    );
+    // Other IPs are unaffected; the IP ban ends with the peer's.
+    assert!(n.allow_inbound(t2, "203.0.113.8".parse().unwrap()));
+    assert!(n.allow_inbound(until, ipaddr));
+}
+
+/// Loopback is never IP-banned (local devnets and tests share it): the spammer is banned by id
+/// at once, the other identity on 127.0.0.1 stays, and 127.0.0.1 is still accepted.
+#[test]
+fn a_loopback_spammer_is_banned_by_id_at_once_but_its_ip_is_not() {
+    let t0 = NOW * 1000;
+    let mut n = node_with_30_honest_peers(t0);
+    let spammer = peer_id(100);
+    assert!(connect(&mut n, t0, 100, [127, 0, 0, 1], Direction::Inbound));
+    assert!(connect(&mut n, t0, 101, [127, 0, 0, 1], Direction::Inbound));
+    drain(&mut n);
+    let t1 = t0 + 500;
+    let (took, disconnects) = spam_until_banned(&mut n, t1, spammer, 200);
+    assert_eq!(took, Some(17));
+    assert_eq!(disconnects, vec![(spammer, DisconnectReason::Banned)]);
+    assert!(n.gater().peer_ban(t1, &spammer).is_some());
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    assert_eq!(n.gater().ip_ban(t1, lo), None);
+    assert!(n.allow_inbound(t1, lo));
+    assert!(n.allow_established(
+        t1,
+        &peer_id(102),
+        &addr([127, 0, 0, 1], 1),
+        Direction::Inbound
+    ));
+    let c = n.stats().counters;
+    assert_eq!((c.bans_invalid_gossip, c.ip_bans), (1, 0));
+}
+
+/// A static peer relaying a burst of invalid blocks is never banned, and an IP it is connected
+/// from is never banned, even when a spammer on the same IP is (at once, by id only). A
+/// protected peer is banned by id (as in op-node) but its IP is not.
+#[test]
+fn static_peers_are_never_banned_and_static_or_protected_ips_never_ip_banned() {
+    let relay = peer_id(7);
+    let mut config = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    config.static_peers = vec![(relay, vec![addr([10, 0, 0, 7], 9222)])];
+    let mut n = Node::new(config);
+    let t0 = NOW * 1000;
+    n.handle_input(t0, Input::Tick);
+    for i in 1..=30u64 {
+        assert!(connect(
+            &mut n,
+            t0,
+            i + 10,
+            [10, i as u8, 1, 1],
+            Direction::Inbound
+        ));
+    }
+    assert!(connect(&mut n, t0, 7, [10, 0, 0, 7], Direction::Outbound));
+    // A spammer behind the static peer's IP, and a protected peer elsewhere.
+    let (spammer, guarded) = (peer_id(8), peer_id(9));
+    assert!(connect(&mut n, t0, 8, [10, 0, 0, 7], Direction::Inbound));
+    assert!(connect(
+        &mut n,
+        t0,
+        9,
+        [198, 51, 100, 9],
+        Direction::Inbound
+    ));
+    assert!(admin(&mut n, t0, 1, AdminRequest::ProtectPeer(guarded)).is_ok());
+    drain(&mut n);
+    let t1 = t0 + 500;
+    // The static relay: far past the threshold, never disconnected.
+    let (took, disconnects) = spam_until_banned(&mut n, t1, relay, 60);
+    assert_eq!((took, disconnects.len()), (None, 0));
+    assert!(
+        n.app_scores().score(&relay) <= -100.0,
+        "its score did cross"
+    );
+    assert!(n.gater().peer_ban(t1, &relay).is_none());
+    // The spammer on its IP: banned at once, the IP is not.
+    let (took, disconnects) = spam_until_banned(&mut n, t1, spammer, 200);
+    assert_eq!(took, Some(17));
+    assert_eq!(disconnects, vec![(spammer, DisconnectReason::Banned)]);
+    assert_eq!(n.gater().ip_ban(t1, "10.0.0.7".parse().unwrap()), None);
+    // The protected peer: banned at once by id, its IP is not.
+    let (took, _) = spam_until_banned(&mut n, t1, guarded, 200);
+    assert_eq!(took, Some(17));
+    assert!(n.gater().peer_ban(t1, &guarded).is_some());
+    assert_eq!(n.gater().ip_ban(t1, "198.51.100.9".parse().unwrap()), None);
+    let c = n.stats().counters;
+    assert_eq!((c.bans_invalid_gossip, c.ip_bans), (2, 0));
+    // Much later, still connected and never banned.
+    for s in 1..=60u64 {
+        n.handle_input(t1 + s * 1_000, Input::Tick);
+        for a in drain(&mut n) {
+            assert!(!matches!(a, Action::Disconnect { peer, .. } if peer == relay));
+        }
+    }
+    assert!(n.gater().peer_ban(t1 + 60_000, &relay).is_none());
+}
+
+/// The round-robin monitor stays for scores that fall without an input of ours: a peer whose
+/// gossipsub snapshot drops below the threshold is banned within `connected × 1 s`, as a drift
+/// ban (by id only: its IP is not banned).
+#[test]
+fn the_monitor_still_bans_a_peer_whose_gossipsub_score_drifts_below_the_threshold() {
+    let t0 = NOW * 1000;
+    let mut n = node_with_30_honest_peers(t0);
+    let drifter = peer_id(100);
+    let ip = [203, 0, 113, 9];
+    assert!(connect(&mut n, t0, 100, ip, Direction::Inbound));
+    n.handle_input(
+        t0,
+        Input::GossipScores(vec![(
+            drifter,
+            crate::peers::book::GossipScores {
+                total: -150.0,
+                behavioral_penalty: -150.0,
+                ..Default::default()
+            },
+        )]),
+    );
+    drain(&mut n);
+    // No ban on the snapshot itself (not an input that moves our application score).
+    assert!(n.gater().peer_ban(t0, &drifter).is_none());
+    let mut banned_at = None;
+    for s in 1..=40u64 {
+        let now = t0 + s * 1_000;
+        n.handle_input(now, Input::Tick);
+        for a in drain(&mut n) {
+            // (Trims of the honest peers above the high water mark may come too.)
+            if let Action::Disconnect {
+                peer,
+                reason: DisconnectReason::Banned,
+            } = a
+            {
+                assert_eq!(peer, drifter, "only the drifter is banned");
+                banned_at.get_or_insert(now);
+            }
+        }
+    }
+    let banned_at = banned_at.expect("the monitor got to it");
+    assert!(banned_at - t0 <= 32_000, "within connected × 1 s");
+    assert_eq!(
+        n.gater().ip_ban(banned_at, IpAddr::V4(Ipv4Addr::from(ip))),
+        None
+    );
+    let c = n.stats().counters;
+    assert_eq!(
+        (c.bans, c.bans_invalid_gossip, c.bans_score_drift, c.ip_bans),
+        (1, 0, 1, 0)
+    );
 }

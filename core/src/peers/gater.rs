@@ -59,10 +59,15 @@ pub const DEFAULT_MAX_BLOCKED_IPS: usize = 4096;
 /// Default bound on permanently blocked subnets (admin-set; checked linearly per decision, so
 /// smaller than the other lists).
 pub const DEFAULT_MAX_BLOCKED_SUBNETS: usize = 1024;
-/// Default bound on live timed peer bans. op-node's ban policy checks one connected peer per
-/// second and bans for 1 h, so at most 3,600 policy bans are live at once.
+/// Default bound on live timed peer bans. op-node's ban monitor checks one connected peer per
+/// second and bans for 1 h, so it alone leaves at most 3,600 bans live. A ban on invalid gossip
+/// is not paced (see [`crate::peers::score_ban`]): each one costs the banned party a connection
+/// the gater let through and about 17 invalid messages, and its IP ban refuses further
+/// identities from that IP. A full list makes room by dropping the ban that ends first
+/// ([`Gater::ban_peer`]).
 pub const DEFAULT_MAX_PEER_BANS: usize = 4096;
-/// Default bound on live timed IP bans (same reasoning as [`DEFAULT_MAX_PEER_BANS`]).
+/// Default bound on live timed IP bans (same reasoning as [`DEFAULT_MAX_PEER_BANS`]: one per
+/// peer banned for invalid gossip from a non-loopback IP, at most).
 pub const DEFAULT_MAX_IP_BANS: usize = 4096;
 
 /// Which side opened a connection (shared with the peer book).
@@ -651,6 +656,24 @@ impl Gater {
     /// Tracked connected peers on this IP.
     pub fn peers_on_ip(&self, ip: IpAddr) -> usize {
         self.per_ip.get(&canonical_ip(ip)).copied().unwrap_or(0)
+    }
+
+    /// The IP `peer` is tracked as connected from (its first connection's), if it is tracked
+    /// and the address had one. What the Node bans along with a peer banned for invalid
+    /// gossip.
+    pub fn connected_ip(&self, peer: &PeerId) -> Option<IpAddr> {
+        self.connected.get(peer).and_then(|c| c.ip)
+    }
+
+    /// Tracked connected peers whose IP is `ip` (canonicalised), in peer id order. O(tracked
+    /// peers): for the rare IP ban, not for every decision.
+    pub fn connected_on_ip(&self, ip: IpAddr) -> Vec<PeerId> {
+        let ip = canonical_ip(ip);
+        self.connected
+            .iter()
+            .filter(|(_, c)| c.ip == Some(ip))
+            .map(|(p, _)| *p)
+            .collect()
     }
 
     /// Tracked connected peers in this IP's subnet.

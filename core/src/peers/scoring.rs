@@ -485,7 +485,9 @@ impl AppScores {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peers::score_ban::{BanConfig, ban_decision};
+    use crate::peers::score_ban::{BanCause, BanConfig, ban_decision};
+
+    const G: BanCause = BanCause::InvalidGossip(crate::gossip::validate::Reason::WrongSigner);
 
     fn pid(n: u32) -> PeerId {
         let b = n.to_be_bytes();
@@ -581,7 +583,7 @@ mod tests {
         for _ in 0..5 {
             s.on_rejected_payload(0, r);
         }
-        assert!(ban_decision(&BanConfig::default(), 0, r, s.score(&r), false).is_some());
+        assert!(ban_decision(&BanConfig::default(), 0, r, s.score(&r), false, G).is_some());
     }
 
     #[test]
@@ -628,7 +630,7 @@ mod tests {
         let mut crossed_at = None;
         for n in 1..=40 {
             s.on_gossip_verdict(0, p, Verdict::Reject);
-            if crossed_at.is_none() && ban_decision(&ban, 0, p, s.score(&p), false).is_some() {
+            if crossed_at.is_none() && ban_decision(&ban, 0, p, s.score(&p), false, G).is_some() {
                 crossed_at = Some(n);
             }
         }
@@ -649,7 +651,7 @@ mod tests {
             assert!(g >= graylist, "{n}: {g}");
             assert_eq!(g, s.score(&p).max(graylist + 1.0), "{n}");
             if n == 17 {
-                assert!(ban_decision(&ban, 0, p, s.score(&p), false).is_some());
+                assert!(ban_decision(&ban, 0, p, s.score(&p), false, G).is_some());
             }
         }
         // The req/resp part (op-node's) is not floored.
@@ -672,7 +674,7 @@ mod tests {
         let mut crossed_at = None;
         for n in 1..=40u64 {
             s.on_gossip_verdict(n * 2_000, p, Verdict::Reject);
-            if crossed_at.is_none() && ban_decision(&ban, 0, p, s.score(&p), false).is_some() {
+            if crossed_at.is_none() && ban_decision(&ban, 0, p, s.score(&p), false, G).is_some() {
                 crossed_at = Some(n);
             }
             s.decay((n + 1) * 2_000, |_| true);
