@@ -1,5 +1,6 @@
 //! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks, then
-//! three more while a spammer process floods the last node.
+//! three more while a spammer process floods the last node (from this machine's default-route
+//! address when it has one, so the target listens on every interface for the spam phase).
 
 use std::process::Command;
 use std::time::Duration;
@@ -66,12 +67,21 @@ fn bench_runs_end_to_end_and_reports_every_block() {
     // The spam phase: the target rejected the spammer's messages, honest blocks all arrived.
     let spam = &r["spam"];
     assert_eq!(spam["rate_limit"], 500);
-    assert!(spam["sent_per_s"].as_f64().unwrap() > 100.0, "{spam}");
     assert!(
-        spam["target_rejects_per_s"].as_f64().unwrap() > 10.0,
+        spam["target_rejects_per_s"].as_f64().unwrap() > 0.0,
         "{spam}"
     );
-    assert!(spam["identities"].as_u64().unwrap() >= 1);
+    let ip: std::net::IpAddr = spam["spammer_ip"].as_str().unwrap().parse().unwrap();
+    if ip.is_loopback() {
+        // No default route here: loopback is never IP-banned, so fresh identities keep the
+        // flood going, each banned at its 17th REJECT.
+        assert!(spam["sent_per_s"].as_f64().unwrap() > 100.0, "{spam}");
+        assert!(spam["identities"].as_u64().unwrap() >= 1);
+    } else {
+        // Banned at its 17th REJECT with its IP: every fresh identity from it is refused.
+        assert_eq!(spam["identities"], 1, "{spam}");
+        assert!(spam["refused"].as_u64().unwrap() >= 1, "{spam}");
+    }
     assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
     assert_eq!(spam["target_loaded"]["samples"], 3);
     assert_eq!(spam["target_unloaded"]["samples"], 3);

@@ -204,8 +204,10 @@ fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
         );
 
         // Memory: the last third of the flood costs no more than the first, within the margin.
+        // The flood is short: the REJECT that takes the attacker to the ban threshold (its 17th)
+        // bans it at once; a few more may already be in flight.
         let n = rss_samples.len();
-        assert!(n >= 30, "only {n} attacker messages reached our node");
+        assert!(n >= 17, "only {n} attacker messages reached our node");
         let first = *rss_samples[..n / 3].iter().max().expect("samples");
         let last = *rss_samples[n - n / 3..].iter().max().expect("samples");
         eprintln!(
