@@ -102,10 +102,10 @@ struct BenchArgs {
     /// floods the last node with invalid-signature messages, at most this many per second.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     spam: Option<u64>,
-    /// The IP of this machine the spammer reaches the target at [default: the address of the
-    /// default route, else 127.0.0.1]. Loopback is exempt from IP bans, so a non-loopback one
-    /// shows the IP ban at work.
-    #[arg(long)]
+    /// The loopback address the spammer reaches the target at [default: 127.0.0.1]; another
+    /// one (127.0.0.2, …) makes the target listen on every address for the spam phase.
+    /// Loopback only: a load test sends to this machine's loopback range and nowhere else.
+    #[arg(long, value_parser = loopback_ip)]
     spam_ip: Option<std::net::IpAddr>,
     /// Print the results as one JSON array instead of the table.
     #[arg(long)]
@@ -141,6 +141,16 @@ struct VerdictsArgs {
     /// The manifest: {"cases": [{"file": "000.bin", "topic": "/optimism/901/2/blocks"}, ...]}.
     #[arg(long)]
     manifest: PathBuf,
+}
+
+/// Parses an IP address that must be a loopback address.
+fn loopback_ip(s: &str) -> Result<std::net::IpAddr, String> {
+    let ip: std::net::IpAddr = s.parse().map_err(|e| format!("{e}"))?;
+    if ip.is_loopback() {
+        Ok(ip)
+    } else {
+        Err(format!("{ip} is not a loopback address"))
+    }
 }
 
 fn main() -> ExitCode {
