@@ -395,7 +395,6 @@ pub fn enr_node_id_hex(enr: &str) -> String {
 // ---- HTTP/1.1 and JSON-RPC client --------------------------------------------------------
 
 /// A parsed HTTP/1.1 response: exactly what the server wrote.
-#[derive(Debug)]
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
@@ -403,6 +402,17 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// The body bytes.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    /// The body as (lossy) text, which is what a failing assertion needs to show.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 impl HttpResponse {
