@@ -810,7 +810,7 @@ pub fn fd_count() -> usize {
     fd_count_of(std::process::id())
 }
 
-/// Resident set of process `pid`, KiB (`VmRSS` of /proc/<pid>/status).
+/// Resident set of process `pid`, KiB (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_kib_of(pid: u32) -> u64 {
     let path = format!("/proc/{pid}/status");
     let s = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -820,7 +820,7 @@ pub fn rss_kib_of(pid: u32) -> u64 {
         .expect("VmRSS line")
 }
 
-/// Open file descriptors of process `pid` (/proc/<pid>/fd; a child of ours is readable).
+/// Open file descriptors of process `pid` (`/proc/<pid>/fd`; a child of ours is readable).
 pub fn fd_count_of(pid: u32) -> usize {
     let path = format!("/proc/{pid}/fd");
     std::fs::read_dir(&path)
