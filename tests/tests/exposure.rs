@@ -1,7 +1,8 @@
 //! What an outsider reaches with the documented defaults, over real sockets on loopback (the
-//! "Exposure" table of `tests/ADVERSARIAL.md`): the metrics listener refuses the admin API,
-//! slow HTTP clients cannot hold the listener, and a stream of admin calls cannot starve the
-//! swarm. Every test is bounded by a timeout.
+//! "Exposure" table of `tests/ADVERSARIAL.md`): the metrics listener refuses the admin API, the
+//! RPC listener refuses a host name not on its allow-list (DNS rebinding), slow HTTP clients
+//! cannot hold the listener, and a stream of admin calls cannot starve the swarm. Every test is
+//! bounded by a timeout.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -10,8 +11,8 @@ use futures::StreamExt;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_node::http::{BODY_READ_TIMEOUT, MAX_CONNECTIONS_PER_IP, METRICS_CONTENT_TYPE};
 use op_p2p_tests::{
-    HttpRequest, Rt, closed_by_server, connect, connected, dev_config, http_get, json_rpc_ok,
-    local0, on_both_runtimes, parse_http_response, publish_when_ready, read_to_close,
+    HostHeader, HttpRequest, Rt, closed_by_server, connect, connected, dev_config, http_get,
+    json_rpc_ok, local0, on_both_runtimes, parse_http_response, publish_when_ready, read_to_close,
     sequencer_config, shutdown, sleep, stalled_body, v4_block, within,
 };
 use serde_json::{Value, json};
@@ -91,6 +92,55 @@ async fn the_metrics_port_refuses_the_admin_api_and_serves_metrics(rt: Rt) {
     assert!(refused.is_err(), "a blocked subnet refuses: {refused:?}");
     shutdown(late).await;
     shutdown(peer).await;
+    shutdown(node).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The RPC listener's Host allow-list (DNS rebinding)
+// ---------------------------------------------------------------------------------------------
+
+/// A page on evil.example that resolves to 127.0.0.1 posts to the loopback RPC: the browser
+/// sends `Host: evil.example:<port>`. The default allow-list (`localhost`; IP addresses always
+/// pass) refuses it with go-ethereum's 403 and nothing is blocked; `Host: localhost` and the
+/// listener's own address are served; the metrics listener answers any host.
+async fn the_rpc_refuses_a_rebound_host_and_serves_localhost(rt: Rt) {
+    let mut c = dev_config(1);
+    c.rpc_addr = Some(local0());
+    c.metrics_addr = Some(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 0)));
+    let node = rt.spawn(c).await;
+    let rpc = node.rpc_addr().expect("RPC on");
+    let metrics = node.metrics_addr().expect("metrics on");
+    let port = rpc.port();
+
+    for host in [format!("evil.example:{port}"), "EVIL.EXAMPLE".to_owned()] {
+        let r = block_everything()
+            .host(HostHeader::Value(host.clone()))
+            .send(rpc)
+            .await;
+        assert_eq!(
+            (r.status, r.text()),
+            (403, "invalid host specified\n"),
+            "Host: {host}"
+        );
+    }
+    assert_eq!(
+        json_rpc_ok(rpc, "opp2p_listBlockedSubnets", json!([])).await,
+        json!([]),
+        "nothing was blocked through a rebound name"
+    );
+    for host in [format!("localhost:{port}"), rpc.to_string()] {
+        let r = HttpRequest::json_rpc("opp2p_peerStats", json!([]))
+            .host(HostHeader::Value(host.clone()))
+            .send(rpc)
+            .await;
+        assert_eq!(r.status, 200, "Host: {host}: {r:?}");
+        assert_eq!(r.json()["result"]["connected"], json!(0));
+    }
+    let r = HttpRequest::new("GET", "/metrics")
+        .host(HostHeader::Value("evil.example".into()))
+        .send(metrics)
+        .await;
+    assert_eq!(r.status, 200, "the metrics listener answers any host");
     shutdown(node).await;
 }
 
@@ -348,6 +398,7 @@ async fn admin_calls_in_a_tight_loop_do_not_starve_gossip(rt: Rt) {
 
 on_both_runtimes!(
     the_metrics_port_refuses_the_admin_api_and_serves_metrics,
+    the_rpc_refuses_a_rebound_host_and_serves_localhost,
     stalled_bodies_get_408_and_hold_at_most_the_per_ip_cap,
     admin_calls_in_a_tight_loop_do_not_starve_gossip,
 );
