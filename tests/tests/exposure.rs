@@ -242,6 +242,8 @@ async fn stalled_bodies_get_408_and_hold_at_most_the_per_ip_cap(rt: Rt) {
         "after the 408s, 127.0.0.1 has its {MAX_CONNECTIONS_PER_IP} slots back"
     );
     drop(again);
+    // The server counts a connection until it has seen it close.
+    sleep(Duration::from_millis(100)).await;
     let r = http_get(srv.addr, "/healthz").await;
     assert_eq!(r.status, 200);
     srv.stop().await;
