@@ -24,7 +24,9 @@
 //! - ⚠ `--p2p.advertise.ip` takes an IP address only; op-node also resolves a host name.
 //! - The `opp2p_*` JSON-RPC listens on `--rpc.addr`:`--rpc.port`, default `127.0.0.1:9545`
 //!   (op-node's RPC defaults), loopback because the admin API can block and ban peers; port 0
-//!   picks a free port; `--rpc.disabled` turns it off. Metrics are off unless
+//!   picks a free port; `--rpc.disabled` turns it off. `--rpc.vhosts` (default `localhost`,
+//!   go-ethereum's `--http.vhosts` default; blank entries dropped, so `--rpc.vhosts=` leaves IP
+//!   addresses only) lists the `Host` names it answers. Metrics are off unless
 //!   `--metrics.enabled`, then on `--metrics.addr`:`--metrics.port`, default `0.0.0.0:7300`
 //!   (op-node's).
 //! - `--p2p.peers.hi` may be at most [`MAX_PEERS_HI`](op_p2p_core::peers::tides::MAX_PEERS_HI)
@@ -148,6 +150,16 @@ pub struct NodeArgs {
     /// Port of the JSON-RPC server; 0 picks a free port.
     #[arg(long = "rpc.port", env = "OP_P2P_RPC_PORT", default_value_t = 9545)]
     pub rpc_port: u16,
+    /// Comma-separated host names the JSON-RPC answers (the Host header, any port; a DNS-
+    /// rebinding guard, geth's --http.vhosts); "*" allows every name. IP addresses always pass;
+    /// another name gets 403.
+    #[arg(
+        long = "rpc.vhosts",
+        env = "OP_P2P_RPC_VHOSTS",
+        value_delimiter = ',',
+        default_value = "localhost"
+    )]
+    pub rpc_vhosts: Vec<String>,
     /// Do not serve JSON-RPC.
     #[arg(long = "rpc.disabled", env = "OP_P2P_RPC_DISABLED", default_value_t = false,
           num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -375,6 +387,7 @@ fn builder(
         .ban_threshold(args.ban_threshold)
         .ban_duration(args.ban_duration)
         .rpc_addr((!args.rpc_disabled).then(|| SocketAddr::new(args.rpc_addr, args.rpc_port)))
+        .rpc_vhosts(non_blank(&args.rpc_vhosts))
         .metrics_addr(
             args.metrics_enabled
                 .then(|| SocketAddr::new(args.metrics_addr, args.metrics_port)),
@@ -494,6 +507,7 @@ mod tests {
         assert_eq!(a.ban_duration, Duration::from_secs(3600));
         assert_eq!(a.rpc_addr, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(a.rpc_port, 9545);
+        assert_eq!(a.rpc_vhosts, ["localhost"]);
         assert!(!a.rpc_disabled && !a.metrics_enabled && !a.events_json);
         assert_eq!(a.metrics_addr, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(a.metrics_port, 7300);
@@ -512,6 +526,7 @@ mod tests {
         assert_eq!(c.core.bans, BanConfig::default());
         assert_eq!((c.tcp_port, c.udp_port), (9222, 9222));
         assert_eq!(c.rpc_addr, Some("127.0.0.1:9545".parse().unwrap()));
+        assert_eq!(c.rpc_vhosts, ["localhost"]);
         assert_eq!(c.metrics_addr, None);
         assert!(c.discovery() && c.core.discovery.is_some());
         assert_eq!(c.agent_version, default_agent_version());
@@ -545,6 +560,7 @@ mod tests {
             "--p2p.useragent=tester",
             "--rpc.addr=0.0.0.0",
             "--rpc.port=0",
+            "--rpc.vhosts=localhost, node.internal",
             "--rpc.disabled",
             "--metrics.enabled",
             "--metrics.addr=127.0.0.1",
@@ -576,6 +592,7 @@ mod tests {
         assert_eq!(a.ban_duration, Duration::from_secs(90 * 60));
         assert_eq!(a.user_agent.as_deref(), Some("tester"));
         assert_eq!((a.rpc_addr, a.rpc_port), ("0.0.0.0".parse().unwrap(), 0));
+        assert_eq!(a.rpc_vhosts, ["localhost", " node.internal"]);
         assert!(a.rpc_disabled && a.metrics_enabled && a.events_json);
         assert_eq!(
             (a.metrics_addr, a.metrics_port),
@@ -599,6 +616,18 @@ mod tests {
         let c = parse(&["--p2p.bootnodes", "a,b", "--p2p.static=x,y,z"]);
         assert_eq!(c.bootnodes.len(), 2);
         assert_eq!(c.static_peers.len(), 3);
+        // The vhosts list reaches the config trimmed; `*`; an empty one leaves IPs only.
+        let vhosts = |flag: &str| {
+            node_config(&parse(&["--network=base", flag]), SECRET)
+                .unwrap()
+                .rpc_vhosts
+        };
+        assert_eq!(
+            vhosts("--rpc.vhosts=localhost, node.internal"),
+            ["localhost", "node.internal"]
+        );
+        assert_eq!(vhosts("--rpc.vhosts=*"), ["*"]);
+        assert!(vhosts("--rpc.vhosts=").is_empty());
     }
 
     #[test]
@@ -804,6 +833,10 @@ mod tests {
         assert!(matches!(
             err(&["--network=base", "--p2p.ban.threshold=NaN"]),
             CliError::Config(ConfigError::BanThreshold(_))
+        ));
+        assert!(matches!(
+            err(&["--network=base", "--rpc.vhosts=localhost,localhost:9545"]),
+            CliError::Config(ConfigError::RpcVhost { index: 1, .. })
         ));
         assert!(matches!(
             err(&[

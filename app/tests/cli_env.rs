@@ -29,6 +29,7 @@ fn environment_variables_set_flags_and_flags_win() {
         ("OP_P2P_PEER_BANNING_THRESHOLD", "-50"),
         ("OP_P2P_PEER_BANNING_DURATION", "2h"),
         ("OP_P2P_RPC_PORT", "0"),
+        ("OP_P2P_RPC_VHOSTS", "localhost,node.internal"),
         ("OP_P2P_METRICS_ENABLED", "true"),
         ("OP_P2P_METRICS_PORT", "7301"),
         ("OP_P2P_BLOCK_TIME", "1"),
@@ -63,6 +64,7 @@ fn environment_variables_set_flags_and_flags_win() {
     assert_eq!(c.core.bans.threshold, -50.0);
     assert_eq!(c.core.bans.duration_ms, 2 * 3_600_000);
     assert_eq!(c.rpc_addr, Some("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(c.rpc_vhosts, ["localhost", "node.internal"]);
     assert_eq!(c.metrics_addr, Some("0.0.0.0:7301".parse().unwrap()));
     assert_eq!(c.core.block_time_secs, 1);
     assert_eq!(c.core.validator.forks.jovian, Some(123));

@@ -38,6 +38,7 @@ fn node_help_lists_op_nodes_flag_names() {
         "--block-time",
         "--rpc.addr",
         "--rpc.port",
+        "--rpc.vhosts",
         "--metrics.addr",
         "--metrics.port",
         "--metrics.enabled",
@@ -46,6 +47,7 @@ fn node_help_lists_op_nodes_flag_names() {
         // op-node's environment variable names, with OP_NODE_ shortened to OP_.
         "OP_P2P_LISTEN_TCP_PORT",
         "OP_P2P_PEER_BANNING_DURATION",
+        "OP_P2P_RPC_VHOSTS",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

@@ -2,19 +2,17 @@
 //! every restart finds valid state (temp + fsync + rename in the data dir). Moved here from the
 //! adversarial suite because it runs the binary, which only this package's tests can name.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use op_p2p_core::SplitMix64;
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::testkit::dev_key;
 use op_p2p_node::datadir::DataDir;
-use op_p2p_tests::{Draw, Rt, json_rpc_ok};
+use op_p2p_tests::{Draw, NodeProcess, Rt, json_rpc_ok};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 // ---------------------------------------------------------------------------------------------
 // e. SIGKILL while the node writes state
@@ -22,10 +20,11 @@ use tokio::process::{Child, Command};
 
 const KILL_ROUNDS: u64 = 20;
 
-/// Starts `op-p2p node` on `datadir` (loopback, no discovery, RPC on an ephemeral port whose
-/// address `rpc_addr_from_log` reads from its log).
-fn start_node(signer: Address, datadir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+/// Starts `op-p2p node` on `datadir` (loopback, no discovery, RPC on an ephemeral port) and
+/// waits until it runs.
+async fn start_node(signer: Address, datadir: &Path) -> NodeProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_op-p2p"));
+    command
         .args(["node", "--chain-id", "901", "--unsafe-signer"])
         .arg(signer.to_string())
         .arg("--datadir")
@@ -38,14 +37,8 @@ fn start_node(signer: Address, datadir: &Path) -> Child {
             "--p2p.no-discovery",
             "--rpc.port",
             "0",
-        ])
-        .env("OP_P2P_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start op-p2p")
+        ]);
+    NodeProcess::start(command).await
 }
 
 /// The `op-p2p node` binary is killed with SIGKILL at random moments while admin calls make it
@@ -61,8 +54,8 @@ fn sigkill_during_state_writes_never_leaves_invalid_state() {
         let mut next_ip = 0u32;
         let mut writes = Vec::new();
         for round in 0..KILL_ROUNDS {
-            let mut child = start_node(signer, &datadir);
-            let rpc = rpc_addr_from_log(&mut child, round).await;
+            let child = start_node(signer, &datadir).await;
+            let rpc = child.rpc.expect("RPC on");
             // Block IPs until killed at a random moment (a state write follows each change,
             // at most once per second).
             let kill_after = Duration::from_millis(150 + rng.below(1_800));
@@ -75,7 +68,7 @@ fn sigkill_during_state_writes_never_leaves_invalid_state() {
                 calls += 1;
                 tokio::time::sleep(Duration::from_millis(8)).await;
             }
-            child.kill().await.expect("SIGKILL");
+            child.kill().await;
             let state = DataDir::open(&datadir)
                 .expect("data dir opens")
                 .load_state()
@@ -92,43 +85,14 @@ fn sigkill_during_state_writes_never_leaves_invalid_state() {
         // The kills landed after writes: state grew over the rounds.
         assert!(blocked_before > 0, "no state was ever written");
         // A last clean start on the final state.
-        let mut child = start_node(signer, &datadir);
-        let rpc = rpc_addr_from_log(&mut child, KILL_ROUNDS).await;
+        let child = start_node(signer, &datadir).await;
+        let rpc = child.rpc.expect("RPC on");
         let listed = json_rpc_ok(rpc, "opp2p_listBlockedAddrs", json!([])).await;
         let n = listed.as_array().expect("a list").len();
         assert_eq!(
             n, blocked_before,
             "the restarted node restored every persisted block"
         );
-        child.kill().await.expect("kill");
+        child.kill().await;
     });
-}
-
-/// Reads the child's log until the "node running" line and returns its RPC address.
-async fn rpc_addr_from_log(child: &mut Child, round: u64) -> SocketAddr {
-    let stderr = child.stderr.take().expect("piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("rpc=Some(").nth(1)
-                && line.contains("node running")
-            {
-                let addr = rest.split(')').next().unwrap_or_default();
-                return addr.parse::<SocketAddr>().ok();
-            }
-            assert!(!line.contains("ERROR"), "round {round}: {line}");
-        }
-        None
-    })
-    .await;
-    let addr = match found {
-        Ok(Some(a)) => a,
-        other => panic!(
-            "round {round}: the node did not start ({other:?}; status {:?})",
-            child.try_wait()
-        ),
-    };
-    // Keep reading the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    addr
 }

@@ -19,6 +19,8 @@ use op_p2p_core::peers::score_ban::BanConfig;
 use op_p2p_core::peers::tides::{ConnConfig, MAX_PEERS_HI};
 use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
 
+use crate::http::{DEFAULT_VHOSTS, VhostError, VirtualHosts};
+
 /// libp2p TCP port (and discv5 UDP port) of a builder-made node unless set: op-node's.
 pub const DEFAULT_P2P_PORT: u16 = 9222;
 /// L2 block time of a chain without a preset unless set, seconds (the OP Stack's).
@@ -56,6 +58,10 @@ pub struct NodeConfig {
     pub bootnodes: Vec<Bootnode>,
     /// JSON-RPC listen address (`opp2p_*`), if served.
     pub rpc_addr: Option<SocketAddr>,
+    /// `Host` names the JSON-RPC answers (`--rpc.vhosts`, a DNS-rebinding guard; see
+    /// [`VirtualHosts`]): `*` for every name; IP addresses always pass. Default
+    /// [`DEFAULT_VHOSTS`], `localhost`.
+    pub rpc_vhosts: Vec<String>,
     /// Prometheus listen address (`GET /metrics`), if served.
     pub metrics_addr: Option<SocketAddr>,
     /// Where state is kept; `None` keeps nothing across restarts.
@@ -152,6 +158,16 @@ pub enum ConfigError {
         #[source]
         source: libp2p::multiaddr::Error,
     },
+    /// An `rpc.vhosts` entry is malformed.
+    #[error("rpc.vhosts entry {index} ({input:?}) {reason}")]
+    RpcVhost {
+        /// Position in the list, from 0.
+        index: usize,
+        /// The entry (shortened).
+        input: String,
+        /// Why.
+        reason: VhostError,
+    },
     /// A static peer is a multiaddr, but not one to keep connected.
     #[error("static peer {index} ({addr}) {reason}")]
     StaticPeer {
@@ -199,6 +215,7 @@ impl NodeConfig {
             advertise_ip: None,
             bootnodes: Vec::new(),
             rpc_addr: None,
+            rpc_vhosts: default_vhosts(),
             metrics_addr: None,
             datadir: None,
             agent_version: default_agent_version(),
@@ -207,6 +224,12 @@ impl NodeConfig {
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
         config
+    }
+
+    /// The JSON-RPC's `Host` allow-list from [`rpc_vhosts`](Self::rpc_vhosts)
+    /// ([`ConfigError::RpcVhost`] for a malformed entry).
+    pub fn rpc_virtual_hosts(&self) -> Result<VirtualHosts, ConfigError> {
+        check_vhosts(&self.rpc_vhosts)
     }
 
     /// Whether discv5 runs: exactly when `core.discovery` holds the table's settings.
@@ -224,6 +247,7 @@ impl NodeConfig {
         }
         check_conn(&self.core.conn)?;
         check_bans(&self.core.bans)?;
+        self.rpc_virtual_hosts()?;
         for (index, (peer, addrs)) in self.core.static_peers.iter().enumerate() {
             let shown = addrs
                 .first()
@@ -244,6 +268,11 @@ impl NodeConfig {
         }
         Ok(())
     }
+}
+
+/// [`DEFAULT_VHOSTS`] as owned strings.
+fn default_vhosts() -> Vec<String> {
+    DEFAULT_VHOSTS.iter().map(|h| (*h).to_owned()).collect()
 }
 
 /// Our identify agent version.
@@ -330,6 +359,7 @@ pub struct NodeConfigBuilder {
     bans: BanConfig,
     gater: GaterConfig,
     rpc_addr: Option<SocketAddr>,
+    rpc_vhosts: Vec<String>,
     metrics_addr: Option<SocketAddr>,
     datadir: Option<PathBuf>,
     agent_version: Option<String>,
@@ -368,6 +398,7 @@ impl NodeConfigBuilder {
             bans: BanConfig::default(),
             gater: GaterConfig::default(),
             rpc_addr: None,
+            rpc_vhosts: default_vhosts(),
             metrics_addr: None,
             datadir: None,
             agent_version: None,
@@ -587,6 +618,18 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// Exactly these `Host` names may reach the JSON-RPC (`--rpc.vhosts`, go-ethereum's
+    /// `--http.vhosts`): `*` for every name; IP addresses always pass (see [`VirtualHosts`];
+    /// [`ConfigError::RpcVhost`] for a malformed entry) [default: [`DEFAULT_VHOSTS`],
+    /// `localhost`].
+    pub fn rpc_vhosts<S: AsRef<str>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.rpc_vhosts = hosts
+            .into_iter()
+            .map(|h| h.as_ref().trim().to_owned())
+            .collect();
+        self
+    }
+
     /// Serves Prometheus metrics (`GET /metrics`) on this address, or not [default: not]. The
     /// same address as the JSON-RPC shares its listener.
     pub fn metrics_addr(mut self, addr: impl Into<Option<SocketAddr>>) -> Self {
@@ -618,7 +661,8 @@ impl NodeConfigBuilder {
         self.resolve_bootnodes()?;
         self.resolve_static_peers()?;
         check_conn(&self.conn)?;
-        check_bans(&self.bans)
+        check_bans(&self.bans)?;
+        check_vhosts(&self.rpc_vhosts).map(drop)
     }
 
     /// Checks every setting and makes the [`NodeConfig`], deriving the core's [`Config`] once:
@@ -655,6 +699,7 @@ impl NodeConfigBuilder {
             advertise_ip: self.advertise_ip,
             bootnodes,
             rpc_addr: self.rpc_addr,
+            rpc_vhosts: self.rpc_vhosts,
             metrics_addr: self.metrics_addr,
             datadir: self.datadir,
             agent_version,
@@ -772,6 +817,14 @@ fn check_conn(conn: &ConnConfig) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+fn check_vhosts(hosts: &[String]) -> Result<VirtualHosts, ConfigError> {
+    VirtualHosts::parse(hosts).map_err(|(index, reason)| ConfigError::RpcVhost {
+        index,
+        input: echo(&hosts[index]),
+        reason,
+    })
 }
 
 fn check_bans(bans: &BanConfig) -> Result<(), ConfigError> {
@@ -965,6 +1018,8 @@ mod tests {
         );
         assert_eq!(c.agent_version, default_agent_version());
         assert!(c.ip_colocation_whitelist.is_empty() && c.core.sequencer_key.is_none());
+        assert_eq!(c.rpc_vhosts, ["localhost"]);
+        assert_eq!(c.rpc_virtual_hosts().unwrap(), VirtualHosts::default());
 
         let rpc: SocketAddr = "127.0.0.1:9545".parse().unwrap();
         let metrics: SocketAddr = "0.0.0.0:7300".parse().unwrap();
@@ -984,6 +1039,7 @@ mod tests {
             .ban_duration(Duration::from_secs(120))
             .gater(gater.clone())
             .rpc_addr(rpc)
+            .rpc_vhosts([" node.internal ", "*"])
             .metrics_addr(metrics)
             .datadir("/x/data")
             .agent_version("tester")
@@ -1009,6 +1065,8 @@ mod tests {
         );
         assert_eq!(c.core.gater, gater);
         assert_eq!((c.rpc_addr, c.metrics_addr), (Some(rpc), Some(metrics)));
+        assert_eq!(c.rpc_vhosts, ["node.internal", "*"]);
+        assert!(c.rpc_virtual_hosts().unwrap().allows("evil.example"), "*");
         assert_eq!(c.datadir, Some(PathBuf::from("/x/data")));
         assert_eq!(c.agent_version, "tester");
         assert_eq!(
@@ -1177,6 +1235,31 @@ mod tests {
                 other => panic!("{entry}: {other:?}"),
             }
         }
+        match err(devnet().rpc_vhosts(["localhost", "localhost:9545"])) {
+            ConfigError::RpcVhost {
+                index: 1,
+                input,
+                reason: VhostError::Port,
+            } => assert_eq!(input, "localhost:9545"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            err(devnet().rpc_vhosts(["*.example.com"])),
+            ConfigError::RpcVhost {
+                index: 0,
+                reason: VhostError::Wildcard,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(devnet().rpc_vhosts([""])),
+            ConfigError::RpcVhost {
+                reason: VhostError::Empty,
+                ..
+            }
+        ));
+        // No names at all is a list: IP addresses only.
+        assert!(devnet().rpc_vhosts(Vec::<String>::new()).build().is_ok());
         // The rest only arise when a built config is changed: see the validate test.
     }
 
@@ -1214,6 +1297,10 @@ mod tests {
         assert!(matches!(
             devnet().static_peer_strings(["nope"]).check(),
             Err(ConfigError::StaticPeerAddr { .. })
+        ));
+        assert!(matches!(
+            devnet().rpc_vhosts(["http://x"]).check(),
+            Err(ConfigError::RpcVhost { .. })
         ));
     }
 
@@ -1280,6 +1367,10 @@ mod tests {
             changed(&|c| c.core.block_time_secs = 0),
             ConfigError::ZeroBlockTime
         ));
+        assert!(matches!(
+            changed(&|c| c.rpc_vhosts.push("evil.example:80".into())),
+            ConfigError::RpcVhost { index: 1, .. }
+        ));
         // Valid changes are fine.
         let mut c = built.clone();
         c.core.discovery = Some(TableConfig::default());
@@ -1294,6 +1385,7 @@ mod tests {
             ConfigError::NoChain.to_string(),
             ConfigError::PeersLoAboveHi { lo: 31, hi: 30 }.to_string(),
             err(devnet().bootnode_strings(["enode://zz@1.2.3.4:1"])).to_string(),
+            err(devnet().rpc_vhosts(["a:1"])).to_string(),
         ];
         assert_eq!(shown[0], "no chain: choose a preset or a chain id");
         assert_eq!(shown[1], "p2p.peers.lo 31 is above p2p.peers.hi 30");
@@ -1301,6 +1393,10 @@ mod tests {
             shown[2].starts_with("bootnode 0 (\"enode://zz@1.2.3.4:1\"): "),
             "{}",
             shown[2]
+        );
+        assert_eq!(
+            shown[3],
+            "rpc.vhosts entry 0 (\"a:1\") has a port (the list names hosts; any port is allowed)"
         );
     }
 

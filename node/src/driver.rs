@@ -167,6 +167,9 @@ struct State {
     /// Accepted messages whose verdict is not yet reported to gossipsub (see
     /// [`Driver::report_accepted`]).
     accepted: Vec<(gossipsub::MessageId, PeerId)>,
+    /// The event of an ACCEPT verdict, held until the core's `Deliver` of the same message
+    /// (its next action) gives the block number and hash.
+    accept_event: Option<(u64, NodeEvent)>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -198,9 +201,24 @@ impl<R: Runtime> Driver<R> {
         while let Some(action) = self.node().poll_action() {
             self.act(st, action);
         }
+        // An accept without a delivery (none today) is still reported.
+        if let Some((_, event)) = st.accept_event.take() {
+            self.emit(event);
+        }
     }
 
     fn act(&mut self, st: &mut State, action: Action) {
+        // A held ACCEPT event goes out before anything else happens: with its block if this
+        // is the delivery of its message.
+        if let Some((handle, mut event)) = st.accept_event.take() {
+            if let (Action::Deliver(b), NodeEvent::Verdict { block, .. }) = (&action, &mut event)
+                && b.handle.0 == handle
+            {
+                let v1 = b.envelope.payload.as_v1();
+                *block = Some((v1.block_number, v1.block_hash));
+            }
+            self.emit(event);
+        }
         match action {
             Action::Verdict {
                 handle,
@@ -233,14 +251,19 @@ impl<R: Runtime> Driver<R> {
                     Verdict::Reject => crate::metrics::GossipEvent::RejectMessage,
                     Verdict::Ignore => crate::metrics::GossipEvent::DuplicateMessage,
                 });
-                self.emit(NodeEvent::Verdict {
+                let event = NodeEvent::Verdict {
                     topic,
                     message_id: MessageId(mid),
                     verdict,
                     reason,
                     block: None,
                     from: source,
-                });
+                };
+                if verdict == Verdict::Accept {
+                    st.accept_event = Some((handle.0, event));
+                } else {
+                    self.emit(event);
+                }
             }
             Action::Deliver(block) => {
                 if let Some(m) = &self.metrics {
@@ -557,6 +580,7 @@ impl<R: Runtime> Driver<R> {
             last_snapshot: 0,
             dropped_deliveries: 0,
             accepted: Vec::new(),
+            accept_event: None,
         };
         let info = self.local.clone();
         self.input(&mut st, Input::SetLocalInfo(Box::new(info)));

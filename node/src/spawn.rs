@@ -215,7 +215,11 @@ async fn spawn_inner<R: Runtime>(
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).
     let registry = Arc::new(registry);
-    let rpc_state = Arc::new(HttpState::rpc(admin.clone(), registry.clone()));
+    let rpc_state = Arc::new(HttpState::rpc(
+        admin.clone(),
+        registry.clone(),
+        config.rpc_virtual_hosts()?,
+    ));
     let metrics_state = Arc::new(HttpState::metrics_only(registry));
     let mut servers: Vec<(oneshot::Sender<()>, RemoteHandle<()>)> = Vec::new();
     let mut bound_http = Vec::new();

@@ -68,7 +68,11 @@ pub fn http_fixture(now: UnixMillis) -> HttpFixture {
     metrics.observe(&node);
     let (admin, rx) = AdminClient::channel();
     HttpFixture {
-        state: Arc::new(HttpState::rpc(admin, Arc::new(registry))),
+        state: Arc::new(HttpState::rpc(
+            admin,
+            Arc::new(registry),
+            crate::http::VirtualHosts::default(),
+        )),
         metrics,
         answer_admin: answer_admin_calls(node, now, rx).boxed(),
     }

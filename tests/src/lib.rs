@@ -1,15 +1,16 @@
 //! The fixture library of op-p2p's real-socket and multi-node tests (`tests/tests/` and the
 //! binary's tests in `app/tests/`): node configs, running a body on either runtime, the node
 //! operations tests repeat (connect, publish, wait for blocks), a raw HTTP/1.1 and JSON-RPC
-//! client, the HTTP service fixture on a real listener, process probes from `/proc`, and the JS
+//! client, the HTTP service fixture on a real listener, process probes from `/proc`, the
+//! `op-p2p` binary as a child process, attackers under fresh libp2p identities, and the JS
 //! interop peers. Everything is on loopback, and every wait here has a deadline.
 //!
 //! Timers and client sockets are async-std's (`async-io`), which run under any executor, so
-//! the helpers work the same inside a tokio and an async-std test body. [`JsPeer`] alone needs
-//! tokio (its child process and reader task are tokio's).
+//! the helpers work the same inside a tokio and an async-std test body. [`JsPeer`],
+//! [`NodeProcess`] and [`churn`] need tokio (child processes, reader tasks, tokio swarms).
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -296,7 +297,12 @@ pub async fn connected(node: &NodeHandle) -> u64 {
 
 /// `opp2p_connectPeer` from `from` to `to` over the admin client; answers once connected.
 pub async fn connect(from: &NodeHandle, to: &NodeHandle) {
-    let mut addr = to.listen_addrs()[0].clone();
+    connect_addr(from, to.listen_addrs()[0].clone()).await;
+}
+
+/// `opp2p_connectPeer` from `from` to `addr` (ending in `/p2p/<peer id>`, e.g. a child
+/// process's address); answers once connected.
+pub async fn connect_addr(from: &NodeHandle, mut addr: Multiaddr) {
     let Some(Protocol::P2p(peer)) = addr.pop() else {
         panic!("no /p2p/ in {addr}")
     };
@@ -389,7 +395,6 @@ pub fn enr_node_id_hex(enr: &str) -> String {
 // ---- HTTP/1.1 and JSON-RPC client --------------------------------------------------------
 
 /// A parsed HTTP/1.1 response: exactly what the server wrote.
-#[derive(Debug)]
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
@@ -397,6 +402,17 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// The body bytes.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    /// The body as (lossy) text, which is what a failing assertion needs to show.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 impl HttpResponse {
@@ -449,19 +465,178 @@ pub fn parse_http_response(raw: &[u8]) -> HttpResponse {
 /// Writes `request` on a fresh connection and reads until the server closes it (at most
 /// [`MAX_RESPONSE`] bytes, within [`HTTP_TIMEOUT`]).
 pub async fn http_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    http_exchange_from(None, addr, request).await
+}
+
+/// [`http_exchange`] from the source address `from` (e.g. `127.0.0.2`: another loopback
+/// client than 127.0.0.1), or the system's choice.
+pub async fn http_exchange_from(from: Option<IpAddr>, addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     within(HTTP_TIMEOUT, "HTTP exchange", async {
-        let mut s = async_std::net::TcpStream::connect(addr)
-            .await
-            .expect("connect");
+        let mut s = match from {
+            Some(ip) => connect_from(ip, addr),
+            None => async_std::net::TcpStream::connect(addr)
+                .await
+                .expect("connect"),
+        };
         s.write_all(request).await.expect("write");
-        let mut raw = Vec::new();
-        s.take(MAX_RESPONSE)
-            .read_to_end(&mut raw)
-            .await
-            .expect("read");
-        raw
+        read_to_close(&mut s).await
     })
     .await
+}
+
+/// Everything the server writes on `s` until it closes it (at most [`MAX_RESPONSE`] bytes; a
+/// reset ends the read like a close). No deadline of its own: wrap it in [`within`].
+pub async fn read_to_close(s: &mut async_std::net::TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    while (raw.len() as u64) < MAX_RESPONSE {
+        match s.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if raw.is_empty() => panic!("read: {e}"),
+            Err(_) => break,
+        }
+    }
+    raw
+}
+
+/// A TCP connection to `addr` whose local end is bound to `from` first, so a test can be a
+/// client of another IP (any of 127.0.0.0/8 on loopback). The connect is blocking, which on
+/// loopback is immediate.
+pub fn connect_from(from: IpAddr, addr: SocketAddr) -> async_std::net::TcpStream {
+    use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(SockProtocol::TCP),
+    )
+    .expect("socket");
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect(&addr.into())
+        .unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"));
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_nonblocking(true).expect("non-blocking");
+    async_std::net::TcpStream::from(stream)
+}
+
+/// The `Host` header an [`HttpRequest`] sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostHeader {
+    /// `Host: <ip:port it connects to>` (the default).
+    Target,
+    /// `Host: <this value>`.
+    Value(String),
+    /// No `Host` header at all.
+    Absent,
+}
+
+/// One HTTP request of the test client, written by hand (so a test chooses the version, the
+/// `Host` header and the source address) with `Connection: close`; the response is read to the
+/// end and parsed. Our server sizes every body, so a `Content-Length` it sends is checked exact.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HttpRequest {
+    method: String,
+    path: String,
+    version: &'static str,
+    host: HostHeader,
+    content_type: Option<String>,
+    body: String,
+    from: Option<IpAddr>,
+}
+
+impl HttpRequest {
+    /// `method path HTTP/1.1`, `Host` the target, no body.
+    pub fn new(method: &str, path: &str) -> Self {
+        HttpRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            version: "HTTP/1.1",
+            host: HostHeader::Target,
+            content_type: None,
+            body: String::new(),
+            from: None,
+        }
+    }
+
+    /// A JSON-RPC call `method(params)` (id 7) as `POST /` with `application/json`.
+    pub fn json_rpc(method: &str, params: Value) -> Self {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string();
+        Self::new("POST", "/")
+            .content_type("application/json")
+            .body(&body)
+    }
+
+    /// The request target.
+    pub fn path(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
+    /// The `Host` header to send.
+    pub fn host(mut self, host: HostHeader) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The protocol version of the request line (`HTTP/1.0` or `HTTP/1.1`).
+    pub fn version(mut self, version: &'static str) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// A `Content-Type` header.
+    pub fn content_type(mut self, content_type: &str) -> Self {
+        self.content_type = Some(content_type.to_owned());
+        self
+    }
+
+    /// The body (its `Content-Length` is always sent).
+    pub fn body(mut self, body: &str) -> Self {
+        self.body = body.to_owned();
+        self
+    }
+
+    /// Connect from this source address (see [`connect_from`]).
+    pub fn from_ip(mut self, from: IpAddr) -> Self {
+        self.from = Some(from);
+        self
+    }
+
+    /// The bytes written to `addr`.
+    pub fn to_bytes(&self, addr: SocketAddr) -> Vec<u8> {
+        let mut req = format!("{} {} {}\r\n", self.method, self.path, self.version);
+        match &self.host {
+            HostHeader::Target => req.push_str(&format!("Host: {addr}\r\n")),
+            HostHeader::Value(v) => req.push_str(&format!("Host: {v}\r\n")),
+            HostHeader::Absent => {}
+        }
+        req.push_str(&format!(
+            "Connection: close\r\nContent-Length: {}\r\n",
+            self.body.len()
+        ));
+        if let Some(ct) = &self.content_type {
+            req.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&self.body);
+        req.into_bytes()
+    }
+
+    /// Sends it to `addr` and reads the whole response.
+    pub async fn send(self, addr: SocketAddr) -> HttpResponse {
+        let raw = http_exchange_from(self.from, addr, &self.to_bytes(addr)).await;
+        let resp = parse_http_response(&raw);
+        if let Some(len) = resp.header("content-length") {
+            let len: usize = len.parse().expect("length");
+            assert_eq!(len, resp.body.len(), "{resp:?}");
+        }
+        resp
+    }
 }
 
 /// One request with `Connection: close`, the response read to the end and parsed. Our server
@@ -473,22 +648,12 @@ pub async fn http_request(
     content_type: Option<&str>,
     body: &str,
 ) -> HttpResponse {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut req = HttpRequest::new(method, path).body(body);
     if let Some(ct) = content_type {
-        req.push_str(&format!("Content-Type: {ct}\r\n"));
+        req = req.content_type(ct);
     }
-    req.push_str("\r\n");
-    req.push_str(body);
-    let resp = parse_http_response(&http_exchange(addr, req.as_bytes()).await);
-    let len: usize = resp
-        .header("content-length")
-        .expect("content-length")
-        .parse()
-        .expect("length");
-    assert_eq!(len, resp.body.len(), "{resp:?}");
+    let resp = req.send(addr).await;
+    assert!(resp.header("content-length").is_some(), "{resp:?}");
     resp
 }
 
@@ -566,6 +731,29 @@ pub async fn request_in_flight(addr: SocketAddr) -> async_std::net::TcpStream {
     .await
 }
 
+/// A `POST /` whose headers declare a 100-byte JSON body of which only 10 bytes are sent,
+/// from `from` (or the system's choice of source address): a slow client the server is
+/// reading a body from. Returns the open connection.
+pub async fn stalled_body(addr: SocketAddr, from: Option<IpAddr>) -> async_std::net::TcpStream {
+    let mut s = match from {
+        Some(ip) => connect_from(ip, addr),
+        None => within(
+            HTTP_TIMEOUT,
+            "connect",
+            async_std::net::TcpStream::connect(addr),
+        )
+        .await
+        .expect("connect"),
+    };
+    s.write_all(
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"jsonrpc\"",
+    )
+    .await
+    .expect("write");
+    s
+}
+
 /// Whether the server has closed `s`: a read gives EOF or an error within a second (a
 /// closed loopback connection answers at once).
 pub async fn closed_by_server(s: &mut async_std::net::TcpStream) -> bool {
@@ -610,21 +798,33 @@ pub async fn serve_fixture<R: Runtime>(runtime: R, now: UnixMillis) -> HttpServe
     HttpServer { addr, stop, done }
 }
 
-// ---- this process, from /proc ------------------------------------------------------------
+// ---- this process and its children, from /proc ---------------------------------------------
 
 /// This process's resident set, KiB (`VmRSS` of /proc/self/status).
 pub fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    rss_kib_of(std::process::id())
+}
+
+/// Open file descriptors of this process.
+pub fn fd_count() -> usize {
+    fd_count_of(std::process::id())
+}
+
+/// Resident set of process `pid`, KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib_of(pid: u32) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let s = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS line")
 }
 
-/// Open file descriptors of this process.
-pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
+/// Open file descriptors of process `pid` (`/proc/<pid>/fd`; a child of ours is readable).
+pub fn fd_count_of(pid: u32) -> usize {
+    let path = format!("/proc/{pid}/fd");
+    std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
         .count()
 }
 
@@ -636,6 +836,268 @@ pub fn threads_named(name: &str) -> usize {
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
         .filter(|comm| comm.trim_end() == name)
         .count()
+}
+
+// ---- attackers: fresh libp2p identities --------------------------------------------------
+
+/// Handshakes in flight at once in [`churn`].
+pub const FRESH_WAVE: usize = 50;
+
+/// How one attacker connection ended, seen from the attacker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Churned {
+    /// The node closed the connection right after the handshake (a gater refusal).
+    Refused,
+    /// Up, then dropped by us at once.
+    Dropped,
+    /// Up, the node's identify arrived, then dropped by us.
+    Identified,
+    /// The dial or the handshake failed.
+    Failed,
+}
+
+/// One connection from a fresh secp256k1 identity, through the node's own transport stack
+/// (`upgrade_transport`: TCP, Noise, Yamux) and an identify-only swarm. Dropped as soon as it
+/// is up, or once the node's identify arrived and `hold` passed.
+pub async fn fresh_identity_connection(
+    addr: libp2p::Multiaddr,
+    after_identify: bool,
+    hold: Duration,
+) -> Churned {
+    use libp2p::swarm::SwarmEvent;
+    let kp = libp2p::identity::Keypair::generate_secp256k1();
+    let peer_id = kp.public().to_peer_id();
+    let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true));
+    let transport = op_p2p_node::upgrade_transport(tcp, &kp).expect("noise keys from a keypair");
+    let identify = libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
+        "ipfs/0.1.0".into(),
+        kp.public(),
+    ));
+    let mut swarm = libp2p::Swarm::new(
+        transport,
+        identify,
+        peer_id,
+        libp2p::swarm::Config::with_tokio_executor()
+            .with_idle_connection_timeout(Duration::from_secs(30)),
+    );
+    if swarm.dial(addr).is_err() {
+        return Churned::Failed;
+    }
+    let mut up = false;
+    let outcome = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    up = true;
+                    if !after_identify {
+                        return Churned::Dropped;
+                    }
+                }
+                SwarmEvent::Behaviour(libp2p::identify::Event::Received { .. }) => {
+                    return Churned::Identified;
+                }
+                SwarmEvent::ConnectionClosed { .. } => return Churned::Refused,
+                SwarmEvent::OutgoingConnectionError { .. } => return Churned::Failed,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(if up {
+        Churned::Refused
+    } else {
+        Churned::Failed
+    });
+    if outcome == Churned::Identified && !hold.is_zero() {
+        // Keep the connection (and answer the node's streams) a little longer.
+        let _ = tokio::time::timeout(hold, async {
+            loop {
+                if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+    outcome
+}
+
+/// `count` fresh-identity connections to `addr`, [`FRESH_WAVE`] at a time; half drop at once,
+/// half after identify (+ `hold`). Returns how many ended each way (by
+/// [`Churned`] name). Needs a tokio runtime (the attackers are tokio swarms).
+pub async fn churn(
+    addr: libp2p::Multiaddr,
+    count: usize,
+    hold: Duration,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut ended = std::collections::BTreeMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        if tasks.len() >= FRESH_WAVE {
+            let r = tasks.join_next().await.expect("a task").expect("no panic");
+            *ended.entry(format!("{r:?}")).or_insert(0) += 1;
+        }
+        tasks.spawn(fresh_identity_connection(addr.clone(), i % 2 == 1, hold));
+    }
+    while let Some(r) = tasks.join_next().await {
+        *ended
+            .entry(format!("{:?}", r.expect("no panic")))
+            .or_insert(0) += 1;
+    }
+    ended
+}
+
+// ---- the op-p2p binary as a child process ------------------------------------------------
+
+/// How long [`NodeProcess::start`] waits for the "node running" line.
+pub const PROCESS_START: Duration = Duration::from_secs(20);
+
+/// A running `op-p2p node` child process (the binary's tests pass
+/// `env!("CARGO_BIN_EXE_op-p2p")`): its addresses read from its info log, its
+/// `--events-json` lines (if asked for) read from stdout, killed when dropped. Needs a tokio
+/// runtime.
+pub struct NodeProcess {
+    child: tokio::process::Child,
+    /// Its peer id, from the "node running" line.
+    pub peer_id: String,
+    /// Its libp2p listen addresses, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The JSON-RPC listener (`--rpc.*`), if one runs.
+    pub rpc: Option<SocketAddr>,
+    /// The metrics-only listener (`--metrics.*` at another address than the RPC), if one runs.
+    pub metrics: Option<SocketAddr>,
+    /// Its log lines up to and including "node running".
+    pub startup_log: Vec<String>,
+    events: tokio::sync::mpsc::UnboundedReceiver<Value>,
+}
+
+impl NodeProcess {
+    /// Starts `command` (the binary's `node` command line, possibly under a wrapper that execs
+    /// it, such as `prlimit`) with info logs on a piped stderr, and waits until it logs "node
+    /// running"; fails the test if it logs an `ERROR` first, exits, or takes longer than
+    /// [`PROCESS_START`]. Afterwards its stderr is drained (`WARN`/`ERROR` lines echoed to the
+    /// test's stderr) and its stdout read as JSON lines (non-JSON lines are skipped).
+    pub async fn start(mut command: tokio::process::Command) -> NodeProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = command
+            .env("OP_P2P_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        // Unbounded, and read at once: a full pipe would block the child's event printer.
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut log = Vec::new();
+        let started = tokio::time::timeout(PROCESS_START, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                assert!(
+                    !line.contains(" ERROR "),
+                    "the node logged an error: {line}"
+                );
+                let running = line.contains("node running");
+                log.push(line);
+                if running {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if started != Ok(true) {
+            panic!(
+                "the node did not start within {PROCESS_START:?} (status {:?}); its log:\n{}",
+                child.try_wait(),
+                log.join("\n")
+            );
+        }
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    eprintln!("[op-p2p node] {line}");
+                }
+            }
+        });
+        let running = log.last().expect("the running line");
+        let field = |line: &str, key: &str| -> Option<String> {
+            let rest = line.split(&format!(" {key}=")).nth(1)?;
+            Some(rest.split(' ').next().unwrap_or_default().to_owned())
+        };
+        let peer_id = field(running, "peer_id").expect("peer_id in the running line");
+        let addrs = running
+            .split(" addrs=[")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .expect("addrs in the running line");
+        let listen_addrs = addrs
+            .split(", ")
+            .map(|a| a.parse().unwrap_or_else(|e| panic!("{a}: {e}")))
+            .collect();
+        let mut rpc = None;
+        let mut metrics = None;
+        for line in log.iter().filter(|l| l.contains("http listening")) {
+            let local: SocketAddr = field(line, "local")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no local address: {line}"));
+            if line.contains("/metrics only") {
+                metrics = Some(local);
+            } else {
+                rpc = Some(local);
+            }
+        }
+        NodeProcess {
+            child,
+            peer_id,
+            listen_addrs,
+            rpc,
+            metrics,
+            startup_log: log,
+            events,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// The first startup log line containing `text`.
+    pub fn log_line(&self, text: &str) -> Option<&str> {
+        self.startup_log
+            .iter()
+            .find(|l| l.contains(text))
+            .map(String::as_str)
+    }
+
+    /// The next `--events-json` line; `None` once stdout closed.
+    pub async fn next_event(&mut self) -> Option<Value> {
+        self.events.recv().await
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL, and waits until it is gone.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
 }
 
 // ---- seeded randomness -------------------------------------------------------------------

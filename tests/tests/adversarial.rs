@@ -15,9 +15,9 @@ use op_p2p_core::{BlockVersion, DisconnectReason, Reason, SplitMix64, Verdict};
 use op_p2p_node::driver::NodeEvent;
 use op_p2p_node::{NodeHandle, SpawnOptions};
 use op_p2p_tests::{
-    CHAIN, Draw, JsPeer, Rt, connect, dev_config, fd_count, gossip_peer_args, interop_dir,
-    now_secs, one_at_a_time, publish_when_ready, rss_kib, sequencer_config, shutdown, sign_request,
-    tcp_port,
+    CHAIN, Draw, FRESH_WAVE, JsPeer, Rt, churn, connect, dev_config, fd_count, gossip_peer_args,
+    interop_dir, now_secs, one_at_a_time, publish_when_ready, rss_kib, sequencer_config, shutdown,
+    sign_request, tcp_port,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -410,116 +410,11 @@ fn ours_hi() -> usize {
 /// Connections that complete TCP + Noise + Yamux, each under a new secp256k1 identity.
 /// Twice the peer book's bound (1,024), so its eviction runs during the churn.
 const FRESH_IDENTITIES: usize = 2_000;
-/// Handshakes in flight at once.
-const FRESH_WAVE: usize = 50;
 /// The churn's RSS (attacker swarms included, they run in this process) may stay this far
 /// above the baseline once everything is closed. Measured: 8.5 MiB after 2,000 identities
 /// (allocator high-water, not per-peer state); the margin is about 4x that, well below what
 /// 2,000 leaked connections (yamux buffers, swarm state) would hold.
 const CHURN_RSS_MARGIN_KIB: u64 = 32 * 1024;
-
-/// How one attacker connection ended, seen from the attacker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Churned {
-    /// The node closed the connection right after the handshake (a gater refusal).
-    Refused,
-    /// Up, then dropped by us at once.
-    Dropped,
-    /// Up, the node's identify arrived, then dropped by us.
-    Identified,
-    /// The dial or the handshake failed.
-    Failed,
-}
-
-/// One connection from a fresh secp256k1 identity, through the node's own transport stack
-/// (`upgrade_transport`: TCP, Noise, Yamux) and an identify-only swarm. Dropped as soon as it
-/// is up, or once the node's identify arrived and `hold` passed.
-async fn fresh_identity_connection(
-    addr: libp2p::Multiaddr,
-    after_identify: bool,
-    hold: Duration,
-) -> Churned {
-    use libp2p::swarm::SwarmEvent;
-    let kp = libp2p::identity::Keypair::generate_secp256k1();
-    let peer_id = kp.public().to_peer_id();
-    let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true));
-    let transport = op_p2p_node::upgrade_transport(tcp, &kp).expect("noise keys from a keypair");
-    let identify = libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
-        "ipfs/0.1.0".into(),
-        kp.public(),
-    ));
-    let mut swarm = libp2p::Swarm::new(
-        transport,
-        identify,
-        peer_id,
-        libp2p::swarm::Config::with_tokio_executor()
-            .with_idle_connection_timeout(Duration::from_secs(30)),
-    );
-    if swarm.dial(addr).is_err() {
-        return Churned::Failed;
-    }
-    let mut up = false;
-    let outcome = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match swarm.select_next_some().await {
-                SwarmEvent::ConnectionEstablished { .. } => {
-                    up = true;
-                    if !after_identify {
-                        return Churned::Dropped;
-                    }
-                }
-                SwarmEvent::Behaviour(libp2p::identify::Event::Received { .. }) => {
-                    return Churned::Identified;
-                }
-                SwarmEvent::ConnectionClosed { .. } => return Churned::Refused,
-                SwarmEvent::OutgoingConnectionError { .. } => return Churned::Failed,
-                _ => {}
-            }
-        }
-    })
-    .await
-    .unwrap_or(if up {
-        Churned::Refused
-    } else {
-        Churned::Failed
-    });
-    if outcome == Churned::Identified && !hold.is_zero() {
-        // Keep the connection (and answer the node's streams) a little longer.
-        let _ = tokio::time::timeout(hold, async {
-            loop {
-                if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
-                    return;
-                }
-            }
-        })
-        .await;
-    }
-    outcome
-}
-
-/// `count` fresh-identity connections to `addr`, `FRESH_WAVE` at a time; half drop at once,
-/// half after identify (+ `hold`). Returns how each ended.
-async fn churn(
-    addr: libp2p::Multiaddr,
-    count: usize,
-    hold: Duration,
-) -> std::collections::BTreeMap<String, usize> {
-    let mut ended = std::collections::BTreeMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..count {
-        if tasks.len() >= FRESH_WAVE {
-            let r = tasks.join_next().await.expect("a task").expect("no panic");
-            *ended.entry(format!("{r:?}")).or_insert(0) += 1;
-        }
-        tasks.spawn(fresh_identity_connection(addr.clone(), i % 2 == 1, hold));
-    }
-    while let Some(r) = tasks.join_next().await {
-        *ended
-            .entry(format!("{:?}", r.expect("no panic")))
-            .or_insert(0) += 1;
-    }
-    ended
-}
 
 /// What the node showed while an attacker churned: peers connected at once (from the node's
 /// own connect/disconnect events, so no peak is missed between polls), and per admin poll.

@@ -10,15 +10,16 @@
 use std::path::Path;
 
 use futures::StreamExt;
-use op_p2p_core::BlockVersion;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::testkit::peer_id;
+use op_p2p_core::{BlockVersion, Verdict};
 use op_p2p_node::datadir::DataDir;
-use op_p2p_node::{NodeConfig, NodeHandle, SpawnError};
+use op_p2p_node::driver::NodeEvent;
+use op_p2p_node::{NodeConfig, NodeHandle, SpawnError, SpawnOptions};
 use op_p2p_tests::{
-    Rt, admin, block_numbers, bootstrapped, connect, connected, dev_config, eventually,
+    BOUND, Rt, admin, block_numbers, bootstrapped, connect, connected, dev_config, eventually,
     json_rpc_ok, local0, on_both_runtimes, publish_when_ready, sequencer_config, shutdown,
-    spawn_bootnode, v4_block, wait_for_peers, with_keypair,
+    spawn_bootnode, v4_block, wait_for_peers, with_keypair, within,
 };
 use serde_json::json;
 
@@ -26,13 +27,30 @@ use serde_json::json;
 
 async fn two_nodes_gossip_a_v4_block(rt: Rt) {
     let a = rt.spawn(sequencer_config(0)).await;
-    let mut b = rt.spawn(dev_config(1)).await;
+    let mut b = rt
+        .spawn_with(dev_config(1), SpawnOptions::default().with_events(true))
+        .await;
+    let mut events = b.events().expect("events on");
     connect(&b, &a).await;
     let mut blocks = b.blocks().unwrap();
     publish_when_ready(&a, v4_block(7)).await;
     let got = blocks.next().await.unwrap();
     assert_eq!(got.version, BlockVersion::V4);
-    assert_eq!(got.envelope.payload.as_v1().block_number, 7);
+    let v1 = got.envelope.payload.as_v1();
+    assert_eq!(v1.block_number, 7);
+    // The ACCEPT verdict event names the block (what `--events-json` prints).
+    let accepted = loop {
+        match within(BOUND, "the accept event", events.next()).await {
+            Some(NodeEvent::Verdict {
+                verdict: Verdict::Accept,
+                block,
+                ..
+            }) => break block,
+            Some(_) => {}
+            None => panic!("events ended"),
+        }
+    };
+    assert_eq!(accepted, Some((7, v1.block_hash)));
     shutdown(a).await;
     shutdown(b).await;
 }

@@ -9,6 +9,7 @@
 //!
 //! | request | RPC listener | metrics listener |
 //! |---|---|---|
+//! | any but `/metrics`, `/healthz`, from a host not allowed ([`VirtualHosts`]) | `403 invalid host specified` (`400` if malformed) | `404` |
 //! | `POST` any path but the two below | JSON-RPC 2.0 (single or batch) over `opp2p_*` | `404` |
 //! | `GET /metrics` | Prometheus exposition, OpenMetrics text ([`METRICS_CONTENT_TYPE`]) | same |
 //! | `GET /healthz` | `200 ok` | same |
@@ -35,10 +36,12 @@
 //!   notifications is answered `204 No Content`.
 
 mod serve;
+mod vhosts;
 pub use serve::{
     BODY_READ_TIMEOUT, BodyTimedOut, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP,
     REQUEST_DEADLINE, SHUTDOWN_GRACE, serve,
 };
+pub use vhosts::{DEFAULT_VHOSTS, INVALID_HOST, VhostError, VirtualHosts};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -80,25 +83,28 @@ pub const MAX_BATCH_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a listener serves: the metrics registry (complete before it is shared: nothing
 /// registers after serving starts) and, on the RPC listener only, the way to the node's admin
-/// API.
+/// API and the `Host` names it answers.
 #[derive(Debug)]
 pub struct HttpState {
-    /// Submits `opp2p_*` calls to the node's task; `None` on a metrics-only listener.
-    admin: Option<AdminClient>,
+    /// Submits `opp2p_*` calls to the node's task, and the hosts allowed to; `None` on a
+    /// metrics-only listener.
+    admin: Option<(AdminClient, VirtualHosts)>,
     /// Everything `GET /metrics` exposes.
     registry: Arc<Registry>,
 }
 
 impl HttpState {
-    /// The RPC listener's state: JSON-RPC, metrics and health.
-    pub fn rpc(admin: AdminClient, registry: Arc<Registry>) -> Self {
+    /// The RPC listener's state: JSON-RPC (for requests whose host `vhosts` allows; see
+    /// [`VirtualHosts`]), metrics and health (for any host).
+    pub fn rpc(admin: AdminClient, registry: Arc<Registry>, vhosts: VirtualHosts) -> Self {
         Self {
-            admin: Some(admin),
+            admin: Some((admin, vhosts)),
             registry,
         }
     }
 
-    /// The metrics listener's state: `GET /metrics` and `GET /healthz`, nothing else.
+    /// The metrics listener's state: `GET /metrics` and `GET /healthz`, nothing else, for any
+    /// host.
     pub fn metrics_only(registry: Arc<Registry>) -> Self {
         Self {
             admin: None,
@@ -141,8 +147,13 @@ where
         ("/metrics", _) if method == Method::GET => metrics(&state.registry),
         ("/healthz", _) if method == Method::GET => plain(StatusCode::OK, "ok"),
         ("/metrics" | "/healthz", _) => method_not_allowed("GET"),
-        (_, Some(admin)) if method == Method::POST => rpc(admin, req).await,
-        ("/", Some(_)) => method_not_allowed("POST"),
+        (_, Some((admin, vhosts))) => match vhosts.check(&req) {
+            Err(vhosts::HostRefusal::NotAllowed) => plain(StatusCode::FORBIDDEN, INVALID_HOST),
+            Err(vhosts::HostRefusal::BadRequest(why)) => plain(StatusCode::BAD_REQUEST, why),
+            Ok(()) if method == Method::POST => rpc(admin, req).await,
+            Ok(()) if path == "/" => method_not_allowed("POST"),
+            Ok(()) => plain(StatusCode::NOT_FOUND, "not found"),
+        },
         _ => plain(StatusCode::NOT_FOUND, "not found"),
     };
     Ok(resp)
@@ -475,11 +486,16 @@ mod tests {
     }
 
     impl Fixture {
-        fn send<B>(&mut self, req: Request<B>) -> Answer
+        /// Sends `req`, with `Host: localhost` unless it has a host (as every HTTP/1.1
+        /// client sends one).
+        fn send<B>(&mut self, mut req: Request<B>) -> Answer
         where
             B: Body<Data = Bytes>,
             B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
         {
+            req.headers_mut()
+                .entry(header::HOST)
+                .or_insert(HeaderValue::from_static("localhost"));
             let resp = self
                 .pool
                 .run_until(handle(self.state.clone(), req))
@@ -518,6 +534,7 @@ mod tests {
 
     fn post_req(path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
         Request::post(path)
+            .header("host", "localhost")
             .header("content-type", "application/json")
             .body(Full::new(body.into()))
             .unwrap()
@@ -766,11 +783,148 @@ mod tests {
         );
     }
 
+    /// A request to the RPC listener with `host` (or none) and `version`.
+    fn with_host(
+        method: Method,
+        path: &str,
+        host: Option<&str>,
+        version: hyper::Version,
+    ) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .version(version)
+            .header("content-type", "application/json");
+        if let Some(h) = host {
+            b = b.header("host", h);
+        }
+        b.body(Full::new(Bytes::from(
+            call("opp2p_blockAddr", json!(["10.0.0.9"]), 1).to_string(),
+        )))
+        .unwrap()
+    }
+
+    /// DNS rebinding: a page on evil.example that resolves to 127.0.0.1 posts to the loopback
+    /// RPC, and the browser sends `Host: evil.example`. The RPC listener refuses it with
+    /// go-ethereum's 403 before anything reaches the admin task; a host that is not a host at
+    /// all is 400. `/metrics` and `/healthz` answer any host, and so does the metrics listener.
+    #[test]
+    fn the_rpc_listener_refuses_hosts_not_on_its_list() {
+        let f = crate::testkit::http_fixture(NOW);
+        let registry = f.state.registry.clone();
+        let (admin, mut calls) = AdminClient::channel();
+        let state = Arc::new(HttpState::rpc(
+            admin,
+            registry.clone(),
+            VirtualHosts::default(),
+        ));
+        let send = |state: &Arc<HttpState>, req: Request<Full<Bytes>>| {
+            let resp = futures::executor::block_on(handle(state.clone(), req)).unwrap();
+            let status = resp.status();
+            let body = futures::executor::block_on(resp.into_body().collect())
+                .unwrap()
+                .to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        };
+        let v11 = hyper::Version::HTTP_11;
+        for host in [
+            "evil.example",
+            "evil.example:9545",
+            "EVIL.EXAMPLE",
+            "localhost.evil.example",
+        ] {
+            for (method, path) in [
+                (Method::POST, "/"),
+                (Method::POST, "/x"),
+                (Method::GET, "/"),
+            ] {
+                assert_eq!(
+                    send(&state, with_host(method.clone(), path, Some(host), v11)),
+                    (StatusCode::FORBIDDEN, "invalid host specified\n".to_owned()),
+                    "{method} {path} Host: {host}"
+                );
+            }
+        }
+        for (host, why) in [
+            (None, "missing required Host header"),
+            (Some("local host"), "malformed Host header"),
+        ] {
+            assert_eq!(
+                send(&state, with_host(Method::POST, "/", host, v11)),
+                (StatusCode::BAD_REQUEST, why.to_owned()),
+                "Host: {host:?}"
+            );
+        }
+        let absolute = with_host(Method::POST, "http://evil.example/", Some("localhost"), v11);
+        assert_eq!(send(&state, absolute).0, StatusCode::FORBIDDEN);
+        for path in ["/metrics", "/healthz"] {
+            let get = with_host(Method::GET, path, Some("evil.example"), v11);
+            assert_eq!(send(&state, get).0, StatusCode::OK, "GET {path}");
+        }
+        let metrics_only = Arc::new(HttpState::metrics_only(registry));
+        let get = with_host(Method::GET, "/metrics", Some("evil.example"), v11);
+        assert_eq!(send(&metrics_only, get).0, StatusCode::OK);
+        assert!(
+            calls.try_recv().is_err(),
+            "no admin call was submitted for a refused host"
+        );
+    }
+
+    /// Allowed: the listed names (case-insensitive, any port), IP addresses, an HTTP/1.0
+    /// request without `Host`, an empty `Host`; with `*` every name.
+    #[test]
+    fn allowed_hosts_reach_the_admin_api() {
+        let mut f = fixture();
+        let v11 = hyper::Version::HTTP_11;
+        let cases = [
+            (Some("localhost"), v11),
+            (Some("LocalHost:9545"), v11),
+            (Some("127.0.0.1:9545"), v11),
+            (Some("[::1]:9545"), v11),
+            (Some("[::1]"), v11),
+            (Some("192.0.2.7"), v11),
+            (Some(""), v11),
+            (None, hyper::Version::HTTP_10),
+        ];
+        for (host, version) in cases {
+            let a = f.send(with_host(Method::POST, "/", host, version));
+            assert_eq!(a.status, StatusCode::OK, "Host: {host:?} {version:?}");
+            assert_eq!(a.json()["result"], Value::Null, "Host: {host:?}");
+        }
+        // `*`: any name.
+        let any = Arc::new(HttpState::rpc(
+            f.state.admin.as_ref().unwrap().0.clone(),
+            f.state.registry.clone(),
+            VirtualHosts::any(),
+        ));
+        let req = with_host(Method::POST, "/", Some("evil.example"), v11);
+        let resp = f.pool.run_until(handle(any, req)).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        // A listed name beyond the default.
+        let listed = Arc::new(HttpState::rpc(
+            f.state.admin.as_ref().unwrap().0.clone(),
+            f.state.registry.clone(),
+            VirtualHosts::parse(["op-p2p.internal"]).unwrap(),
+        ));
+        for (host, want) in [
+            ("op-p2p.internal:9545", StatusCode::OK),
+            ("localhost", StatusCode::FORBIDDEN),
+        ] {
+            let req = with_host(Method::POST, "/", Some(host), v11);
+            let resp = f.pool.run_until(handle(listed.clone(), req)).unwrap();
+            assert_eq!(resp.status(), want, "{host}");
+        }
+    }
+
     #[test]
     fn a_stopped_node_answers_unavailable() {
         let (admin, rx) = AdminClient::channel();
         drop(rx);
-        let state = Arc::new(HttpState::rpc(admin, Arc::new(Registry::default())));
+        let state = Arc::new(HttpState::rpc(
+            admin,
+            Arc::new(Registry::default()),
+            VirtualHosts::default(),
+        ));
         let req = post_req("/", call("opp2p_self", json!([]), 1).to_string());
         let resp = futures::executor::block_on(handle(state, req)).unwrap();
         let body = futures::executor::block_on(resp.into_body().collect())
@@ -821,7 +975,11 @@ mod tests {
                 }
             })
             .unwrap();
-        let state = Arc::new(HttpState::rpc(admin, Arc::new(Registry::default())));
+        let state = Arc::new(HttpState::rpc(
+            admin,
+            Arc::new(Registry::default()),
+            VirtualHosts::default(),
+        ));
         let batch: Vec<Value> = (0..MAX_BATCH as u64)
             .map(|i| call("opp2p_listBlockedPeers", json!([]), i))
             .collect();

@@ -98,9 +98,7 @@ pub async fn serve<R: Runtime>(
     let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
     let mut shutdown = std::pin::pin!(shutdown.fuse());
     loop {
-        while let Some(Some(ip)) = tasks.next().now_or_never() {
-            release(&mut per_ip, ip);
-        }
+        reap(&mut tasks, &mut per_ip);
         if tasks.len() >= MAX_CONNECTIONS {
             futures::select! {
                 _ = shutdown => break,
@@ -124,6 +122,9 @@ pub async fn serve<R: Runtime>(
                 continue;
             }
         };
+        // Connections may have ended while we waited for this one: count them out before the
+        // per-IP check, or an IP whose connections all ended is refused once more.
+        reap(&mut tasks, &mut per_ip);
         let from_ip = per_ip.entry(remote.ip()).or_default();
         if *from_ip >= MAX_CONNECTIONS_PER_IP {
             tracing::debug!(%remote, "http connection refused: too many from this IP");
@@ -153,6 +154,13 @@ pub async fn serve<R: Runtime>(
     }
     // Dropping the handles cancels whatever is left.
     drop(tasks);
+}
+
+/// Counts out the connections that have ended.
+fn reap(tasks: &mut FuturesUnordered<RemoteHandle<IpAddr>>, per_ip: &mut HashMap<IpAddr, usize>) {
+    while let Some(Some(ip)) = tasks.next().now_or_never() {
+        release(per_ip, ip);
+    }
 }
 
 fn release(per_ip: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
