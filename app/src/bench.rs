@@ -306,7 +306,10 @@ pub fn child_config(index: u64) -> NodeConfig {
         // All nodes share 127.0.0.1: without this, op-node's IP-colocation penalty scores every
         // peer of a node with more than 10 connections at about -35, and gossipsub keeps that
         // node's mesh empty (it then gets blocks only through IHAVE/IWANT).
-        .ip_colocation_whitelist([loopback.into()]);
+        .ip_colocation_whitelist([loopback.into()])
+        // ...and every connection comes from 127.0.0.1, so the per-IP cap (10) would refuse
+        // all but ten of them: loopback skips the caps here (never in production).
+        .exempt_loopback_from_caps(true);
     if index == 0 {
         b = b.sequencer_key(dev_key(0));
     }

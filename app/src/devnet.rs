@@ -120,7 +120,10 @@ fn node_config(
         .rng_seed(i)
         // Every devnet node shares 127.0.0.1; op-node's colocation penalty would score them all
         // negative once a node has more than 10 peers.
-        .ip_colocation_whitelist([Ipv4Addr::LOCALHOST.into()]);
+        .ip_colocation_whitelist([Ipv4Addr::LOCALHOST.into()])
+        // ...and every connection comes from 127.0.0.1, so the per-IP cap (10) would refuse
+        // all but ten of them: loopback skips the caps here (never in production).
+        .exempt_loopback_from_caps(true);
     if i == 1 {
         b = b.sequencer_key(dev_key(0));
     }

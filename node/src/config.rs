@@ -189,6 +189,10 @@ impl NodeConfig {
     /// bootnodes, no RPC, no metrics and no data dir, running `core` as given otherwise (our
     /// peer id taken from `keypair`): the starting point for tests and examples. Change the
     /// fields you need; [`NodeConfig::validate`] (which [`crate::spawn`] runs) checks them.
+    ///
+    /// Being a loopback starting point, it asks for what many nodes on one host need: loopback
+    /// peers skip the per-IP and per-subnet caps
+    /// ([`GaterConfig::exempt_loopback_from_caps`], off in production).
     pub fn local(core: op_p2p_core::Config, keypair: Keypair) -> Self {
         let mut config = Self {
             core,
@@ -206,6 +210,7 @@ impl NodeConfig {
         };
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
+        config.core.gater.exempt_loopback_from_caps = true;
         config
     }
 
@@ -556,6 +561,14 @@ impl NodeConfigBuilder {
     /// [`GaterConfig::default`]].
     pub fn gater(mut self, gater: GaterConfig) -> Self {
         self.gater = gater;
+        self
+    }
+
+    /// Lets loopback peers (127.0.0.0/8, `::1`) skip the per-IP and per-subnet caps, or not
+    /// [default: not] ([`GaterConfig::exempt_loopback_from_caps`]; only for many nodes on one
+    /// host: devnets, benchmarks, tests). Set after [`gater`](Self::gater), which replaces it.
+    pub fn exempt_loopback_from_caps(mut self, on: bool) -> Self {
+        self.gater.exempt_loopback_from_caps = on;
         self
     }
 
@@ -958,6 +971,10 @@ mod tests {
         assert_eq!(c.core.conn, ConnConfig::default());
         assert_eq!(c.core.bans, BanConfig::default());
         assert_eq!(c.core.gater, GaterConfig::default());
+        assert!(
+            !c.core.gater.exempt_loopback_from_caps,
+            "loopback is capped like any IP unless asked"
+        );
         assert!(c.core.static_peers.is_empty());
         assert_eq!(
             (c.rpc_addr, c.metrics_addr, c.datadir.as_ref()),
@@ -983,6 +1000,7 @@ mod tests {
             .ban_threshold(-7.0)
             .ban_duration(Duration::from_secs(120))
             .gater(gater.clone())
+            .exempt_loopback_from_caps(true)
             .rpc_addr(rpc)
             .metrics_addr(metrics)
             .datadir("/x/data")
@@ -1007,7 +1025,13 @@ mod tests {
                 ..BanConfig::default()
             }
         );
-        assert_eq!(c.core.gater, gater);
+        assert_eq!(
+            c.core.gater,
+            GaterConfig {
+                exempt_loopback_from_caps: true,
+                ..gater
+            }
+        );
         assert_eq!((c.rpc_addr, c.metrics_addr), (Some(rpc), Some(metrics)));
         assert_eq!(c.datadir, Some(PathBuf::from("/x/data")));
         assert_eq!(c.agent_version, "tester");
@@ -1089,6 +1113,10 @@ mod tests {
         assert_eq!(
             (c.listen_ip, c.tcp_port, c.udp_port),
             (IpAddr::from(Ipv4Addr::LOCALHOST), 0, 0)
+        );
+        assert!(
+            c.core.gater.exempt_loopback_from_caps,
+            "a loopback starting point asks for the loopback exemption"
         );
         c.validate().unwrap();
     }

@@ -221,7 +221,11 @@ pub fn dev_config(i: u64) -> NodeConfig {
         kp.public().to_peer_id(),
     );
     core.rng_seed = i;
-    NodeConfig::local(core, kp)
+    let mut c = NodeConfig::local(core, kp);
+    // Every fixture node and attacker shares 127.0.0.1: loopback skips the per-IP caps (as
+    // `NodeConfig::local` already asks; said here too so the fixture does not depend on it).
+    c.core.gater.exempt_loopback_from_caps = true;
+    c
 }
 
 /// [`dev_config`] that also signs and publishes with the dev chain's key, `dev_key(0)`.

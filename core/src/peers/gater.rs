@@ -211,6 +211,11 @@ pub struct GaterConfig {
     pub subnet_prefix_v6: u8,
     /// Loopback peers (127.0.0.0/8, ::1) skip the per-IP and per-subnet caps, so local devnets
     /// and simulations with many nodes on one host work. Blocks and bans still apply.
+    ///
+    /// Off by default: on a production host every local process (a sidecar, a compromised
+    /// container sharing the network namespace, an SSH tunnel) connects from 127.0.0.1, and
+    /// with the exemption one of them could take every connection slot. Local devnets, the
+    /// benchmark, `NodeConfig::local` and the test fixtures turn it on explicitly.
     pub exempt_loopback_from_caps: bool,
     /// Bound on permanently blocked peer ids.
     pub max_blocked_peers: usize,
@@ -231,7 +236,7 @@ impl Default for GaterConfig {
             max_peers_per_subnet: DEFAULT_MAX_PEERS_PER_SUBNET,
             subnet_prefix_v4: DEFAULT_SUBNET_PREFIX_V4,
             subnet_prefix_v6: DEFAULT_SUBNET_PREFIX_V6,
-            exempt_loopback_from_caps: true,
+            exempt_loopback_from_caps: false,
             max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
             max_blocked_ips: DEFAULT_MAX_BLOCKED_IPS,
             max_blocked_subnets: DEFAULT_MAX_BLOCKED_SUBNETS,
@@ -1443,32 +1448,35 @@ mod tests {
     }
 
     #[test]
-    fn loopback_is_exempt_from_caps_unless_configured() {
+    fn loopback_is_capped_by_default_and_exempt_only_when_asked() {
+        assert!(!GaterConfig::default().exempt_loopback_from_caps);
         let cfg = GaterConfig {
             max_peers_per_ip: 1,
             ..GaterConfig::default()
         };
-        let mut g = Gater::new(cfg.clone(), 100);
         let lo = ip("127.0.0.1");
-        g.on_connected(peer(1), Some(lo), Direction::Inbound)
-            .unwrap();
-        assert!(
-            g.allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false)
-                .is_allow()
-        );
-        let mut strict = Gater::new(
-            GaterConfig {
-                exempt_loopback_from_caps: false,
-                ..cfg
-            },
-            100,
-        );
+        let mut strict = Gater::new(cfg.clone(), 100);
         strict
             .on_connected(peer(1), Some(lo), Direction::Inbound)
             .unwrap();
         assert_eq!(
             strict.allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false),
             Decision::Deny(DenyReason::IpLimit)
+        );
+        let mut exempt = Gater::new(
+            GaterConfig {
+                exempt_loopback_from_caps: true,
+                ..cfg
+            },
+            100,
+        );
+        exempt
+            .on_connected(peer(1), Some(lo), Direction::Inbound)
+            .unwrap();
+        assert!(
+            exempt
+                .allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false)
+                .is_allow()
         );
     }
 
