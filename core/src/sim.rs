@@ -375,7 +375,7 @@ impl Sim {
             Action::SetAppScore { .. }
             | Action::AdminResponse { .. }
             | Action::PayloadResponse { .. } => {}
-            Action::PersistState => self.record(i, 6, &[]),
+            Action::PersistState(_) => self.record(i, 6, &[]),
         }
     }
 

@@ -54,7 +54,7 @@ pub use io::{
     MessageHandle, PublishError, PublishRequest, RequestId, StreamHandle, UnixMillis,
 };
 pub use rng::SplitMix64;
-pub use state::{NodeState, RestoreReport, STATE_VERSION, StateError};
+pub use state::{NodeState, RestoreReport, STATE_VERSION, StateChanges, StateError, StateUpdate};
 
 /// The protocol core. Single-threaded, deterministic, no I/O.
 ///
@@ -87,7 +87,8 @@ pub struct Node {
     /// [`Config::max_throttled_requests`].
     throttled: Vec<(UnixMillis, StreamHandle, u64)>,
     next_housekeeping: UnixMillis,
-    persist_pending: bool,
+    /// What changed in the persisted state since the last [`Action::PersistState`].
+    persist_pending: StateChanges,
     /// The application score last sent to gossipsub per peer (only non-zero ones; bounded by
     /// the app-score table, entries leave when the score decays to zero or the peer leaves).
     app_scores_sent: BTreeMap<PeerId, f64>,
@@ -131,7 +132,7 @@ impl Node {
                 .map(|r| ServerRateLimits::new(r.limits, 0)),
             throttled: Vec::new(),
             next_housekeeping: 0,
-            persist_pending: false,
+            persist_pending: StateChanges::default(),
             app_scores_sent: BTreeMap::new(),
             config,
         }
@@ -192,8 +193,9 @@ impl Node {
             }
         }
         self.run_timers(now);
-        if std::mem::take(&mut self.persist_pending) {
-            self.actions.push_back(Action::PersistState);
+        let changes = std::mem::take(&mut self.persist_pending);
+        if !changes.is_empty() {
+            self.actions.push_back(Action::PersistState(changes));
         }
     }
 
@@ -360,13 +362,13 @@ impl Node {
             self.next_housekeeping = now.saturating_add(HOUSEKEEPING_INTERVAL_MS);
             let lifted = self.gater.expire(now);
             if !lifted.is_empty() {
-                self.persist_pending = true;
+                self.persist_pending.gater = true;
             }
             self.book.expire(now);
             if let Some(d) = &mut self.discovery
                 && d.expire(now) > 0
             {
-                self.persist_pending = true;
+                self.persist_pending.learned = true;
             }
             if let Some(l) = &mut self.limits {
                 l.expire(now);

@@ -194,7 +194,8 @@ impl Node {
             Ok(insert) => {
                 self.stats.count_discovery(true);
                 if matches!(insert, Insert::New { .. } | Insert::Updated) {
-                    self.persist_pending = true;
+                    // Anyone on discv5 can hand us new records: written on the slow schedule.
+                    self.persist_pending.learned = true;
                 }
                 if let Ok(c) = candidate
                     && c.peer_id != self.config.local_peer_id
@@ -283,7 +284,7 @@ impl Node {
             match self.gater.ban_peer(ban.peer, ban.until) {
                 Ok(()) => {
                     self.stats.count_ban();
-                    self.persist_pending = true;
+                    self.persist_pending.gater = true;
                 }
                 Err(e) => tracing::warn!(peer = %ban.peer, error = %e, "ban list full"),
             }

@@ -29,18 +29,25 @@ impl Node {
         request: AdminRequest,
     ) -> Result<AdminResponse, AdminError> {
         use AdminRequest as R;
-        let changed = matches!(
-            request,
-            R::BlockPeer(_)
-                | R::UnblockPeer(_)
-                | R::BlockAddr(_)
-                | R::UnblockAddr(_)
-                | R::BlockSubnet(_)
-                | R::UnblockSubnet(_)
-                | R::DisconnectPeer(_)
-                | R::ProtectPeer(_)
-                | R::UnprotectPeer(_)
-        );
+        // The operator's changes are written promptly: blocks to bans.json, protection and
+        // forgotten addresses to peers.json (disconnectPeer also lifts a block).
+        let changed = super::StateChanges {
+            gater: matches!(
+                request,
+                R::BlockPeer(_)
+                    | R::UnblockPeer(_)
+                    | R::BlockAddr(_)
+                    | R::UnblockAddr(_)
+                    | R::BlockSubnet(_)
+                    | R::UnblockSubnet(_)
+                    | R::DisconnectPeer(_)
+            ),
+            peers: matches!(
+                request,
+                R::DisconnectPeer(_) | R::ProtectPeer(_) | R::UnprotectPeer(_)
+            ),
+            learned: false,
+        };
         let out = match request {
             R::SelfInfo => Ok(AdminResponse::SelfInfo(Box::new(self.self_info()))),
             R::Peers { connected } => {
@@ -116,8 +123,8 @@ impl Node {
             }
             R::ConnectPeer { .. } => unreachable_connect(),
         };
-        if changed && out.is_ok() {
-            self.persist_pending = true;
+        if out.is_ok() {
+            self.persist_pending |= changed;
         }
         out
     }

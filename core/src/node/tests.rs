@@ -369,7 +369,14 @@ fn admin_blocks_and_disconnect_peer_lifts_the_block() {
             ..
         }
     )));
-    assert!(acts.iter().any(|a| matches!(a, Action::PersistState)));
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::PersistState(StateChanges {
+            gater: true,
+            peers: true,
+            learned: false
+        })
+    )));
     assert!(connect(&mut n, t, 5, [10, 0, 0, 5], Direction::Inbound));
     assert_eq!(
         admin(&mut n, t, 6, AdminRequest::DiscoveryTable).map(|_| ()),
