@@ -216,6 +216,22 @@ impl<K: EnrKey> DiscoveryTable<K> {
         Some(entry)
     }
 
+    /// Keeps only the entries `keep` says yes to; returns how many were dropped (for a policy
+    /// applied to a restored table, such as the node's address policy).
+    pub fn retain(&mut self, mut keep: impl FnMut(&TableEntry<K>) -> bool) -> usize {
+        let drop: Vec<(u64, [u8; 32])> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !keep(e))
+            .map(|(id, e)| (e.last_seen, id.raw()))
+            .collect();
+        for (seen, raw) in &drop {
+            self.entries.remove(&NodeId::new(raw));
+            self.by_age.remove(&(*seen, *raw));
+        }
+        drop.len()
+    }
+
     /// Drops every entry last seen `max_age_ms` or more before `now`; returns how many.
     pub fn expire(&mut self, now: u64) -> usize {
         let mut dropped = 0;

@@ -78,9 +78,9 @@ pub struct Node {
     bans: BanMonitor,
     discovery: Option<DiscoveryTable>,
     local: LocalInfo,
-    /// Admin `connectPeer` calls waiting: peer -> (caller, deadline). Bounded by
+    /// Admin `connectPeer` calls waiting, per peer. Bounded by
     /// [`Config::max_pending_connects`].
-    pending_connects: BTreeMap<PeerId, Vec<(RequestId, UnixMillis)>>,
+    pending_connects: BTreeMap<PeerId, Vec<PendingConnect>>,
     store: Option<PayloadStore>,
     limits: Option<ServerRateLimits>,
     /// Requests waiting for their rate-limit slot: (serve at, stream, number). Bounded by
@@ -92,6 +92,18 @@ pub struct Node {
     /// The application score last sent to gossipsub per peer (only non-zero ones; bounded by
     /// the app-score table, entries leave when the score decays to zero or the peer leaves).
     app_scores_sent: BTreeMap<PeerId, f64>,
+}
+
+/// One waiting `opp2p_connectPeer` call.
+#[derive(Debug, Clone)]
+struct PendingConnect {
+    /// The caller's token.
+    id: RequestId,
+    /// When the call times out.
+    deadline: UnixMillis,
+    /// The address the operator gave, if any: dialled without the address policy while the
+    /// call waits (see [`Node::allow_dial`]).
+    addr: Option<Multiaddr>,
 }
 
 /// Housekeeping (expiry of the peer book, bans, discovery table, rate-limit buckets) runs
@@ -346,7 +358,7 @@ impl Node {
             self.pending_connects
                 .values()
                 .flatten()
-                .map(|(_, d)| *d)
+                .map(|w| w.deadline)
                 .min(),
         );
         consider(self.throttled.iter().map(|(t, _, _)| *t).min());

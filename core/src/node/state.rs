@@ -217,9 +217,18 @@ impl Node {
         };
         if let Some(table) = &mut self.discovery {
             let r = table.import(now, &state.discovery);
-            report.discovery = r.imported;
+            // A table saved under another address policy (or before there was one) keeps
+            // only the records we would dial now.
+            let policy = &gater;
+            let outside = table.retain(|e| {
+                e.candidate
+                    .addrs
+                    .iter()
+                    .any(|a| Node::ip_of(a).is_some_and(|ip| policy.addr_rules(ip).is_none()))
+            });
+            report.discovery = r.imported.saturating_sub(outside);
             report.discovery_skipped =
-                r.crowded_out + r.invalid + r.refused + r.expired + r.over_limit;
+                r.crowded_out + r.invalid + r.refused + r.expired + r.over_limit + outside;
         }
         // Static peers are the configuration's, not the saved state's: a peer removed from it
         // stops being static (ban-exempt, cap-exempt, redialled) after a restart.
