@@ -115,7 +115,9 @@ impl Node {
     pub fn new(config: Config) -> Self {
         let chain_id = config.validator.chain_id;
         let max_connected = config.max_connected_peers();
-        let mut book = PeerBook::new(config.peers.clone());
+        // Loopback skips the subnet quotas exactly when it skips the gater's caps.
+        let exempt_loopback = config.gater.exempt_loopback_from_caps;
+        let mut book = PeerBook::new(config.peers.clone()).exempt_loopback(exempt_loopback);
         for (peer, addrs) in &config.static_peers {
             // Static peers are few and configured by the operator; a full book refuses extra
             // ones, which the count in the book's bound makes visible.
@@ -134,7 +136,9 @@ impl Node {
             gater: Gater::new(config.gater.clone(), max_connected),
             scores: AppScores::new(config.app_scores),
             bans: BanMonitor::new(config.bans, max_connected),
-            discovery: config.discovery.map(|t| DiscoveryTable::new(chain_id, t)),
+            discovery: config
+                .discovery
+                .map(|t| DiscoveryTable::new(chain_id, t).exempt_loopback(exempt_loopback)),
             local: LocalInfo::default(),
             pending_connects: BTreeMap::new(),
             store: config.reqresp.as_ref().map(|r| PayloadStore::new(r.store)),

@@ -154,7 +154,7 @@ impl Node {
         }
         let admitted = self.conn.on_connected(now, peer) == Admission::Tracked
             && self.gater.on_connected(peer, ip, direction).is_ok()
-            && self.book.on_connected(now, peer, direction).is_ok();
+            && self.book.on_connected(now, peer, direction, ip).is_ok();
         if !admitted {
             tracing::debug!(%peer, "connection over the tracked-peer bound; closing");
             self.disconnect(now, peer, super::DisconnectReason::OverCapacity);
@@ -265,10 +265,17 @@ impl Node {
                     && c.peer_id != self.config.local_peer_id
                     && !matches!(insert, Insert::Stale | Insert::Crowded)
                 {
-                    let _ = self.book.add_addrs(now, c.peer_id, c.addrs);
-                    let _ =
-                        self.book
-                            .set_enr(now, c.peer_id, &text, c.node_id.raw(), self.chain_id);
+                    // A peer its subnet's quota refuses gets no record at all (the ENR alone
+                    // would create one).
+                    if self.book.add_addrs(now, c.peer_id, c.addrs).is_ok() {
+                        let _ = self.book.set_enr(
+                            now,
+                            c.peer_id,
+                            &text,
+                            c.node_id.raw(),
+                            self.chain_id,
+                        );
+                    }
                 }
             }
             Err(refusal) => {

@@ -1041,3 +1041,48 @@ fn a_netrestrict_list_is_the_only_thing_dialled() {
         1
     );
 }
+
+// ---- subnet quotas -----------------------------------------------------------------------
+
+/// Through the node: 1,000 records from one /24 after 50 honest ones from other ranges leave
+/// every honest record in the table and the peer book, keep 8 of the range in each, and a
+/// restart from the saved state seeds no more than that.
+#[test]
+fn records_from_one_subnet_stay_within_the_quota_across_a_restart() {
+    let mut n = node();
+    let t = NOW * 1000;
+    let honest: Vec<u64> = (1..=50).collect();
+    for &i in &honest {
+        let ip = IpAddr::V4(Ipv4Addr::new(11, 0, i as u8, 7));
+        n.handle_input(t + i, Input::Discovered(Box::new(enr(i, 901, ip, 9222))));
+    }
+    for k in 0..1_000u64 {
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, (k % 250) as u8 + 1));
+        n.handle_input(
+            t + 1_000 + k,
+            Input::Discovered(Box::new(enr(10_000 + k, 901, ip, 9222))),
+        );
+    }
+    let range: IpAddr = "203.0.113.1".parse().unwrap();
+    let table = n.discovery_table().unwrap();
+    assert_eq!(table.entries_in_subnet_of(range), 8);
+    assert_eq!(n.peer_book().peers_in_subnet_of(range), 8);
+    for &i in &honest {
+        assert!(n.peer_book().get(&peer_id(i)).is_some(), "honest peer {i}");
+    }
+    assert_eq!(table.len(), honest.len() + 8);
+
+    let mut restarted = node();
+    let report = restarted
+        .restore_state(t + 5_000, n.export_state())
+        .unwrap();
+    assert_eq!(report.discovery, honest.len() + 8);
+    assert_eq!(
+        restarted
+            .discovery_table()
+            .unwrap()
+            .entries_in_subnet_of(range),
+        8
+    );
+    assert_eq!(restarted.peer_book().peers_in_subnet_of(range), 8);
+}

@@ -238,7 +238,8 @@ pub struct GaterConfig {
     pub subnet_prefix_v4: u8,
     /// IPv6 subnet prefix for the subnet cap (clamped to 0..=128).
     pub subnet_prefix_v6: u8,
-    /// Loopback peers (127.0.0.0/8, ::1) skip the per-IP and per-subnet caps, so local devnets
+    /// Loopback peers (127.0.0.0/8, ::1) skip the per-IP and per-subnet caps, and the per-subnet
+    /// quotas of the peer book and the discovery table ([`quota_subnet`]), so local devnets
     /// and simulations with many nodes on one host work. Blocks and bans still apply.
     ///
     /// Off by default: on a production host every local process (a sidecar, a compromised
@@ -441,6 +442,22 @@ impl Default for Gater {
 /// Canonical form of an IP: IPv4-mapped IPv6 becomes IPv4 (as Go's `net.IP` treats it).
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
+}
+
+/// The subnet the peer book's and the discovery table's per-subnet quotas group `ip` in: its
+/// /24 ([`DEFAULT_SUBNET_PREFIX_V4`]) or /64 ([`DEFAULT_SUBNET_PREFIX_V6`]), after
+/// [`canonical_ip`]. `None` (not counted) for loopback when `exempt_loopback`: many nodes on
+/// one host, see [`GaterConfig::exempt_loopback_from_caps`].
+pub fn quota_subnet(ip: IpAddr, exempt_loopback: bool) -> Option<IpNet> {
+    let ip = canonical_ip(ip);
+    if exempt_loopback && ip.is_loopback() {
+        return None;
+    }
+    let prefix = match ip {
+        IpAddr::V4(_) => DEFAULT_SUBNET_PREFIX_V4,
+        IpAddr::V6(_) => DEFAULT_SUBNET_PREFIX_V6,
+    };
+    IpNet::new(ip, prefix).ok().map(|n| n.trunc())
 }
 
 /// Canonical form of a subnet: host bits cleared, and an IPv6 subnet inside the IPv4-mapped
