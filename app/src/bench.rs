@@ -23,6 +23,7 @@ use libp2p::{Multiaddr, PeerId};
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::topic::BlockTopic;
+use op_p2p_core::peers::netpolicy::LOOPBACK_NETS;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
 use op_p2p_core::{BlockVersion, PublishRequest};
 use op_p2p_node::{NodeConfig, NodeHandle};
@@ -320,7 +321,13 @@ pub fn child_config_on(index: u64, listen_ip: std::net::IpAddr) -> NodeConfig {
         // All nodes share 127.0.0.1: without this, op-node's IP-colocation penalty scores every
         // peer of a node with more than 10 connections at about -35, and gossipsub keeps that
         // node's mesh empty (it then gets blocks only through IHAVE/IWANT).
-        .ip_colocation_whitelist([loopback.into()]);
+        .ip_colocation_whitelist([loopback.into()])
+        // ...and every connection comes from 127.0.0.1, so the per-IP cap (10) would refuse
+        // all but ten of them: loopback skips the caps here (never in production).
+        .exempt_loopback_from_caps(true)
+        // Peers learned from discovery and identify are on 127.0.0.1, which the address
+        // policy never dials unless the netrestrict list covers it.
+        .netrestrict(LOOPBACK_NETS);
     if index == 0 {
         b = b.sequencer_key(dev_key(0));
     }

@@ -29,6 +29,11 @@
 //!   addresses only) lists the `Host` names it answers. Metrics are off unless
 //!   `--metrics.enabled`, then on `--metrics.addr`:`--metrics.port`, default `0.0.0.0:7300`
 //!   (op-node's).
+//! - `--p2p.netrestrict` (op-node's flag) applies to every address learned from the network,
+//!   not only to discv5 as in op-node; without it, learned addresses in special-purpose
+//!   ranges (loopback, RFC 1918, link-local and the cloud metadata service, CGNAT, multicast,
+//!   IPv6 unique-local) are not dialled. A blank value is no list. See
+//!   [`op_p2p_core::peers::netpolicy`].
 //! - `--p2p.peers.hi` may be at most [`MAX_PEERS_HI`](op_p2p_core::peers::tides::MAX_PEERS_HI)
 //!   (256); the node keeps at most `2 × hi + static peers` connected.
 
@@ -112,6 +117,16 @@ pub struct NodeArgs {
     /// never pruned or score-banned.
     #[arg(long = "p2p.static", env = "OP_P2P_STATIC", value_delimiter = ',')]
     pub static_peers: Vec<String>,
+    /// Comma-separated CIDR ranges: addresses learned from the network (discovery, identify)
+    /// are dialled only inside them [default: public addresses only, never loopback, private,
+    /// link-local, CGNAT or multicast]. Static peers and opp2p_connectPeer addresses are
+    /// dialled either way.
+    #[arg(
+        long = "p2p.netrestrict",
+        env = "OP_P2P_NETRESTRICT",
+        value_delimiter = ','
+    )]
+    pub netrestrict: Vec<String>,
     /// Disable discv5.
     #[arg(long = "p2p.no-discovery", env = "OP_P2P_NO_DISCOVERY", default_value_t = false,
           num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -378,6 +393,11 @@ fn builder(
     if !bootnodes.is_empty() {
         b = b.bootnode_strings(bootnodes);
     }
+    // Unset or all blank: no list, public addresses only.
+    let netrestrict = non_blank(&args.netrestrict);
+    if !netrestrict.is_empty() {
+        b = b.netrestrict_strings(netrestrict);
+    }
     b = b
         .static_peer_strings(non_blank(&args.static_peers))
         .peers_lo(args.peers_lo)
@@ -533,6 +553,46 @@ mod tests {
         assert_eq!(c.keypair.public().to_peer_id(), peer_of(SECRET));
         assert_eq!(c.core.local_peer_id, peer_of(SECRET));
         assert_eq!(c.datadir, None);
+        // Production defaults: no netrestrict list (public addresses only), loopback capped.
+        assert!(a.netrestrict.is_empty());
+        assert_eq!(c.core.gater.netrestrict, None);
+        assert!(!c.core.gater.exempt_loopback_from_caps);
+    }
+
+    /// op-node's `--p2p.netrestrict` (`OP_P2P_NETRESTRICT`): comma-separated CIDR ranges into
+    /// the gater's list; a bad entry is a configuration error naming the flag; a blank value
+    /// is no list.
+    #[test]
+    fn netrestrict_reaches_the_gater() {
+        let c = node_config(
+            &parse(&[
+                "--network=base",
+                "--p2p.netrestrict",
+                "10.0.0.0/8, 192.168.0.0/16,",
+                "--p2p.netrestrict=2001:db8::/32",
+            ]),
+            SECRET,
+        )
+        .unwrap();
+        let list: Vec<String> = c
+            .core
+            .gater
+            .netrestrict
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(list, ["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32"]);
+        let bad = node_config(
+            &parse(&["--network=base", "--p2p.netrestrict=10.0.0.1"]),
+            SECRET,
+        );
+        match bad {
+            Err(e) => assert!(e.to_string().contains("p2p.netrestrict"), "{e}"),
+            Ok(_) => panic!("a bare IP is not a range"),
+        }
+        let blank = node_config(&parse(&["--network=base", "--p2p.netrestrict= "]), SECRET);
+        assert_eq!(blank.unwrap().core.gater.netrestrict, None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use libp2p::Multiaddr;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::peers::netpolicy::LOOPBACK_NETS;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
 use op_p2p_core::{PublishRequest, Verdict};
 use op_p2p_node::driver::NodeEvent;
@@ -120,7 +121,13 @@ fn node_config(
         .rng_seed(i)
         // Every devnet node shares 127.0.0.1; op-node's colocation penalty would score them all
         // negative once a node has more than 10 peers.
-        .ip_colocation_whitelist([Ipv4Addr::LOCALHOST.into()]);
+        .ip_colocation_whitelist([Ipv4Addr::LOCALHOST.into()])
+        // ...and every connection comes from 127.0.0.1, so the per-IP cap (10) would refuse
+        // all but ten of them: loopback skips the caps here (never in production).
+        .exempt_loopback_from_caps(true)
+        // Peers learned from discovery and identify are on 127.0.0.1, which the address
+        // policy never dials unless the netrestrict list covers it.
+        .netrestrict(LOOPBACK_NETS);
     if i == 1 {
         b = b.sequencer_key(dev_key(0));
     }

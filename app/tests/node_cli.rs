@@ -21,6 +21,8 @@ fn node_help_lists_op_nodes_flag_names() {
         "--p2p.priv.path",
         "--p2p.bootnodes",
         "--p2p.static",
+        "--p2p.netrestrict",
+        "OP_P2P_NETRESTRICT",
         "--p2p.no-discovery",
         "--p2p.peers.lo",
         "--p2p.peers.hi",

@@ -405,6 +405,8 @@ fn run_node_inputs(data: &[u8]) -> Vec<String> {
     config.app_scores.max_peers = 8;
     config.conn.low = 2;
     config.conn.high = 4; // a hard limit of 8 connected peers
+    // The inputs' addresses are in 10.0.0.0/8: listed, so dials to them are exercised.
+    config.gater.netrestrict = Some(vec!["10.0.0.0/8".parse().expect("valid")]);
     let mut node = Node::new(config);
     let mut now = NOW_MS;
     let mut log = Vec::new();

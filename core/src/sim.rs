@@ -161,6 +161,13 @@ pub struct Sim {
     pub forks: ForkSchedule,
 }
 
+/// The range every simulated node's address lies in (each node's [`Config`] lists it as its
+/// netrestrict, as an operator of a private network would).
+pub const SIM_NET: ipnet::IpNet = ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+    std::net::Ipv4Addr::new(10, 0, 0, 0),
+    8,
+));
+
 impl Sim {
     /// An empty simulation; add nodes with [`Sim::add_node`].
     pub fn new(config: SimConfig) -> Self {
@@ -190,6 +197,9 @@ impl Sim {
             peer_id(i),
         );
         c.rng_seed = self.config.seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The simulated network lives in 10.0.0.0/8, private space the address policy refuses
+        // to dial unless the operator's netrestrict list covers it.
+        c.gater.netrestrict = Some(vec![SIM_NET]);
         c
     }
 
@@ -375,7 +385,7 @@ impl Sim {
             Action::SetAppScore { .. }
             | Action::AdminResponse { .. }
             | Action::PayloadResponse { .. } => {}
-            Action::PersistState => self.record(i, 6, &[]),
+            Action::PersistState(_) => self.record(i, 6, &[]),
         }
     }
 

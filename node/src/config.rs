@@ -15,6 +15,7 @@ use op_p2p_core::discovery::{Bootnode, BootnodeError};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::signature::SequencerKey;
 use op_p2p_core::peers::gater::GaterConfig;
+use op_p2p_core::peers::netpolicy::{IpNet, LOOPBACK_NETS, NetRestrictError, parse_netrestrict};
 use op_p2p_core::peers::score_ban::BanConfig;
 use op_p2p_core::peers::tides::{ConnConfig, MAX_PEERS_HI};
 use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
@@ -168,6 +169,9 @@ pub enum ConfigError {
         /// Why.
         reason: VhostError,
     },
+    /// The netrestrict list (`--p2p.netrestrict`) does not parse, or is empty.
+    #[error("p2p.netrestrict: {0}")]
+    NetRestrict(#[from] NetRestrictError),
     /// A static peer is a multiaddr, but not one to keep connected.
     #[error("static peer {index} ({addr}) {reason}")]
     StaticPeer {
@@ -205,6 +209,13 @@ impl NodeConfig {
     /// bootnodes, no RPC, no metrics and no data dir, running `core` as given otherwise (our
     /// peer id taken from `keypair`): the starting point for tests and examples. Change the
     /// fields you need; [`NodeConfig::validate`] (which [`crate::spawn`] runs) checks them.
+    ///
+    /// Being a loopback starting point, it asks for what many nodes on one host need: loopback
+    /// peers skip the per-IP and per-subnet caps
+    /// ([`GaterConfig::exempt_loopback_from_caps`], off in production), and unless `core`
+    /// already has a netrestrict list, addresses learned from the network are dialled on
+    /// loopback only ([`GaterConfig::netrestrict`] = [`LOOPBACK_NETS`]; without a list,
+    /// loopback addresses are never dialled).
     pub fn local(core: op_p2p_core::Config, keypair: Keypair) -> Self {
         let mut config = Self {
             core,
@@ -223,6 +234,12 @@ impl NodeConfig {
         };
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
+        config.core.gater.exempt_loopback_from_caps = true;
+        config
+            .core
+            .gater
+            .netrestrict
+            .get_or_insert_with(|| LOOPBACK_NETS.to_vec());
         config
     }
 
@@ -248,6 +265,7 @@ impl NodeConfig {
         check_conn(&self.core.conn)?;
         check_bans(&self.core.bans)?;
         self.rpc_virtual_hosts()?;
+        check_netrestrict(self.core.gater.netrestrict.as_deref())?;
         for (index, (peer, addrs)) in self.core.static_peers.iter().enumerate() {
             let shown = addrs
                 .first()
@@ -364,6 +382,7 @@ pub struct NodeConfigBuilder {
     datadir: Option<PathBuf>,
     agent_version: Option<String>,
     ip_colocation_whitelist: Vec<IpAddr>,
+    netrestrict: Option<Entries<IpNet>>,
     rng_seed: Option<u64>,
     sequencer_key: Option<SequencerKey>,
 }
@@ -403,6 +422,7 @@ impl NodeConfigBuilder {
             datadir: None,
             agent_version: None,
             ip_colocation_whitelist: Vec::new(),
+            netrestrict: None,
             rng_seed: None,
             sequencer_key: None,
         }
@@ -590,6 +610,39 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// op-node's `--p2p.netrestrict`: addresses learned from the network (discovery records,
+    /// identify) are dialled only inside these ranges [default: no list, and then only public
+    /// addresses: never loopback, private, link-local, CGNAT, multicast or the cloud metadata
+    /// service; see [`op_p2p_core::peers::netpolicy`]]. Static peers' configured addresses and
+    /// `opp2p_connectPeer` addresses are dialled either way. A node whose peers are all on
+    /// one host lists [`LOOPBACK_NETS`]. An empty list is refused
+    /// ([`ConfigError::NetRestrict`]).
+    pub fn netrestrict(mut self, nets: impl IntoIterator<Item = IpNet>) -> Self {
+        self.netrestrict = Some(Entries::Parsed(nets.into_iter().collect()));
+        self
+    }
+
+    /// [`netrestrict`](Self::netrestrict) as text, the way op-node's flag reads it: each entry
+    /// comma-separated CIDR ranges, whitespace ignored, parsed by [`build`](Self::build)
+    /// ([`ConfigError::NetRestrict`]).
+    pub fn netrestrict_strings<S: AsRef<str>>(
+        mut self,
+        entries: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.netrestrict = Some(Entries::Text(
+            entries.into_iter().map(|s| s.as_ref().to_owned()).collect(),
+        ));
+        self
+    }
+
+    /// Lets loopback peers (127.0.0.0/8, `::1`) skip the per-IP and per-subnet caps, or not
+    /// [default: not] ([`GaterConfig::exempt_loopback_from_caps`]; only for many nodes on one
+    /// host: devnets, benchmarks, tests). Set after [`gater`](Self::gater), which replaces it.
+    pub fn exempt_loopback_from_caps(mut self, on: bool) -> Self {
+        self.gater.exempt_loopback_from_caps = on;
+        self
+    }
+
     /// IPs exempt from gossipsub's IP-colocation penalty (see
     /// [`NodeConfig::ip_colocation_whitelist`]; only for many nodes on one host).
     pub fn ip_colocation_whitelist(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
@@ -660,6 +713,7 @@ impl NodeConfigBuilder {
         self.resolve_chain()?;
         self.resolve_bootnodes()?;
         self.resolve_static_peers()?;
+        self.resolve_netrestrict()?;
         check_conn(&self.conn)?;
         check_bans(&self.bans)?;
         check_vhosts(&self.rpc_vhosts).map(drop)
@@ -672,6 +726,7 @@ impl NodeConfigBuilder {
         let chain = self.resolve_chain()?;
         let bootnodes = self.resolve_bootnodes()?;
         let static_peers = self.resolve_static_peers()?;
+        let netrestrict = self.resolve_netrestrict()?;
         let mut core = Config::new(
             chain.chain_id,
             chain.signer,
@@ -682,6 +737,9 @@ impl NodeConfigBuilder {
         core.conn = self.conn;
         core.bans = self.bans;
         core.gater = self.gater;
+        if netrestrict.is_some() {
+            core.gater.netrestrict = netrestrict;
+        }
         core.sequencer_key = self.sequencer_key;
         core.rng_seed = self.rng_seed.unwrap_or_else(os_seed);
         core.static_peers = group_static_peers(&static_peers);
@@ -762,6 +820,17 @@ impl NodeConfigBuilder {
         }
     }
 
+    /// The netrestrict list given here, parsed and checked (`None`: keep the gater's).
+    fn resolve_netrestrict(&self) -> Result<Option<Vec<IpNet>>, ConfigError> {
+        let list = match &self.netrestrict {
+            None => return Ok(None),
+            Some(Entries::Parsed(list)) => list.clone(),
+            Some(Entries::Text(list)) => parse_netrestrict(&list.join(","))?,
+        };
+        check_netrestrict(Some(&list))?;
+        Ok(Some(list))
+    }
+
     /// The static peers parsed, each checked but for naming our own id.
     fn resolve_static_peers(&self) -> Result<Vec<Multiaddr>, ConfigError> {
         let addrs = match &self.static_peers {
@@ -825,6 +894,13 @@ fn check_vhosts(hosts: &[String]) -> Result<VirtualHosts, ConfigError> {
         input: echo(&hosts[index]),
         reason,
     })
+}
+
+fn check_netrestrict(list: Option<&[IpNet]>) -> Result<(), ConfigError> {
+    match list {
+        Some([]) => Err(ConfigError::NetRestrict(NetRestrictError::Empty)),
+        _ => Ok(()),
+    }
 }
 
 fn check_bans(bans: &BanConfig) -> Result<(), ConfigError> {
@@ -1011,6 +1087,10 @@ mod tests {
         assert_eq!(c.core.conn, ConnConfig::default());
         assert_eq!(c.core.bans, BanConfig::default());
         assert_eq!(c.core.gater, GaterConfig::default());
+        assert!(
+            !c.core.gater.exempt_loopback_from_caps,
+            "loopback is capped like any IP unless asked"
+        );
         assert!(c.core.static_peers.is_empty());
         assert_eq!(
             (c.rpc_addr, c.metrics_addr, c.datadir.as_ref()),
@@ -1038,6 +1118,7 @@ mod tests {
             .ban_threshold(-7.0)
             .ban_duration(Duration::from_secs(120))
             .gater(gater.clone())
+            .exempt_loopback_from_caps(true)
             .rpc_addr(rpc)
             .rpc_vhosts([" node.internal ", "*"])
             .metrics_addr(metrics)
@@ -1063,7 +1144,13 @@ mod tests {
                 ..BanConfig::default()
             }
         );
-        assert_eq!(c.core.gater, gater);
+        assert_eq!(
+            c.core.gater,
+            GaterConfig {
+                exempt_loopback_from_caps: true,
+                ..gater
+            }
+        );
         assert_eq!((c.rpc_addr, c.metrics_addr), (Some(rpc), Some(metrics)));
         assert_eq!(c.rpc_vhosts, ["node.internal", "*"]);
         assert!(c.rpc_virtual_hosts().unwrap().allows("evil.example"), "*");
@@ -1148,7 +1235,61 @@ mod tests {
             (c.listen_ip, c.tcp_port, c.udp_port),
             (IpAddr::from(Ipv4Addr::LOCALHOST), 0, 0)
         );
+        assert!(
+            c.core.gater.exempt_loopback_from_caps,
+            "a loopback starting point asks for the loopback exemption"
+        );
+        assert_eq!(
+            c.core.gater.netrestrict.as_deref(),
+            Some(&LOOPBACK_NETS[..]),
+            "and dials its loopback peers"
+        );
         c.validate().unwrap();
+        // A list the core already has is kept.
+        let mut core = c.core.clone();
+        core.gater.netrestrict = Some(vec!["10.0.0.0/8".parse().unwrap()]);
+        let c = NodeConfig::local(core, keypair(3));
+        assert_eq!(c.core.gater.netrestrict.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn netrestrict_is_parsed_checked_and_kept_apart_from_the_gater_setter() {
+        let nets: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let c = devnet()
+            .netrestrict(nets.clone())
+            .gater(GaterConfig::default())
+            .build()
+            .unwrap();
+        assert_eq!(c.core.gater.netrestrict, Some(nets));
+        let c = devnet()
+            .netrestrict_strings(["127.0.0.0/8, ::1/128", "192.168.1.7/24"])
+            .build()
+            .unwrap();
+        let got: Vec<String> = c
+            .core
+            .gater
+            .netrestrict
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["127.0.0.0/8", "::1/128", "192.168.1.0/24"]);
+        assert!(matches!(
+            err(devnet().netrestrict_strings(["10.0.0.0/8", "nope"])),
+            ConfigError::NetRestrict(NetRestrictError::NotCidr { index: 1, .. })
+        ));
+        assert!(matches!(
+            devnet().netrestrict_strings([" "]).check(),
+            Err(ConfigError::NetRestrict(NetRestrictError::Empty))
+        ));
+        assert!(matches!(
+            err(devnet().netrestrict([])),
+            ConfigError::NetRestrict(NetRestrictError::Empty)
+        ));
+        // `validate` catches an empty list set on the fields.
+        let mut c = devnet().build().unwrap();
+        c.core.gater.netrestrict = Some(Vec::new());
+        assert!(matches!(c.validate(), Err(ConfigError::NetRestrict(_))));
     }
 
     #[test]

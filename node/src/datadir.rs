@@ -1,7 +1,9 @@
 //! The node's data directory: the node key and the persisted [`NodeState`], with blocking
 //! `std::fs` calls only. The key and the saved state are read once at start; the running node
 //! writes its state from a writer task on the runtime's blocking pool (never on the event
-//! loop), at most once a second and at shutdown. It names no runtime.
+//! loop): bans and the operator's peer-book changes at most once a second, what discovery
+//! learned at most every 5 minutes, and everything at shutdown (see
+//! [`crate::state_writer`]). It names no runtime.
 //!
 //! Layout (the directory is created with mode 0700 on unix, every file with 0600):
 //!
@@ -37,7 +39,7 @@ use sha2::{Digest, Sha256};
 use op_p2p_core::discovery::PersistedEnr;
 use op_p2p_core::peers::book::{PeerBookSnapshot, SNAPSHOT_VERSION};
 use op_p2p_core::peers::gater::GaterSnapshot;
-use op_p2p_core::{NodeState, STATE_VERSION};
+use op_p2p_core::{NodeState, STATE_VERSION, StateUpdate};
 
 /// The libp2p identity type the key functions return (the same type `NodeConfig` holds).
 pub use libp2p::identity::Keypair;
@@ -521,13 +523,45 @@ impl DataDir {
     /// Writes each part of `state` to its file atomically, skipping parts whose bytes equal
     /// what this `DataDir` last wrote or read. Returns how many files were written.
     pub fn save_state(&self, state: &NodeState) -> Result<usize, DataDirError> {
+        self.save_parts(
+            state.version,
+            Some(&state.gater),
+            Some(&state.peers),
+            Some(&state.discovery),
+        )
+    }
+
+    /// Writes the parts `update` holds, each to its file atomically, skipping parts whose
+    /// bytes equal what this `DataDir` last wrote or read; files of parts it does not hold are
+    /// not touched. Returns how many files were written.
+    pub fn save_update(&self, update: &StateUpdate) -> Result<usize, DataDirError> {
+        self.save_parts(
+            update.version,
+            update.gater.as_ref(),
+            update.peers.as_ref(),
+            update.discovery.as_ref(),
+        )
+    }
+
+    fn save_parts(
+        &self,
+        v: u32,
+        gater: Option<&GaterSnapshot>,
+        peers: Option<&PeerBookSnapshot>,
+        discovery: Option<&Vec<PersistedEnr>>,
+    ) -> Result<usize, DataDirError> {
         let parts = [
-            self.encode(BANS_FILE, state.version, &state.gater)?,
-            self.encode(PEERS_FILE, state.version, &state.peers)?,
-            self.encode(DISCOVERY_FILE, state.version, &state.discovery)?,
+            gater.map(|d| self.encode(BANS_FILE, v, d)).transpose()?,
+            peers.map(|d| self.encode(PEERS_FILE, v, d)).transpose()?,
+            discovery
+                .map(|d| self.encode(DISCOVERY_FILE, v, d))
+                .transpose()?,
         ];
         let mut written = 0;
         for (i, (name, bytes)) in STATE_FILES.iter().zip(parts).enumerate() {
+            let Some(bytes) = bytes else {
+                continue;
+            };
             let digest: [u8; 32] = Sha256::digest(&bytes).into();
             if self.last_digest(i) == Some(digest) {
                 continue;
@@ -744,6 +778,41 @@ mod tests {
             assert!(tmp.path().join("data").join(name).is_file(), "{name}");
             assert!(!temp_path(&tmp.path().join("data").join(name)).exists());
         }
+    }
+
+    /// A prompt write (bans only) leaves the other files as they are on disk, byte for byte.
+    #[test]
+    fn an_update_writes_only_the_parts_it_holds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(tmp.path()).unwrap();
+        let state = sample_state();
+        assert_eq!(dir.save_state(&state).unwrap(), 3);
+        let discovery_before = fs::read(tmp.path().join(DISCOVERY_FILE)).unwrap();
+        let peers_before = fs::read(tmp.path().join(PEERS_FILE)).unwrap();
+
+        let mut banned = state.clone();
+        banned.gater.blocked_peers.clear();
+        banned.discovery.clear();
+        banned.peers.peers.clear();
+        let update = StateUpdate {
+            version: STATE_VERSION,
+            gater: Some(banned.gater.clone()),
+            peers: None,
+            discovery: None,
+        };
+        assert_eq!(dir.save_update(&update).unwrap(), 1, "bans.json only");
+        assert_eq!(
+            fs::read(tmp.path().join(DISCOVERY_FILE)).unwrap(),
+            discovery_before
+        );
+        assert_eq!(fs::read(tmp.path().join(PEERS_FILE)).unwrap(), peers_before);
+        let loaded = dir.load_state().unwrap().unwrap();
+        assert_eq!(loaded.gater, banned.gater);
+        assert_eq!(
+            (loaded.peers, loaded.discovery),
+            (state.peers, state.discovery)
+        );
+        assert_eq!(dir.save_update(&StateUpdate::default()).unwrap(), 0);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use crate::AdminReply;
 use crate::behaviour::{Behaviour, Event};
 use crate::runtime::Runtime;
-use crate::state_writer::StateWriter;
+use crate::state_writer::{PersistSchedule, StateWriter};
 use op_p2p_core::admin::AdminRequest;
 use op_p2p_core::discovery::{DefaultKey, parse_enr};
 use op_p2p_core::gossip::wire::MessageId;
@@ -125,8 +125,11 @@ pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
 /// Ready swarm events handled after each admin call, so a stream of admin calls (which the
 /// loop polls first) cannot starve gossip, connections and timers.
 pub const MAX_EVENTS_PER_ADMIN_CALL: usize = 32;
-/// Persisted state is written at most this often (and at shutdown).
+/// Bans and the operator's peer-book changes are written at most this often (and at
+/// shutdown); what discovery learned waits for
+/// [`LEARNED_PERSIST_INTERVAL_MS`](crate::driver::LEARNED_PERSIST_INTERVAL_MS).
 pub const PERSIST_INTERVAL_MS: u64 = 1_000;
+pub use crate::state_writer::LEARNED_PERSIST_INTERVAL_MS;
 /// Delivered blocks buffered for a slow consumer before the oldest are dropped.
 pub const DELIVERY_QUEUE: usize = 256;
 
@@ -160,8 +163,7 @@ struct State {
     next_stream: u64,
     publish_reply: Option<oneshot::Sender<Result<MessageId, PublishFailure>>>,
     app_scores: BTreeMap<PeerId, f64>,
-    dirty: bool,
-    last_persist: UnixMillis,
+    persist: PersistSchedule,
     last_snapshot: UnixMillis,
     dropped_deliveries: u64,
     /// Accepted messages whose verdict is not yet reported to gossipsub (see
@@ -354,7 +356,7 @@ impl<R: Runtime> Driver<R> {
                         .send_response(channel, data);
                 }
             }
-            Action::PersistState => st.dirty = true,
+            Action::PersistState(changes) => st.persist.note(changes),
             // `Action` is non-exhaustive; an action this driver does not know is logged.
             other => tracing::warn!(?other, "action not carried out"),
         }
@@ -551,15 +553,19 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Hands the parts due now (everything with `force`, at shutdown) to the writer; see
+    /// [`PersistSchedule`].
     fn persist(&mut self, st: &mut State, now: UnixMillis, force: bool) {
-        let due = force || (st.dirty && now.saturating_sub(st.last_persist) >= PERSIST_INTERVAL_MS);
-        if !due {
+        let due = if force {
+            st.persist.all()
+        } else {
+            st.persist.due(now)
+        };
+        if due.is_empty() {
             return;
         }
-        st.dirty = false;
-        st.last_persist = now;
         if let Some(writer) = &mut self.writer {
-            writer.submit(self.swarm.behaviour().gate.node.export_state());
+            writer.submit(self.swarm.behaviour().gate.node.export_parts(due));
         }
     }
 
@@ -575,8 +581,7 @@ impl<R: Runtime> Driver<R> {
             next_stream: 0,
             publish_reply: None,
             app_scores: BTreeMap::new(),
-            dirty: false,
-            last_persist: 0,
+            persist: PersistSchedule::default(),
             last_snapshot: 0,
             dropped_deliveries: 0,
             accepted: Vec::new(),

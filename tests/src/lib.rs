@@ -23,6 +23,7 @@ use libp2p::multiaddr::Protocol;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
+use op_p2p_core::peers::netpolicy::LOOPBACK_NETS;
 use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
 use op_p2p_core::{
     BlockVersion, Config, DeliveredBlock, MessageId, PublishRequest, SplitMix64, UnixMillis,
@@ -222,7 +223,14 @@ pub fn dev_config(i: u64) -> NodeConfig {
         kp.public().to_peer_id(),
     );
     core.rng_seed = i;
-    NodeConfig::local(core, kp)
+    let mut c = NodeConfig::local(core, kp);
+    // Every fixture node and attacker shares 127.0.0.1: loopback skips the per-IP caps, and
+    // the addresses peers learn of each other (127.0.0.1) are dialled, which the address
+    // policy refuses without a netrestrict list covering them (as `NodeConfig::local` already
+    // asks; said here too so the fixture does not depend on it).
+    c.core.gater.exempt_loopback_from_caps = true;
+    c.core.gater.netrestrict = Some(LOOPBACK_NETS.to_vec());
+    c
 }
 
 /// [`dev_config`] that also signs and publishes with the dev chain's key, `dev_key(0)`.

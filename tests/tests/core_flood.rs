@@ -106,6 +106,12 @@ fn a_million_invalid_messages_keep_every_bound_and_get_one_verdict_each() {
         peer_id(0),
     );
     config.rng_seed = 7;
+    // The flood's peers live in private space (sources in 10/8, records in 172.16/12): listed
+    // as the operator's netrestrict, so their records are kept and their addresses dialled.
+    config.gater.netrestrict = Some(vec![
+        "10.0.0.0/8".parse().expect("valid"),
+        "172.16.0.0/12".parse().expect("valid"),
+    ]);
     let mut node = Node::new(config);
 
     // ---- material --------------------------------------------------------------------------

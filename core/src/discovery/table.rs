@@ -9,6 +9,18 @@
 //! - **bound**: at most [`TableConfig::max_entries`] (default [`DEFAULT_MAX_ENTRIES`] = 2,048);
 //!   inserting a new node into a full table evicts the entry with the **oldest last-seen time**
 //!   (ties broken by node id), i.e. the address op-node would let lapse first;
+//! - **quota per subnet**: at most [`TableConfig::max_per_subnet`] (default
+//!   [`DEFAULT_MAX_PER_SUBNET`] = 8) entries whose first dial address lies in one IPv4 /24 or
+//!   IPv6 /64 ([`quota_subnet`]). A new node in a subnet at its quota evicts the oldest entry
+//!   of **that subnet**, never one of another: records injected or churned from one range
+//!   (any discv5 node can hand us records at will, and they are persisted and seed the next
+//!   start) can only displace each other. Loopback is exempt when the owner says so
+//!   ([`DiscoveryTable::exempt_loopback`], the node's
+//!   [`GaterConfig::exempt_loopback_from_caps`](crate::peers::gater::GaterConfig::exempt_loopback_from_caps)).
+//!   The quota holds across export and import, which inserts through the same rule. ⚠ A
+//!   record's IP is its signer's claim, so the quota bounds what one range can take, not what
+//!   a forger listing addresses across many ranges can; op-node keeps no such table (go-ethereum's
+//!   discv5 table has a similar limit, 10 per /24);
 //! - **expiry**: [`DiscoveryTable::expire`] drops entries not seen for
 //!   [`TableConfig::max_age_ms`] (default 24 h, op-node's discovered-address TTL). It runs on
 //!   the owner's ticks; [`DiscoveryTable::next_expiry`] says when the next one is due.
@@ -16,6 +28,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ::enr::{Enr, EnrKey, NodeId};
+use ipnet::IpNet;
+
+use crate::peers::gater::quota_subnet;
 
 use super::{
     DefaultKey,
@@ -29,6 +44,11 @@ pub const DEFAULT_MAX_ENTRIES: usize = 2048;
 /// Default maximum age of an entry: 24 h, how long op-node keeps discovered addresses.
 pub const DEFAULT_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
 
+/// Default quota of entries per IPv4 /24 or IPv6 /64: 8, a few nodes of one operator or one
+/// cloud range, while 256 ranges are needed to fill the default table (go-ethereum's discv5
+/// table allows 10 per /24).
+pub const DEFAULT_MAX_PER_SUBNET: usize = 8;
+
 /// Limits of a [`DiscoveryTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableConfig {
@@ -36,6 +56,8 @@ pub struct TableConfig {
     pub max_entries: usize,
     /// Entries not seen for this long are dropped by [`DiscoveryTable::expire`].
     pub max_age_ms: u64,
+    /// Most entries per IPv4 /24 or IPv6 /64 (at least 1; `usize::MAX` turns the quota off).
+    pub max_per_subnet: usize,
 }
 
 impl Default for TableConfig {
@@ -43,6 +65,7 @@ impl Default for TableConfig {
         Self {
             max_entries: DEFAULT_MAX_ENTRIES,
             max_age_ms: DEFAULT_MAX_AGE_MS,
+            max_per_subnet: DEFAULT_MAX_PER_SUBNET,
         }
     }
 }
@@ -72,8 +95,9 @@ pub enum Insert {
     Refreshed,
     /// Lower `seq` than held: ignored.
     Stale,
-    /// A new node, but the table is full and its last-seen time is older than every entry
-    /// held (only possible when importing or when the clock stepped back): not stored.
+    /// A new node, but the table is full (or its subnet is at its quota) and its last-seen
+    /// time is older than every entry held there (only possible when importing or when the
+    /// clock stepped back): not stored.
     Crowded,
 }
 
@@ -111,6 +135,8 @@ pub struct DiscoveryTable<K: EnrKey = DefaultKey> {
     entries: HashMap<NodeId, TableEntry<K>>,
     /// `(last_seen, node id)` of every entry: eviction and expiry order.
     by_age: BTreeSet<(u64, [u8; 32])>,
+    /// Loopback entries skip the subnet quota.
+    exempt_loopback: bool,
 }
 
 impl<K: EnrKey> DiscoveryTable<K> {
@@ -120,11 +146,58 @@ impl<K: EnrKey> DiscoveryTable<K> {
             chain_id,
             config: TableConfig {
                 max_entries: config.max_entries.max(1),
+                max_per_subnet: config.max_per_subnet.max(1),
                 ..config
             },
             entries: HashMap::new(),
             by_age: BTreeSet::new(),
+            exempt_loopback: false,
         }
+    }
+
+    /// Loopback entries skip the subnet quota, or not (the default): the node turns it on with
+    /// the gater's loopback exemption, for many nodes on one host.
+    pub fn exempt_loopback(mut self, on: bool) -> Self {
+        self.exempt_loopback = on;
+        self
+    }
+
+    /// The subnet the quota counts an entry in: that of its first dial address.
+    fn subnet_of(&self, candidate: &DialCandidate) -> Option<IpNet> {
+        candidate
+            .addrs
+            .first()
+            .and_then(|a| {
+                a.iter().find_map(|p| match p {
+                    multiaddr::Protocol::Ip4(ip) => Some(std::net::IpAddr::V4(ip)),
+                    multiaddr::Protocol::Ip6(ip) => Some(std::net::IpAddr::V6(ip)),
+                    _ => None,
+                })
+            })
+            .and_then(|ip| quota_subnet(ip, self.exempt_loopback))
+    }
+
+    /// Entries in `net` other than `except`, and the oldest of them (`(last_seen, id)`).
+    /// A scan: at most `max_entries`, once per insert of a new node.
+    fn in_subnet(&self, net: IpNet, except: Option<NodeId>) -> (usize, Option<(u64, NodeId)>) {
+        let mut count = 0;
+        let mut oldest: Option<(u64, NodeId)> = None;
+        for (id, e) in &self.entries {
+            if Some(*id) == except || self.subnet_of(&e.candidate) != Some(net) {
+                continue;
+            }
+            count += 1;
+            let key = (e.last_seen, *id);
+            if oldest.is_none_or(|(s, i)| (key.0, key.1.raw()) < (s, i.raw())) {
+                oldest = Some(key);
+            }
+        }
+        (count, oldest)
+    }
+
+    /// How many entries lie in `ip`'s quota subnet (0 for an exempt loopback address).
+    pub fn entries_in_subnet_of(&self, ip: std::net::IpAddr) -> usize {
+        quota_subnet(ip, self.exempt_loopback).map_or(0, |net| self.in_subnet(net, None).0)
     }
 
     /// The limits in force.
@@ -180,9 +253,31 @@ impl<K: EnrKey> DiscoveryTable<K> {
                 self.by_age.insert((seen, id.raw()));
                 held.last_seen = seen;
             }
+            if outcome == Insert::Updated {
+                // A new record may move the node into another subnet: keep that one within
+                // its quota, at the expense of its own oldest entries.
+                self.enforce_quota(id);
+            }
             return outcome;
         }
-        let evicted = if self.entries.len() >= self.config.max_entries {
+        let subnet = self.subnet_of(&candidate);
+        let mut evicted = None;
+        if let Some(net) = subnet {
+            let (count, oldest) = self.in_subnet(net, None);
+            if count >= self.config.max_per_subnet {
+                match oldest {
+                    Some((seen, _)) if now < seen => return Insert::Crowded,
+                    Some((_, victim)) => {
+                        self.remove(&victim);
+                        evicted = Some(victim);
+                    }
+                    None => {}
+                }
+            }
+        }
+        let evicted = if evicted.is_some() {
+            evicted
+        } else if self.entries.len() >= self.config.max_entries {
             if self.by_age.first().is_some_and(|&(oldest, _)| now < oldest) {
                 return Insert::Crowded;
             }
@@ -202,6 +297,26 @@ impl<K: EnrKey> DiscoveryTable<K> {
         Insert::New { evicted }
     }
 
+    /// Evicts the oldest entries of `id`'s subnet other than `id` until it is within quota.
+    fn enforce_quota(&mut self, id: NodeId) {
+        let Some(net) = self
+            .entries
+            .get(&id)
+            .and_then(|e| self.subnet_of(&e.candidate))
+        else {
+            return;
+        };
+        loop {
+            let (others, oldest) = self.in_subnet(net, Some(id));
+            match oldest {
+                Some((_, victim)) if others >= self.config.max_per_subnet => {
+                    self.remove(&victim);
+                }
+                _ => return,
+            }
+        }
+    }
+
     fn pop_oldest(&mut self) -> Option<NodeId> {
         let (_, raw) = self.by_age.pop_first()?;
         let id = NodeId::new(&raw);
@@ -214,6 +329,22 @@ impl<K: EnrKey> DiscoveryTable<K> {
         let entry = self.entries.remove(node_id)?;
         self.by_age.remove(&(entry.last_seen, node_id.raw()));
         Some(entry)
+    }
+
+    /// Keeps only the entries `keep` says yes to; returns how many were dropped (for a policy
+    /// applied to a restored table, such as the node's address policy).
+    pub fn retain(&mut self, mut keep: impl FnMut(&TableEntry<K>) -> bool) -> usize {
+        let drop: Vec<(u64, [u8; 32])> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !keep(e))
+            .map(|(id, e)| (e.last_seen, id.raw()))
+            .collect();
+        for (seen, raw) in &drop {
+            self.entries.remove(&NodeId::new(raw));
+            self.by_age.remove(&(*seen, *raw));
+        }
+        drop.len()
     }
 
     /// Drops every entry last seen `max_age_ms` or more before `now`; returns how many.
@@ -293,11 +424,13 @@ mod tests {
 
     const H: u64 = 60 * 60 * 1000;
 
+    /// A table without the subnet quota: every `rec` shares 10.0.0.1.
     fn table(max_entries: usize) -> DiscoveryTable {
         DiscoveryTable::new(
             10,
             TableConfig {
                 max_entries,
+                max_per_subnet: usize::MAX,
                 ..TableConfig::default()
             },
         )
@@ -312,6 +445,7 @@ mod tests {
         let c = TableConfig::default();
         assert_eq!(c.max_entries, 2048);
         assert_eq!(c.max_age_ms, 24 * H);
+        assert_eq!(c.max_per_subnet, 8);
         assert_eq!(table(0).config().max_entries, 1, "bound is at least 1");
     }
 
@@ -540,5 +674,151 @@ mod tests {
                 evicted: Some(rec(1, 1).node_id())
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod quota_tests {
+    use super::*;
+    use crate::discovery::Enr as DefaultEnr;
+    use crate::testkit::enr;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    const CHAIN: u64 = 10;
+
+    fn at(i: u64, ip: IpAddr) -> DefaultEnr {
+        enr(i, CHAIN, ip, 9222)
+    }
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    /// The honest records: 1,500 nodes, each in its own /24, filling most of the default
+    /// table (2,048): without the quota, 1,000 more records evict 452 of them.
+    fn honest() -> Vec<DefaultEnr> {
+        (0..1_500u64)
+            .map(|i| at(i, v4(11, (i / 250) as u8, (i % 250) as u8, 7)))
+            .collect()
+    }
+
+    fn attacker(i: u64) -> DefaultEnr {
+        at(10_000 + i, v4(203, 0, 113, (i % 250) as u8 + 1))
+    }
+
+    /// 1,000 records injected from one /24 after the honest ones were learned: every honest
+    /// entry stays (without the quota, the table's bound evicted the 452 oldest honest
+    /// ones), the range holds 8, and it is the newest 8 of the range.
+    #[test]
+    fn a_thousand_records_from_one_subnet_leave_the_honest_entries_in_place() {
+        let mut t = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        let honest = honest();
+        for (i, r) in honest.iter().enumerate() {
+            t.insert(1_000 + i as u64, r.clone()).unwrap();
+        }
+        for i in 0..1_000u64 {
+            let got = t.insert(10_000 + i, attacker(i)).unwrap();
+            assert!(matches!(got, Insert::New { .. }));
+            assert!(t.entries_in_subnet_of(v4(203, 0, 113, 1)) <= DEFAULT_MAX_PER_SUBNET);
+        }
+        for r in &honest {
+            assert!(t.get(&r.node_id()).is_some(), "an honest entry was evicted");
+        }
+        assert_eq!(t.len(), honest.len() + DEFAULT_MAX_PER_SUBNET);
+        let kept: BTreeSet<u64> = t
+            .iter()
+            .filter(|e| e.last_seen >= 10_000)
+            .map(|e| e.last_seen)
+            .collect();
+        assert_eq!(kept, (10_992..11_000).collect());
+
+        // The same from an IPv6 /64: 8 kept, the /64 next door is another range.
+        for i in 0..50u16 {
+            let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i + 1));
+            t.insert(20_000 + u64::from(i), at(30_000 + u64::from(i), ip))
+                .unwrap();
+        }
+        let next_door = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
+        t.insert(21_000, at(40_000, next_door)).unwrap();
+        assert_eq!(
+            t.entries_in_subnet_of("2001:db8:0:1::ffff".parse().unwrap()),
+            8
+        );
+        assert_eq!(t.entries_in_subnet_of(next_door), 1);
+    }
+
+    /// Export and import keep the quota: a restart seeds from at most 8 records of a range,
+    /// also from a file someone wrote 1,000 of them into, and the newest survive.
+    #[test]
+    fn the_quota_holds_across_export_and_import() {
+        let mut t = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        for i in 0..100u64 {
+            t.insert(1_000 + i, attacker(i)).unwrap();
+        }
+        t.insert(5_000, at(1, v4(11, 0, 0, 7))).unwrap();
+        let snap = t.export();
+        assert_eq!(snap.len(), 9);
+        let mut back = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        let report = back.import(6_000, &snap);
+        assert_eq!(report.imported, 9);
+        assert_eq!(back.entries_in_subnet_of(v4(203, 0, 113, 9)), 8);
+
+        // A forged file: 1,000 records of one /24, oldest first.
+        let forged: Vec<PersistedEnr> = (0..1_000u64)
+            .map(|i| PersistedEnr {
+                enr: attacker(i).to_base64(),
+                last_seen: 1_000 + i,
+            })
+            .collect();
+        let mut fresh = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        let report = fresh.import(6_000, &forged);
+        assert_eq!(fresh.len(), 8);
+        assert_eq!(
+            report.imported, 1_000,
+            "each newer one displaced the oldest"
+        );
+        assert!(fresh.iter().all(|e| e.last_seen >= 1_992));
+        // Newest first (how `export` writes it): the older ones are crowded out.
+        let mut newest_first = forged;
+        newest_first.reverse();
+        let mut fresh = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        let report = fresh.import(6_000, &newest_first);
+        assert_eq!((report.imported, report.crowded_out), (8, 992));
+        assert!(fresh.iter().all(|e| e.last_seen >= 1_992));
+    }
+
+    /// A node whose new record moves it into a full range keeps its place; the range's
+    /// oldest other entry goes. Loopback is exempt only when the owner says so.
+    #[test]
+    fn an_update_into_a_full_subnet_and_the_loopback_exemption() {
+        let mut t = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        for i in 0..8u64 {
+            t.insert(1_000 + i, attacker(i)).unwrap();
+        }
+        let mover = at(7, v4(11, 0, 0, 7));
+        t.insert(2_000, mover.clone()).unwrap();
+        let moved = crate::discovery::local_enr(
+            &crate::testkit::enr_key(7),
+            2,
+            CHAIN,
+            Some(v4(203, 0, 113, 200)),
+            9222,
+            9222,
+        )
+        .unwrap();
+        assert_eq!(t.insert(3_000, moved), Ok(Insert::Updated));
+        assert_eq!(t.entries_in_subnet_of(v4(203, 0, 113, 1)), 8);
+        assert!(t.get(&mover.node_id()).is_some());
+        assert!(t.get(&attacker(0).node_id()).is_none(), "the oldest went");
+
+        let lo = v4(127, 0, 0, 1);
+        let mut strict = DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default());
+        let mut devnet =
+            DiscoveryTable::<DefaultKey>::new(CHAIN, TableConfig::default()).exempt_loopback(true);
+        for i in 0..30u64 {
+            strict.insert(i, at(i, lo)).unwrap();
+            devnet.insert(i, at(i, lo)).unwrap();
+        }
+        assert_eq!((strict.len(), devnet.len()), (8, 30));
     }
 }

@@ -20,6 +20,8 @@ use crate::gossip::validate::{Reason, Verdict};
 use crate::gossip::wire::MessageId;
 use crate::peers::book::GossipScores;
 
+pub use super::state::StateChanges;
+
 /// Who dialled a connection (the peer book's type, carried by
 /// [`Input::ConnectionEstablished`]).
 pub use crate::peers::book::Direction;
@@ -269,9 +271,12 @@ pub enum Action {
         /// The whole response.
         data: Vec<u8>,
     },
-    /// Persistent state changed: export it with
-    /// [`Node::export_state`](super::Node::export_state) and write it.
-    PersistState,
+    /// Persistent state changed; [`StateChanges`] says which parts and so how soon they are
+    /// due. The runtime exports the due parts with
+    /// [`Node::export_parts`](super::Node::export_parts) and writes them (bans and the
+    /// operator's peer-book changes within a second, what the network told us on a slower
+    /// schedule: see [`StateChanges`]).
+    PersistState(StateChanges),
 }
 
 /// Why the node asks for a disconnect.

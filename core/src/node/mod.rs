@@ -54,7 +54,7 @@ pub use io::{
     MessageHandle, PublishError, PublishRequest, RequestId, StreamHandle, UnixMillis,
 };
 pub use rng::SplitMix64;
-pub use state::{NodeState, RestoreReport, STATE_VERSION, StateError};
+pub use state::{NodeState, RestoreReport, STATE_VERSION, StateChanges, StateError, StateUpdate};
 
 /// The protocol core. Single-threaded, deterministic, no I/O.
 ///
@@ -78,19 +78,32 @@ pub struct Node {
     bans: BanMonitor,
     discovery: Option<DiscoveryTable>,
     local: LocalInfo,
-    /// Admin `connectPeer` calls waiting: peer -> (caller, deadline). Bounded by
+    /// Admin `connectPeer` calls waiting, per peer. Bounded by
     /// [`Config::max_pending_connects`].
-    pending_connects: BTreeMap<PeerId, Vec<(RequestId, UnixMillis)>>,
+    pending_connects: BTreeMap<PeerId, Vec<PendingConnect>>,
     store: Option<PayloadStore>,
     limits: Option<ServerRateLimits>,
     /// Requests waiting for their rate-limit slot: (serve at, stream, number). Bounded by
     /// [`Config::max_throttled_requests`].
     throttled: Vec<(UnixMillis, StreamHandle, u64)>,
     next_housekeeping: UnixMillis,
-    persist_pending: bool,
+    /// What changed in the persisted state since the last [`Action::PersistState`].
+    persist_pending: StateChanges,
     /// The application score last sent to gossipsub per peer (only non-zero ones; bounded by
     /// the app-score table, entries leave when the score decays to zero or the peer leaves).
     app_scores_sent: BTreeMap<PeerId, f64>,
+}
+
+/// One waiting `opp2p_connectPeer` call.
+#[derive(Debug, Clone)]
+struct PendingConnect {
+    /// The caller's token.
+    id: RequestId,
+    /// When the call times out.
+    deadline: UnixMillis,
+    /// The address the operator gave, if any: dialled without the address policy while the
+    /// call waits (see [`Node::allow_dial`]).
+    addr: Option<Multiaddr>,
 }
 
 /// Housekeeping (expiry of the peer book, bans, discovery table, rate-limit buckets) runs
@@ -102,7 +115,9 @@ impl Node {
     pub fn new(config: Config) -> Self {
         let chain_id = config.validator.chain_id;
         let max_connected = config.max_connected_peers();
-        let mut book = PeerBook::new(config.peers.clone());
+        // Loopback skips the subnet quotas exactly when it skips the gater's caps.
+        let exempt_loopback = config.gater.exempt_loopback_from_caps;
+        let mut book = PeerBook::new(config.peers.clone()).exempt_loopback(exempt_loopback);
         for (peer, addrs) in &config.static_peers {
             // Static peers are few and configured by the operator; a full book refuses extra
             // ones, which the count in the book's bound makes visible.
@@ -121,7 +136,9 @@ impl Node {
             gater: Gater::new(config.gater.clone(), max_connected),
             scores: AppScores::new(config.app_scores),
             bans: BanMonitor::new(config.bans, max_connected),
-            discovery: config.discovery.map(|t| DiscoveryTable::new(chain_id, t)),
+            discovery: config
+                .discovery
+                .map(|t| DiscoveryTable::new(chain_id, t).exempt_loopback(exempt_loopback)),
             local: LocalInfo::default(),
             pending_connects: BTreeMap::new(),
             store: config.reqresp.as_ref().map(|r| PayloadStore::new(r.store)),
@@ -131,7 +148,7 @@ impl Node {
                 .map(|r| ServerRateLimits::new(r.limits, 0)),
             throttled: Vec::new(),
             next_housekeeping: 0,
-            persist_pending: false,
+            persist_pending: StateChanges::default(),
             app_scores_sent: BTreeMap::new(),
             config,
         }
@@ -192,8 +209,9 @@ impl Node {
             }
         }
         self.run_timers(now);
-        if std::mem::take(&mut self.persist_pending) {
-            self.actions.push_back(Action::PersistState);
+        let changes = std::mem::take(&mut self.persist_pending);
+        if !changes.is_empty() {
+            self.actions.push_back(Action::PersistState(changes));
         }
     }
 
@@ -347,7 +365,7 @@ impl Node {
             self.pending_connects
                 .values()
                 .flatten()
-                .map(|(_, d)| *d)
+                .map(|w| w.deadline)
                 .min(),
         );
         consider(self.throttled.iter().map(|(t, _, _)| *t).min());
@@ -363,13 +381,13 @@ impl Node {
             self.next_housekeeping = now.saturating_add(HOUSEKEEPING_INTERVAL_MS);
             let lifted = self.gater.expire(now);
             if !lifted.is_empty() {
-                self.persist_pending = true;
+                self.persist_pending.gater = true;
             }
             self.book.expire(now);
             if let Some(d) = &mut self.discovery
                 && d.expire(now) > 0
             {
-                self.persist_pending = true;
+                self.persist_pending.learned = true;
             }
             if let Some(l) = &mut self.limits {
                 l.expire(now);

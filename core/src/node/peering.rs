@@ -4,11 +4,11 @@ use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 use std::net::IpAddr;
 
-use super::{Action, Node, UnixMillis};
+use super::{Action, Node, PendingConnect, UnixMillis};
 use crate::admin::AdminError;
 use crate::discovery::{Enr, Insert};
 use crate::peers::book::{Direction, PeerBook};
-use crate::peers::gater::Decision;
+use crate::peers::gater::{AddrOrigin, Decision};
 use crate::peers::score_ban::{Ban, BanCause, ban_decision, ip_ban_decision};
 use crate::peers::scoring::AppScores;
 use crate::peers::tides::{Admission, PeerView};
@@ -53,16 +53,59 @@ pub(super) fn total_score(book: &PeerBook, scores: &AppScores, peer: &PeerId) ->
 }
 
 impl Node {
-    /// Gate: may we dial `peer` at `addr`? Answered inside libp2p's dial hook.
+    /// Gate: may we dial `peer` at `addr`? Answered inside libp2p's dial hook, for every
+    /// address of a dial. Blocks and bans apply to every address; the address policy
+    /// (`--p2p.netrestrict`, or public addresses only: [`crate::peers::netpolicy`]) to those
+    /// learned from the network, not to the operator's ([`Node::addr_origin`]).
     pub fn allow_dial(&mut self, now: UnixMillis, peer: &PeerId, addr: Option<&Multiaddr>) -> bool {
         if *peer == self.config.local_peer_id {
             return false;
         }
         let ip = addr.and_then(Node::ip_of);
+        let origin = addr.map_or(AddrOrigin::Network, |a| self.addr_origin(peer, a));
         matches!(
-            self.gater.allow_dial(now.max(self.clock), peer, ip),
+            self.gater.allow_dial(now.max(self.clock), peer, ip, origin),
             Decision::Allow
         )
+    }
+
+    /// Where `addr`, an address of a dial to `peer`, came from: the operator's if it is one of
+    /// the static peer's configured addresses or the address of a waiting
+    /// `opp2p_connectPeer` call; learned from the network otherwise (then the address policy
+    /// applies). ⚠ The exemption lasts while the call waits: once it is answered, a redial of
+    /// that address (it stays in the peer book) is a learned one; a peer on a private network
+    /// belongs in `--p2p.static` or `--p2p.netrestrict`.
+    pub fn addr_origin(&self, peer: &PeerId, addr: &Multiaddr) -> AddrOrigin {
+        let configured = self
+            .config
+            .static_peers
+            .iter()
+            .any(|(p, addrs)| p == peer && addrs.contains(addr));
+        let requested = self
+            .pending_connects
+            .get(peer)
+            .is_some_and(|w| w.iter().any(|c| c.addr.as_ref() == Some(addr)));
+        if configured || requested {
+            AddrOrigin::Operator
+        } else {
+            AddrOrigin::Network
+        }
+    }
+
+    /// Whether the node may put `addr` in a dial to `peer` as far as the address policy goes
+    /// (blocks and bans are the dial hook's): an operator's address always, a learned one if
+    /// it has an IP the policy allows (an address without one cannot be checked, and the
+    /// transport dials only IP addresses anyway). Not counted.
+    pub(super) fn may_dial_addr(&self, peer: &PeerId, addr: &Multiaddr) -> bool {
+        match self.addr_origin(peer, addr) {
+            AddrOrigin::Operator => true,
+            AddrOrigin::Network => self.learned_addr_allowed(addr),
+        }
+    }
+
+    /// Whether an address learned from the network passes the address policy.
+    pub(super) fn learned_addr_allowed(&self, addr: &Multiaddr) -> bool {
+        Node::ip_of(addr).is_some_and(|ip| self.gater.addr_rules(ip).is_none())
     }
 
     /// Gate: may an inbound connection from `ip` proceed to the handshake? Answered inside
@@ -112,7 +155,7 @@ impl Node {
         }
         let admitted = self.conn.on_connected(now, peer) == Admission::Tracked
             && self.gater.on_connected(peer, ip, direction).is_ok()
-            && self.book.on_connected(now, peer, direction).is_ok();
+            && self.book.on_connected(now, peer, direction, ip).is_ok();
         if !admitted {
             tracing::debug!(%peer, "connection over the tracked-peer bound; closing");
             self.disconnect(now, peer, super::DisconnectReason::OverCapacity);
@@ -133,7 +176,7 @@ impl Node {
         self.gater.on_disconnected(&peer);
         self.book.on_disconnected(now, &peer);
         if let Some(waiters) = self.pending_connects.remove(&peer) {
-            for (id, _) in waiters {
+            for PendingConnect { id, .. } in waiters {
                 self.actions.push_back(Action::AdminResponse {
                     id,
                     result: Err(AdminError::ConnectFailed(
@@ -148,7 +191,7 @@ impl Node {
         self.conn.on_dial_failed(now, peer);
         self.book.on_dial_failed(now, &peer);
         if let Some(waiters) = self.pending_connects.remove(&peer) {
-            for (id, _) in waiters {
+            for PendingConnect { id, .. } in waiters {
                 self.actions.push_back(Action::AdminResponse {
                     id,
                     result: Err(AdminError::ConnectFailed(error.clone())),
@@ -173,10 +216,16 @@ impl Node {
             protocol_version,
             protocols.iter().map(String::as_str),
         );
-        // Only dialable, non-loopback-from-elsewhere addresses are useful; the book bounds them.
-        let _ = self.book.add_addrs(now, peer, listen_addrs);
+        // A peer can list any address: only those the address policy lets us dial are kept
+        // (netrestrict, or public addresses only), so it cannot point our dials into the
+        // operator's network. The book bounds the rest.
+        let allowed: Vec<Multiaddr> = listen_addrs
+            .into_iter()
+            .filter(|a| self.learned_addr_allowed(a))
+            .collect();
+        let _ = self.book.add_addrs(now, peer, allowed);
         if let Some(waiters) = self.pending_connects.remove(&peer) {
-            for (id, _) in waiters {
+            for PendingConnect { id, .. } in waiters {
                 self.actions.push_back(Action::AdminResponse {
                     id,
                     result: Ok(crate::admin::AdminResponse::Null),
@@ -186,25 +235,48 @@ impl Node {
     }
 
     pub(super) fn on_discovered(&mut self, now: UnixMillis, enr: Enr) {
+        if self.discovery.is_none() {
+            return;
+        }
+        let text = enr.to_base64();
+        let candidate = crate::discovery::accept_enr(&enr, self.chain_id).map(|mut c| {
+            // The record's addresses are the sender's word: keep those the address policy
+            // lets us dial (netrestrict, or public addresses only).
+            c.addrs.retain(|a| self.learned_addr_allowed(a));
+            c
+        });
+        if candidate.as_ref().is_ok_and(|c| c.addrs.is_empty()) {
+            // Nothing we would dial: neither the table (and so the saved state) nor the book
+            // keeps it.
+            self.stats.count_discovery(false);
+            tracing::trace!("discovered record has no address the address policy allows");
+            return;
+        }
         let Some(table) = &mut self.discovery else {
             return;
         };
-        let text = enr.to_base64();
-        let candidate = crate::discovery::accept_enr(&enr, self.chain_id);
         match table.insert(now, enr) {
             Ok(insert) => {
                 self.stats.count_discovery(true);
                 if matches!(insert, Insert::New { .. } | Insert::Updated) {
-                    self.persist_pending = true;
+                    // Anyone on discv5 can hand us new records: written on the slow schedule.
+                    self.persist_pending.learned = true;
                 }
                 if let Ok(c) = candidate
                     && c.peer_id != self.config.local_peer_id
                     && !matches!(insert, Insert::Stale | Insert::Crowded)
                 {
-                    let _ = self.book.add_addrs(now, c.peer_id, c.addrs);
-                    let _ =
-                        self.book
-                            .set_enr(now, c.peer_id, &text, c.node_id.raw(), self.chain_id);
+                    // A peer its subnet's quota refuses gets no record at all (the ENR alone
+                    // would create one).
+                    if self.book.add_addrs(now, c.peer_id, c.addrs).is_ok() {
+                        let _ = self.book.set_enr(
+                            now,
+                            c.peer_id,
+                            &text,
+                            c.node_id.raw(),
+                            self.chain_id,
+                        );
+                    }
                 }
             }
             Err(refusal) => {
@@ -233,11 +305,16 @@ impl Node {
         };
         let out = self.conn.tick(now, &mut self.rng, &view);
         for dial in out.dials {
+            // Only addresses the address policy allows (a static peer's configured ones
+            // always): the book may hold older ones, from a saved state or a policy change.
             let addrs: Vec<Multiaddr> = self
                 .book
                 .get(&dial.peer)
                 .map(|r| r.addrs.clone())
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| self.may_dial_addr(&dial.peer, a))
+                .collect();
             let allowed = !addrs.is_empty() && self.allow_dial(now, &dial.peer, addrs.first());
             if allowed {
                 self.stats.count_dial();
@@ -333,7 +410,7 @@ impl Node {
         match self.gater.ban_peer(ban.peer, ban.until) {
             Ok(()) => {
                 self.stats.count_ban(ban.cause);
-                self.persist_pending = true;
+                self.persist_pending.gater = true;
             }
             Err(e) => tracing::warn!(peer = %ban.peer, error = %e, "ban list full"),
         }
@@ -351,7 +428,7 @@ impl Node {
         }
         tracing::info!(%ip, until = ban.until, peer = %ban.peer, "banning the IP of a peer banned for invalid gossip");
         self.stats.count_ip_ban();
-        self.persist_pending = true;
+        self.persist_pending.gater = true;
         // As op-node's `BanIP`: the other peers on that IP go too (none is static or protected).
         for other in self.gater.connected_on_ip(ip) {
             if other != ban.peer {

@@ -10,6 +10,7 @@ use crate::admin::{
 };
 use crate::gossip::topic::BlockVersion;
 use crate::peers::book::PeerRecord;
+use crate::peers::gater::AddrOrigin;
 
 impl Node {
     pub(super) fn handle_admin(&mut self, now: UnixMillis, id: RequestId, request: AdminRequest) {
@@ -29,18 +30,25 @@ impl Node {
         request: AdminRequest,
     ) -> Result<AdminResponse, AdminError> {
         use AdminRequest as R;
-        let changed = matches!(
-            request,
-            R::BlockPeer(_)
-                | R::UnblockPeer(_)
-                | R::BlockAddr(_)
-                | R::UnblockAddr(_)
-                | R::BlockSubnet(_)
-                | R::UnblockSubnet(_)
-                | R::DisconnectPeer(_)
-                | R::ProtectPeer(_)
-                | R::UnprotectPeer(_)
-        );
+        // The operator's changes are written promptly: blocks to bans.json, protection and
+        // forgotten addresses to peers.json (disconnectPeer also lifts a block).
+        let changed = super::StateChanges {
+            gater: matches!(
+                request,
+                R::BlockPeer(_)
+                    | R::UnblockPeer(_)
+                    | R::BlockAddr(_)
+                    | R::UnblockAddr(_)
+                    | R::BlockSubnet(_)
+                    | R::UnblockSubnet(_)
+                    | R::DisconnectPeer(_)
+            ),
+            peers: matches!(
+                request,
+                R::DisconnectPeer(_) | R::ProtectPeer(_) | R::UnprotectPeer(_)
+            ),
+            learned: false,
+        };
         let out = match request {
             R::SelfInfo => Ok(AdminResponse::SelfInfo(Box::new(self.self_info()))),
             R::Peers { connected } => {
@@ -116,8 +124,8 @@ impl Node {
             }
             R::ConnectPeer { .. } => unreachable_connect(),
         };
-        if changed && out.is_ok() {
-            self.persist_pending = true;
+        if out.is_ok() {
+            self.persist_pending |= changed;
         }
         out
     }
@@ -146,28 +154,47 @@ impl Node {
             });
             return;
         }
-        let addrs: Vec<multiaddr::Multiaddr> = if addr.is_empty() {
-            self.book
+        // The operator's address is dialled whatever the address policy (netrestrict, or public
+        // addresses only): the admin API is the operator's, on loopback. Without one, the
+        // peer's known addresses were learned from the network (or configured, for a static
+        // peer) and are filtered as any dial's.
+        let (addrs, explicit): (Vec<multiaddr::Multiaddr>, _) = if addr.is_empty() {
+            let known = self
+                .book
                 .get(&peer)
                 .map(|r| r.addrs.clone())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            let allowed = known
+                .into_iter()
+                .filter(|a| self.may_dial_addr(&peer, a))
+                .collect();
+            (allowed, None)
         } else {
             let _ = self.book.add_addrs(now, peer, [addr.clone()]);
-            vec![addr]
+            (vec![addr.clone()], Some(addr))
         };
         if addrs.is_empty() {
             self.actions.push_back(Action::AdminResponse {
                 id,
                 result: Err(AdminError::ConnectFailed(format!(
-                    "no addresses for {peer}"
+                    "no addresses for {peer} (or none the address policy allows)"
                 ))),
             });
             return;
         }
         // Checked without counting: the dial hook counts the dial itself (one `p2p_dials`).
         let ip = addrs.first().and_then(Node::ip_of);
+        let origin = if explicit.is_some() {
+            AddrOrigin::Operator
+        } else {
+            addrs
+                .first()
+                .map_or(AddrOrigin::Network, |a| self.addr_origin(&peer, a))
+        };
         if peer == self.config.local_peer_id
-            || self.gater.check_dial(now.max(self.clock), &peer, ip)
+            || self
+                .gater
+                .check_dial(now.max(self.clock), &peer, ip, origin)
                 != crate::peers::gater::Decision::Allow
         {
             self.actions.push_back(Action::AdminResponse {
@@ -183,7 +210,11 @@ impl Node {
         self.pending_connects
             .entry(peer)
             .or_default()
-            .push((id, now.saturating_add(CONNECT_PEER_TIMEOUT_MS)));
+            .push(super::PendingConnect {
+                id,
+                deadline: now.saturating_add(CONNECT_PEER_TIMEOUT_MS),
+                addr: explicit,
+            });
         self.stats.count_dial();
         self.actions.push_back(Action::Dial { peer, addrs });
     }
@@ -191,10 +222,10 @@ impl Node {
     pub(super) fn expire_pending_connects(&mut self, now: UnixMillis) {
         let mut timed_out = Vec::new();
         self.pending_connects.retain(|_, waiters| {
-            waiters.retain(|(id, deadline)| {
-                let keep = now < *deadline;
+            waiters.retain(|w| {
+                let keep = now < w.deadline;
                 if !keep {
-                    timed_out.push(*id);
+                    timed_out.push(w.id);
                 }
                 keep
             });

@@ -286,7 +286,7 @@ fn a_peer_spamming_invalid_blocks_is_banned_disconnected_and_refused() {
 fn discovered_records_are_filtered_and_dialled_below_the_low_water_mark() {
     let mut n = node();
     let t = NOW * 1000;
-    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 3));
     n.handle_input(t, Input::Discovered(Box::new(enr(3, 901, ip, 9003))));
     n.handle_input(t, Input::Discovered(Box::new(enr(4, 10, ip, 9004))));
     assert_eq!(
@@ -313,7 +313,7 @@ fn discovered_records_are_filtered_and_dialled_below_the_low_water_mark() {
     assert_eq!(dialled[0].0, peer_id(3));
     assert_eq!(
         dialled[0].1,
-        vec!["/ip4/127.0.0.1/tcp/9003".parse::<Multiaddr>().unwrap()]
+        vec!["/ip4/203.0.113.3/tcp/9003".parse::<Multiaddr>().unwrap()]
     );
     assert!(now - t <= 5_000);
 }
@@ -370,7 +370,14 @@ fn admin_blocks_and_disconnect_peer_lifts_the_block() {
             ..
         }
     )));
-    assert!(acts.iter().any(|a| matches!(a, Action::PersistState)));
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::PersistState(StateChanges {
+            gater: true,
+            peers: true,
+            learned: false
+        })
+    )));
     assert!(connect(&mut n, t, 5, [10, 0, 0, 5], Direction::Inbound));
     assert_eq!(
         admin(&mut n, t, 6, AdminRequest::DiscoveryTable).map(|_| ()),
@@ -666,7 +673,12 @@ fn exported_state_restores_bans_blocks_and_discovery() {
     .unwrap();
     n.handle_input(
         t,
-        Input::Discovered(Box::new(enr(3, 901, IpAddr::V4(Ipv4Addr::LOCALHOST), 9003))),
+        Input::Discovered(Box::new(enr(
+            3,
+            901,
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, 3)),
+            9003,
+        ))),
     );
     let state = n.export_state();
     let json = serde_json::to_string(&state).unwrap();
@@ -1082,4 +1094,256 @@ fn the_monitor_still_bans_a_peer_whose_gossipsub_score_drifts_below_the_threshol
         (c.bans, c.bans_invalid_gossip, c.bans_score_drift, c.ip_bans),
         (1, 0, 1, 0)
     );
+}
+
+// ---- the address policy (--p2p.netrestrict) --------------------------------------------
+
+/// Runs ticks until the tide dials (or 20 rounds pass); returns the dials.
+fn dials_after_ticks(n: &mut Node, mut now: u64) -> Vec<(PeerId, Vec<Multiaddr>)> {
+    let mut dialled = Vec::new();
+    for _ in 0..20 {
+        now = n.poll_timeout().unwrap().max(now);
+        n.handle_input(now, Input::Tick);
+        for a in drain(n) {
+            if let Action::Dial { peer, addrs } = a {
+                dialled.push((peer, addrs));
+            }
+        }
+    }
+    dialled
+}
+
+/// An attacker's records and identify addresses pointing into the operator's network
+/// (loopback, RFC 1918, the cloud metadata service, CGNAT, link-local) are never dialled and
+/// never stored; public ones are. ⚠ op-node dials them (it applies netrestrict to discv5
+/// only, and has no default refusal of special-purpose ranges).
+#[test]
+fn learned_addresses_into_the_operators_network_are_never_dialled() {
+    let mut n = node();
+    let t = NOW * 1000;
+    let inside = [
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(10, 0, 0, 7),
+        Ipv4Addr::new(192, 168, 1, 1),
+        Ipv4Addr::new(169, 254, 169, 254),
+        Ipv4Addr::new(100, 64, 0, 1),
+        Ipv4Addr::new(169, 254, 3, 3),
+    ];
+    for (i, ip) in inside.iter().enumerate() {
+        let record = enr(10 + i as u64, 901, IpAddr::V4(*ip), 80);
+        n.handle_input(t, Input::Discovered(Box::new(record)));
+    }
+    assert_eq!(n.discovery_table().unwrap().len(), 0, "none kept");
+    assert_eq!(n.stats().counters.discovered_refused, inside.len() as u64);
+    n.handle_input(
+        t,
+        Input::Discovered(Box::new(enr(
+            3,
+            901,
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, 3)),
+            9003,
+        ))),
+    );
+    assert_eq!(n.discovery_table().unwrap().len(), 1);
+    // A connected peer's identify listen addresses: only the public one is kept.
+    assert!(connect(&mut n, t, 4, [198, 51, 100, 4], Direction::Inbound));
+    n.handle_input(
+        t,
+        Input::Identified {
+            peer: peer_id(4),
+            agent_version: "x".into(),
+            protocol_version: "y".into(),
+            protocols: vec![],
+            listen_addrs: vec![
+                addr([127, 0, 0, 1], 22),
+                addr([169, 254, 169, 254], 80),
+                addr([10, 1, 2, 3], 6379),
+                addr([198, 51, 100, 4], 9222),
+            ],
+        },
+    );
+    assert_eq!(
+        n.peer_book().get(&peer_id(4)).unwrap().addrs,
+        vec![addr([198, 51, 100, 4], 9222)]
+    );
+    n.handle_input(t, Input::ConnectionClosed { peer: peer_id(4) });
+    drain(&mut n);
+    let dials = dials_after_ticks(&mut n, t);
+    assert!(!dials.is_empty());
+    for (peer, addrs) in &dials {
+        for a in addrs {
+            let ip = Node::ip_of(a).unwrap();
+            assert!(
+                crate::peers::netpolicy::non_public(ip).is_none(),
+                "{peer} dialled at {a}"
+            );
+        }
+    }
+    // The dial hook refuses a learned private address whatever asked for the dial.
+    assert!(!n.allow_dial(t, &peer_id(4), Some(&addr([10, 1, 2, 3], 6379))));
+    assert!(n.allow_dial(t, &peer_id(4), Some(&addr([198, 51, 100, 4], 9222))));
+}
+
+/// The operator's addresses skip the policy: a static peer on a private network is dialled,
+/// and so is an `opp2p_connectPeer` address on loopback while the call waits.
+#[test]
+fn static_peers_and_connect_peer_addresses_skip_the_address_policy() {
+    let lan = addr([10, 0, 0, 9], 9222);
+    let mut cfg = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    cfg.static_peers = vec![(peer_id(9), vec![lan.clone()])];
+    let mut n = Node::new(cfg);
+    let t = NOW * 1000;
+    let dials = dials_after_ticks(&mut n, t);
+    assert!(
+        dials
+            .iter()
+            .any(|(p, a)| *p == peer_id(9) && a == &vec![lan.clone()]),
+        "{dials:?}"
+    );
+    assert!(n.allow_dial(t, &peer_id(9), Some(&lan)));
+    // A private address the static peer announces itself is a learned one.
+    assert!(!n.allow_dial(t, &peer_id(9), Some(&addr([10, 0, 0, 10], 9222))));
+
+    let local = addr([127, 0, 0, 1], 9555);
+    assert!(!n.allow_dial(t, &peer_id(7), Some(&local)));
+    n.handle_input(
+        t,
+        Input::Admin {
+            id: RequestId(1),
+            request: AdminRequest::ConnectPeer {
+                addr: local.clone(),
+                peer: peer_id(7),
+            },
+        },
+    );
+    let acts = drain(&mut n);
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::Dial { peer, addrs } if *peer == peer_id(7) && addrs == &vec![local.clone()])),
+        "{acts:?}"
+    );
+    assert!(
+        n.allow_dial(t, &peer_id(7), Some(&local)),
+        "while the call waits"
+    );
+    // Once answered, that address is the peer book's like any other.
+    n.handle_input(
+        t,
+        Input::DialFailed {
+            peer: peer_id(7),
+            error: "refused".into(),
+        },
+    );
+    drain(&mut n);
+    assert!(!n.allow_dial(t, &peer_id(7), Some(&local)));
+    // Without an address, the peer's learned addresses are filtered: none left here.
+    assert!(matches!(
+        admin(
+            &mut n,
+            t,
+            2,
+            AdminRequest::ConnectPeer {
+                addr: Multiaddr::empty(),
+                peer: peer_id(7)
+            }
+        ),
+        Err(AdminError::ConnectFailed(_))
+    ));
+}
+
+/// With `--p2p.netrestrict`, only what it covers is dialled: a loopback devnet lists
+/// 127.0.0.0/8 and its records are kept and dialled; a public record is not.
+#[test]
+fn a_netrestrict_list_is_the_only_thing_dialled() {
+    let mut cfg = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    cfg.gater.netrestrict = Some(vec!["127.0.0.0/8".parse().unwrap()]);
+    let mut n = Node::new(cfg);
+    let t = NOW * 1000;
+    n.handle_input(
+        t,
+        Input::Discovered(Box::new(enr(3, 901, IpAddr::V4(Ipv4Addr::LOCALHOST), 9003))),
+    );
+    n.handle_input(
+        t,
+        Input::Discovered(Box::new(enr(
+            4,
+            901,
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, 4)),
+            9004,
+        ))),
+    );
+    assert_eq!(n.discovery_table().unwrap().len(), 1);
+    let dials = dials_after_ticks(&mut n, t);
+    assert!(!dials.is_empty());
+    assert!(
+        dials
+            .iter()
+            .all(|d| *d == (peer_id(3), vec![addr([127, 0, 0, 1], 9003)])),
+        "{dials:?}"
+    );
+    assert!(!n.allow_dial(t, &peer_id(4), Some(&addr([203, 0, 113, 4], 9004))));
+    assert_eq!(
+        n.gater()
+            .stats()
+            .dials
+            .denied(crate::peers::gater::DenyReason::NetRestrict),
+        1
+    );
+}
+
+// ---- subnet quotas -----------------------------------------------------------------------
+
+/// Through the node: 1,000 records from one /24 after 50 honest ones from other ranges leave
+/// every honest record in the table and the peer book, keep 8 of the range in each, and a
+/// restart from the saved state seeds no more than that.
+#[test]
+fn records_from_one_subnet_stay_within_the_quota_across_a_restart() {
+    let mut n = node();
+    let t = NOW * 1000;
+    let honest: Vec<u64> = (1..=50).collect();
+    for &i in &honest {
+        let ip = IpAddr::V4(Ipv4Addr::new(11, 0, i as u8, 7));
+        n.handle_input(t + i, Input::Discovered(Box::new(enr(i, 901, ip, 9222))));
+    }
+    for k in 0..1_000u64 {
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, (k % 250) as u8 + 1));
+        n.handle_input(
+            t + 1_000 + k,
+            Input::Discovered(Box::new(enr(10_000 + k, 901, ip, 9222))),
+        );
+    }
+    let range: IpAddr = "203.0.113.1".parse().unwrap();
+    let table = n.discovery_table().unwrap();
+    assert_eq!(table.entries_in_subnet_of(range), 8);
+    assert_eq!(n.peer_book().peers_in_subnet_of(range), 8);
+    for &i in &honest {
+        assert!(n.peer_book().get(&peer_id(i)).is_some(), "honest peer {i}");
+    }
+    assert_eq!(table.len(), honest.len() + 8);
+
+    let mut restarted = node();
+    let report = restarted
+        .restore_state(t + 5_000, n.export_state())
+        .unwrap();
+    assert_eq!(report.discovery, honest.len() + 8);
+    assert_eq!(
+        restarted
+            .discovery_table()
+            .unwrap()
+            .entries_in_subnet_of(range),
+        8
+    );
+    assert_eq!(restarted.peer_book().peers_in_subnet_of(range), 8);
 }

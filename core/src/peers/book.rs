@@ -12,6 +12,18 @@
 //!   protected peers are never evicted; if only such peers are held, the new peer is refused
 //!   with [`PeerBookError::Full`]. The bound should therefore exceed the connection cap plus
 //!   the static and protected peers.
+//! - **Quota per subnet**: at most [`PeerBookConfig::max_per_subnet`] (default
+//!   [`DEFAULT_MAX_PER_SUBNET`] = 8) records per IPv4 /24 or IPv6 /64 ([`quota_subnet`]),
+//!   counted by each record's newest address, else the remote IP of its latest connection
+//!   (inbound peers leave no dialable address). A new peer in a subnet at its quota evicts the
+//!   least recently seen evictable record of **that subnet**; if none is evictable, a peer
+//!   learned from the network ([`PeerBook::add_addrs`]) is refused
+//!   ([`PeerBookError::SubnetFull`]) and a connected one is admitted all the same (the gater's
+//!   per-subnet cap bounds connections). So records injected by discovery or churned through
+//!   connections from one range displace each other, never honest records of other ranges.
+//!   Connected, static and protected peers are never evicted by the quota. [`PeerBook::import`]
+//!   applies it too (newest first), so a saved book cannot seed a restart with more. Loopback
+//!   is exempt when the owner says so ([`PeerBook::exempt_loopback`]).
 //! - Per peer: at most [`PeerBookConfig::max_addrs_per_peer`] addresses (default 8; adding one
 //!   more drops the oldest), each at most [`MAX_ADDR_BYTES`] bytes; at most [`MAX_PROTOCOLS`]
 //!   protocol ids of at most [`MAX_STRING_LEN`] bytes; agent and protocol version truncated to
@@ -37,10 +49,18 @@ use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use crate::gossip::topic::BlockVersion;
+use crate::peers::gater::{canonical_ip, quota_subnet};
 
 /// Default bound on peer records.
 pub const DEFAULT_MAX_PEERS: usize = 1024;
+/// Default quota of records per IPv4 /24 or IPv6 /64: 8, the discovery table's (see the
+/// module docs).
+pub const DEFAULT_MAX_PER_SUBNET: usize = 8;
 /// Default bound on addresses kept per peer.
 pub const DEFAULT_MAX_ADDRS_PER_PEER: usize = 8;
 /// Longest multiaddr (in its binary form) we store; longer ones are skipped.
@@ -73,6 +93,8 @@ pub struct PeerBookConfig {
     pub max_addrs_per_peer: usize,
     /// Age after which a disconnected, non-static peer is forgotten.
     pub discovered_ttl_ms: u64,
+    /// Most records per IPv4 /24 or IPv6 /64 (at least 1; `usize::MAX` turns the quota off).
+    pub max_per_subnet: usize,
 }
 
 impl Default for PeerBookConfig {
@@ -81,6 +103,7 @@ impl Default for PeerBookConfig {
             max_peers: DEFAULT_MAX_PEERS,
             max_addrs_per_peer: DEFAULT_MAX_ADDRS_PER_PEER,
             discovered_ttl_ms: DEFAULT_DISCOVERED_TTL_MS,
+            max_per_subnet: DEFAULT_MAX_PER_SUBNET,
         }
     }
 }
@@ -104,6 +127,12 @@ pub enum PeerBookError {
     /// The ENR text does not start with `enr:`.
     #[error("ENR text lacks the enr: prefix")]
     EnrPrefix,
+    /// The peer's subnet is at its quota and holds only connected, static or protected peers.
+    #[error("peer book subnet full: {max} peers in one /24 or /64, none evictable")]
+    SubnetFull {
+        /// The quota.
+        max: usize,
+    },
     /// The peer is not in the book.
     #[error("unknown peer")]
     UnknownPeer,
@@ -300,6 +329,10 @@ pub struct PeerRecord {
     pub protected: bool,
     /// A configured static peer: always redialled, never pruned, banned or evicted.
     pub is_static: bool,
+    /// The remote IP of the peer's latest connection: what places a peer without addresses
+    /// (an inbound one) in a subnet for the quota.
+    #[serde(default)]
+    pub remote_ip: Option<IpAddr>,
 }
 
 impl PeerRecord {
@@ -321,11 +354,18 @@ impl PeerRecord {
             last_seen: now,
             protected: false,
             is_static: false,
+            remote_ip: None,
         }
     }
 
     fn evictable(&self) -> bool {
         !self.connectedness.is_connected() && !self.is_static && !self.protected
+    }
+
+    /// The IP the subnet quota counts the record under: its newest address's, else its latest
+    /// connection's.
+    fn quota_ip(&self) -> Option<IpAddr> {
+        self.addrs.last().and_then(ip_of).or(self.remote_ip)
     }
 }
 
@@ -353,6 +393,17 @@ pub struct PeerBook {
     cfg: PeerBookConfig,
     peers: BTreeMap<PeerId, PeerRecord>,
     now: u64,
+    /// Loopback records skip the subnet quota.
+    exempt_loopback: bool,
+}
+
+/// The IP of a multiaddr's first `/ip4` or `/ip6` component.
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
 }
 
 /// Truncates to at most `max` bytes at a character boundary.
@@ -372,11 +423,65 @@ impl PeerBook {
     pub fn new(mut cfg: PeerBookConfig) -> Self {
         cfg.max_peers = cfg.max_peers.max(1);
         cfg.max_addrs_per_peer = cfg.max_addrs_per_peer.max(1);
+        cfg.max_per_subnet = cfg.max_per_subnet.max(1);
         Self {
             cfg,
             peers: BTreeMap::new(),
             now: 0,
+            exempt_loopback: false,
         }
+    }
+
+    /// Loopback records skip the subnet quota, or not (the default): the node turns it on with
+    /// the gater's loopback exemption, for many nodes on one host.
+    pub fn exempt_loopback(mut self, on: bool) -> Self {
+        self.exempt_loopback = on;
+        self
+    }
+
+    /// The quota subnet of a record, if it has an IP that counts.
+    fn subnet_of(&self, r: &PeerRecord) -> Option<IpNet> {
+        r.quota_ip()
+            .and_then(|ip| quota_subnet(ip, self.exempt_loopback))
+    }
+
+    /// How many records lie in `ip`'s quota subnet (0 for an exempt loopback address).
+    pub fn peers_in_subnet_of(&self, ip: IpAddr) -> usize {
+        quota_subnet(ip, self.exempt_loopback).map_or(0, |net| {
+            self.peers
+                .values()
+                .filter(|r| self.subnet_of(r) == Some(net))
+                .count()
+        })
+    }
+
+    /// Makes room for one more record in `net`: if the subnet holds
+    /// [`PeerBookConfig::max_per_subnet`] or more, evicts its least recently seen evictable
+    /// records until one more fits; [`PeerBookError::SubnetFull`], evicting nothing, if too
+    /// few are evictable. A scan of the book (at most `max_peers`), once per new peer.
+    fn make_room_in(&mut self, net: IpNet) -> Result<(), PeerBookError> {
+        let mut members: usize = 0;
+        let mut evictable: Vec<(u64, PeerId)> = Vec::new();
+        for (p, r) in &self.peers {
+            if self.subnet_of(r) == Some(net) {
+                members += 1;
+                if r.evictable() {
+                    evictable.push((r.last_seen, *p));
+                }
+            }
+        }
+        let need = (members + 1).saturating_sub(self.cfg.max_per_subnet);
+        if need > evictable.len() {
+            return Err(PeerBookError::SubnetFull {
+                max: self.cfg.max_per_subnet,
+            });
+        }
+        evictable.sort_unstable();
+        for (_, p) in evictable.into_iter().take(need) {
+            tracing::debug!(peer = %p, %net, "subnet at its quota, evicting its least recently seen");
+            self.peers.remove(&p);
+        }
+        Ok(())
     }
 
     /// The settings in force.
@@ -468,7 +573,9 @@ impl PeerBook {
 
     /// Adds addresses (from discovery, identify or the operator). Addresses already known move
     /// to the newest position; over the per-peer bound the oldest go; addresses longer than
-    /// [`MAX_ADDR_BYTES`] are skipped. Creates the record if absent.
+    /// [`MAX_ADDR_BYTES`] are skipped. Creates the record if absent, within its subnet's quota
+    /// (the subnet of the newest address given): [`PeerBookError::SubnetFull`] if the subnet
+    /// holds nothing evictable.
     pub fn add_addrs(
         &mut self,
         now: u64,
@@ -476,11 +583,20 @@ impl PeerBook {
         addrs: impl IntoIterator<Item = Multiaddr>,
     ) -> Result<(), PeerBookError> {
         let max = self.cfg.max_addrs_per_peer;
+        let addrs: Vec<Multiaddr> = addrs
+            .into_iter()
+            .filter(|a| a.len() <= MAX_ADDR_BYTES)
+            .collect();
+        if !self.peers.contains_key(&peer)
+            && let Some(net) = addrs
+                .last()
+                .and_then(ip_of)
+                .and_then(|ip| quota_subnet(ip, self.exempt_loopback))
+        {
+            self.make_room_in(net)?;
+        }
         let rec = self.entry(now, peer)?;
         for a in addrs {
-            if a.len() > MAX_ADDR_BYTES {
-                continue;
-            }
             rec.addrs.retain(|x| x != &a);
             rec.addrs.push(a);
             if rec.addrs.len() > max {
@@ -548,16 +664,28 @@ impl PeerBook {
         Ok(())
     }
 
-    /// A connection to `peer` was established. Creates the record if absent.
+    /// A connection to `peer` from or to `ip` was established. Creates the record if absent,
+    /// first making room in `ip`'s subnet if it is at its quota (a connected peer is admitted
+    /// even when nothing there is evictable: the gater's caps bound connections).
     pub fn on_connected(
         &mut self,
         now: u64,
         peer: PeerId,
         direction: Direction,
+        ip: Option<IpAddr>,
     ) -> Result<(), PeerBookError> {
+        let ip = ip.map(canonical_ip);
+        if !self.peers.contains_key(&peer)
+            && let Some(net) = ip.and_then(|ip| quota_subnet(ip, self.exempt_loopback))
+        {
+            let _ = self.make_room_in(net);
+        }
         let rec = self.entry(now, peer)?;
         rec.connectedness = Connectedness::Connected;
         rec.direction = direction;
+        if ip.is_some() {
+            rec.remote_ip = ip;
+        }
         Ok(())
     }
 
@@ -676,7 +804,9 @@ impl PeerBook {
 
     /// Loads a snapshot (from disk: untrusted). Every record is re-bounded (addresses,
     /// strings, protocols, ENR length), marked not connected with unknown direction and no
-    /// topics, and inserted through the normal bound; peers already held are kept as they are.
+    /// topics, and inserted through the normal bound and the subnet quota, most recently seen
+    /// first (so a subnet keeps its newest records; static and protected ones are kept over
+    /// it); peers already held are kept as they are.
     /// Only the `max_peers` most recently seen entries are considered. The runtime should bound
     /// the file's size before deserialising it. Returns how many peers were added.
     pub fn import(&mut self, now: u64, snapshot: PeerBookSnapshot) -> Result<usize, PeerBookError> {
@@ -695,6 +825,17 @@ impl PeerBook {
                 continue;
             }
             let mut rec = self.sanitise(record, now);
+            if rec.evictable()
+                && let Some(net) = self.subnet_of(&rec)
+                && self
+                    .peers
+                    .values()
+                    .filter(|r| self.subnet_of(r) == Some(net))
+                    .count()
+                    >= self.cfg.max_per_subnet
+            {
+                continue;
+            }
             if self.peers.len() >= self.cfg.max_peers {
                 // Evict only if the incoming record is more recent than the best victim.
                 let victim = self
@@ -756,6 +897,7 @@ impl PeerBook {
             last_seen: r.last_seen.min(now),
             protected: r.protected,
             is_static: r.is_static,
+            remote_ip: r.remote_ip.map(canonical_ip),
         }
     }
 }
@@ -776,9 +918,11 @@ mod tests {
         format!("/ip4/10.0.0.1/tcp/{port}").parse().unwrap()
     }
 
+    /// A book of `max` records without the subnet quota: `addr` is always 10.0.0.1.
     fn small(max: usize) -> PeerBook {
         PeerBook::new(PeerBookConfig {
             max_peers: max,
+            max_per_subnet: usize::MAX,
             ..Default::default()
         })
     }
@@ -799,7 +943,7 @@ mod tests {
     fn eviction_never_removes_connected_static_or_protected() {
         let mut b = small(6);
         let (c, s, p) = (pid(), pid(), pid());
-        b.on_connected(0, c, Direction::Inbound).unwrap();
+        b.on_connected(0, c, Direction::Inbound, None).unwrap();
         b.set_static(0, s, true).unwrap();
         b.set_protected(0, p, true).unwrap();
         let old = pid();
@@ -815,7 +959,7 @@ mod tests {
     #[test]
     fn full_of_unevictable_peers_refuses_new_ones() {
         let mut b = small(2);
-        b.on_connected(0, pid(), Direction::Outbound).unwrap();
+        b.on_connected(0, pid(), Direction::Outbound, None).unwrap();
         b.set_static(0, pid(), true).unwrap();
         assert_eq!(
             b.add_addrs(1, pid(), [addr(1)]),
@@ -900,7 +1044,7 @@ mod tests {
     fn latency_ewma_takes_first_sample_then_weights_new_ones_by_a_tenth() {
         let mut b = small(4);
         let p = pid();
-        b.on_connected(0, p, Direction::Outbound).unwrap();
+        b.on_connected(0, p, Direction::Outbound, None).unwrap();
         b.record_ping(0, &p, 100_000_000);
         assert_eq!(b.get(&p).unwrap().latency_ns, 100_000_000);
         b.record_ping(0, &p, 200_000_000);
@@ -913,7 +1057,7 @@ mod tests {
     fn connection_state_and_topics() {
         let mut b = small(4);
         let p = pid();
-        b.on_connected(5, p, Direction::Inbound).unwrap();
+        b.on_connected(5, p, Direction::Inbound, None).unwrap();
         b.set_subscribed(&p, BlockVersion::V3, true);
         b.set_subscribed(&p, BlockVersion::V4, true);
         let r = b.get(&p).unwrap();
@@ -938,7 +1082,7 @@ mod tests {
         let (disc, stat, conn, prot) = (pid(), pid(), pid(), pid());
         b.add_addrs(0, disc, [addr(1)]).unwrap();
         b.set_static(0, stat, true).unwrap();
-        b.on_connected(0, conn, Direction::Inbound).unwrap();
+        b.on_connected(0, conn, Direction::Inbound, None).unwrap();
         b.set_protected(0, prot, true).unwrap();
         assert_eq!(
             b.expire(DEFAULT_DISCOVERED_TTL_MS),
@@ -963,7 +1107,7 @@ mod tests {
         let p = pid();
         b.add_addrs(100, p, [addr(1), addr(2)]).unwrap();
         b.set_enr(100, p, "enr:-xyz", [7; 32], 901).unwrap();
-        b.on_connected(100, p, Direction::Outbound).unwrap();
+        b.on_connected(100, p, Direction::Outbound, None).unwrap();
         b.set_identify(100, &p, "op-node", "1", ["/meshsub/1.1.0"])
             .unwrap();
         b.set_scores(
@@ -1015,7 +1159,7 @@ mod tests {
         }
         let mut dst = small(10);
         let keep = pid();
-        dst.on_connected(0, keep, Direction::Inbound).unwrap();
+        dst.on_connected(0, keep, Direction::Inbound, None).unwrap();
         dst.import(1_000, src.export()).unwrap();
         assert_eq!(dst.len(), 10);
         assert!(dst.get(&keep).is_some());
@@ -1025,5 +1169,175 @@ mod tests {
                 .filter(|(p, _)| **p != keep)
                 .all(|(_, r)| r.last_seen >= 91)
         );
+    }
+
+    // ---- the subnet quota ----------------------------------------------------------------
+
+    fn at(ip: [u8; 4], port: u16) -> Multiaddr {
+        format!("/ip4/{}.{}.{}.{}/tcp/{port}", ip[0], ip[1], ip[2], ip[3])
+            .parse()
+            .unwrap()
+    }
+
+    /// A full default-size book: 1,000 honest peers, each in its own /24.
+    fn honest_book() -> (PeerBook, Vec<PeerId>) {
+        let mut b = PeerBook::new(PeerBookConfig::default());
+        let honest: Vec<PeerId> = (0..1_000u64)
+            .map(|i| {
+                let p = pid();
+                b.add_addrs(i, p, [at([11, (i / 250) as u8, (i % 250) as u8, 7], 9222)])
+                    .unwrap();
+                p
+            })
+            .collect();
+        (b, honest)
+    }
+
+    /// 1,000 records injected (discovery) from one /24 into a book of 1,000 honest ones: every
+    /// honest record stays and the range holds 8, its newest. Without the quota the book's
+    /// bound evicted 976 honest records.
+    #[test]
+    fn a_thousand_injected_peers_from_one_subnet_leave_the_honest_ones_in_place() {
+        let (mut b, honest) = honest_book();
+        for i in 0..1_000u64 {
+            b.add_addrs(
+                10_000 + i,
+                pid(),
+                [at([203, 0, 113, (i % 250) as u8 + 1], 9222)],
+            )
+            .unwrap();
+            assert!(b.peers_in_subnet_of("203.0.113.1".parse().unwrap()) <= DEFAULT_MAX_PER_SUBNET);
+        }
+        assert!(
+            honest.iter().all(|p| b.get(p).is_some()),
+            "an honest record was evicted"
+        );
+        assert_eq!(b.len(), 1_000 + DEFAULT_MAX_PER_SUBNET);
+        assert!(
+            b.iter()
+                .filter(|(_, r)| r.last_seen >= 10_000)
+                .all(|(_, r)| r.last_seen >= 10_992)
+        );
+    }
+
+    /// Inbound churn: 1,000 fresh identities connecting from one /24 and dropping (no
+    /// addresses, only the connection's IP) displace each other, not the honest records.
+    #[test]
+    fn churned_connections_from_one_subnet_leave_the_honest_ones_in_place() {
+        let (mut b, honest) = honest_book();
+        for i in 0..1_000u64 {
+            let p = pid();
+            let ip = Some(IpAddr::from([198, 51, 100, (i % 250) as u8 + 1]));
+            b.on_connected(10_000 + i, p, Direction::Inbound, ip)
+                .unwrap();
+            b.on_disconnected(10_000 + i, &p);
+        }
+        assert!(
+            honest.iter().all(|p| b.get(p).is_some()),
+            "an honest record was evicted"
+        );
+        assert_eq!(b.peers_in_subnet_of("198.51.100.9".parse().unwrap()), 8);
+    }
+
+    /// Connected, static and protected peers are never evicted by the quota: a subnet full of
+    /// them refuses a discovered peer, and still admits a connected one.
+    #[test]
+    fn the_quota_never_evicts_connected_static_or_protected_peers() {
+        let mut b = PeerBook::new(PeerBookConfig::default());
+        let net = |i: u8| at([203, 0, 113, i], 9222);
+        let mut keep = Vec::new();
+        for i in 0..8u8 {
+            let p = pid();
+            b.add_addrs(u64::from(i), p, [net(i + 1)]).unwrap();
+            match i % 3 {
+                0 => b
+                    .on_connected(u64::from(i), p, Direction::Outbound, None)
+                    .unwrap(),
+                1 => b.set_static(u64::from(i), p, true).unwrap(),
+                _ => b.set_protected(u64::from(i), p, true).unwrap(),
+            }
+            keep.push(p);
+        }
+        assert_eq!(
+            b.add_addrs(100, pid(), [net(50)]),
+            Err(PeerBookError::SubnetFull { max: 8 })
+        );
+        let late = pid();
+        b.on_connected(
+            101,
+            late,
+            Direction::Inbound,
+            Some("203.0.113.77".parse().unwrap()),
+        )
+        .unwrap();
+        assert!(keep.iter().chain([&late]).all(|p| b.get(p).is_some()));
+        assert_eq!(b.peers_in_subnet_of("203.0.113.1".parse().unwrap()), 9);
+        // One evictable record in a subnet of 9 is not room for a tenth: refused, and
+        // nothing is evicted for it.
+        b.on_disconnected(102, &late);
+        assert!(b.add_addrs(103, pid(), [net(51)]).is_err());
+        assert!(b.get(&late).is_some());
+        // Once the operator unprotects one, the two evictable ones make room, least recently
+        // seen first, and the subnet is back at its quota.
+        b.set_protected(104, keep[2], false).unwrap();
+        let newcomer = pid();
+        b.add_addrs(105, newcomer, [net(52)]).unwrap();
+        assert!(b.get(&late).is_none() && b.get(&keep[2]).is_none());
+        assert!(b.get(&newcomer).is_some());
+        assert_eq!(b.peers_in_subnet_of("203.0.113.1".parse().unwrap()), 8);
+        assert!(
+            keep.iter()
+                .enumerate()
+                .all(|(i, p)| i == 2 || b.get(p).is_some())
+        );
+    }
+
+    /// A saved book cannot seed a restart with more than the quota: import keeps the newest 8
+    /// evictable records of a subnet (plus static and protected ones), through JSON.
+    #[test]
+    fn the_quota_holds_across_export_and_import() {
+        let mut src = PeerBook::new(PeerBookConfig {
+            max_per_subnet: usize::MAX,
+            ..Default::default()
+        });
+        let protected = pid();
+        src.add_addrs(0, protected, [at([203, 0, 113, 1], 1)])
+            .unwrap();
+        src.set_protected(0, protected, true).unwrap();
+        for i in 0..100u64 {
+            src.add_addrs(10 + i, pid(), [at([203, 0, 113, (i % 250) as u8 + 2], 1)])
+                .unwrap();
+        }
+        let honest = pid();
+        src.add_addrs(5, honest, [at([11, 0, 0, 7], 1)]).unwrap();
+        let json = serde_json::to_string(&src.export()).unwrap();
+
+        let mut dst = PeerBook::new(PeerBookConfig::default());
+        dst.import(1_000, serde_json::from_str(&json).unwrap())
+            .unwrap();
+        assert!(dst.get(&protected).is_some() && dst.get(&honest).is_some());
+        assert_eq!(dst.peers_in_subnet_of("203.0.113.9".parse().unwrap()), 9);
+        assert!(
+            dst.iter()
+                .filter(|(p, r)| **p != protected && r.addrs[0].to_string().contains("203.0.113"))
+                .all(|(_, r)| r.last_seen >= 102)
+        );
+        // And what it exports again is within the quota.
+        let mut again = PeerBook::new(PeerBookConfig::default());
+        again.import(2_000, dst.export()).unwrap();
+        assert_eq!(again.peers_in_subnet_of("203.0.113.9".parse().unwrap()), 9);
+    }
+
+    /// Loopback skips the quota only when the owner asks (many nodes on one host).
+    #[test]
+    fn loopback_is_quota_exempt_only_when_asked() {
+        let mut strict = PeerBook::new(PeerBookConfig::default());
+        let mut devnet = PeerBook::new(PeerBookConfig::default()).exempt_loopback(true);
+        for i in 0..30u64 {
+            let a = at([127, 0, 0, 1], 9000 + i as u16);
+            let _ = strict.add_addrs(i, pid(), [a.clone()]);
+            devnet.add_addrs(i, pid(), [a]).unwrap();
+        }
+        assert_eq!((strict.len(), devnet.len()), (8, 30));
     }
 }

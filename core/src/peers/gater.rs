@@ -14,6 +14,10 @@
 //! handshake) and [`Gater::allow_established`] (after the handshake, by peer id, IP and
 //! direction). Every decision is counted in [`GaterStats`].
 //!
+//! A dial to an address learned from the network must also pass the address policy
+//! ([`crate::peers::netpolicy`]: the operator's netrestrict list, or public addresses only);
+//! one the operator gave does not ([`AddrOrigin`]).
+//!
 //! Inbound is gated as strictly as outbound: every block and every ban of a peer or an IP is
 //! checked on every path where that peer or IP is known. This is stricter than op-node, which
 //! checks peer bans only on dial and inbound-secured and IP bans only on dial and accept; it
@@ -32,6 +36,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use libp2p_identity::PeerId;
 use serde::{Deserialize, Serialize};
+
+use crate::peers::netpolicy::{AddrRefusal, NetPolicy};
 
 /// Default cap on connected peers sharing one IP. op-node's gossipsub scoring penalises IP
 /// colocation above 10 peers per IP (`IPColocationFactorThreshold`), so a hard cap of 10 never
@@ -73,6 +79,19 @@ pub const DEFAULT_MAX_IP_BANS: usize = 4096;
 /// Which side opened a connection (shared with the peer book).
 pub use crate::peers::book::Direction;
 
+/// Where the address of a dial came from, which decides whether the address policy
+/// ([`GaterConfig::netrestrict`], [`crate::peers::netpolicy`]) applies. Blocks and bans apply
+/// either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrOrigin {
+    /// Learned from the network: discovery records, identify listen addresses, the peer book
+    /// built from them. Anyone can put any address there, so the policy applies.
+    Network,
+    /// Given by the operator: a static peer's configured address, the address of an
+    /// `opp2p_connectPeer` call (the admin API, on loopback). The policy does not apply.
+    Operator,
+}
+
 /// Why the gater refused a connection. The label ([`DenyReason::as_str`]) is stable, for logs
 /// and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,11 +112,17 @@ pub enum DenyReason {
     IpLimit,
     /// The IP's subnet already has [`GaterConfig::max_peers_per_subnet`] connected peers.
     SubnetLimit,
+    /// A dial to an address learned from the network, outside [`GaterConfig::netrestrict`].
+    NetRestrict,
+    /// A dial to an address learned from the network, in a special-purpose range (loopback,
+    /// private, link-local, …; see [`crate::peers::netpolicy::non_public`]) with no
+    /// [`GaterConfig::netrestrict`] list set.
+    NonPublicAddr,
 }
 
 impl DenyReason {
     /// Every reason, in a fixed order (the order of the counters in [`DecisionCounts`]).
-    pub const ALL: [DenyReason; 8] = [
+    pub const ALL: [DenyReason; 10] = [
         DenyReason::PeerBlocked,
         DenyReason::PeerBanned,
         DenyReason::IpBlocked,
@@ -106,6 +131,8 @@ impl DenyReason {
         DenyReason::PeerLimit,
         DenyReason::IpLimit,
         DenyReason::SubnetLimit,
+        DenyReason::NetRestrict,
+        DenyReason::NonPublicAddr,
     ];
 
     /// A stable snake_case label.
@@ -119,6 +146,8 @@ impl DenyReason {
             DenyReason::PeerLimit => "peer_limit",
             DenyReason::IpLimit => "ip_limit",
             DenyReason::SubnetLimit => "subnet_limit",
+            DenyReason::NetRestrict => "netrestrict",
+            DenyReason::NonPublicAddr => "non_public_addr",
         }
     }
 
@@ -214,9 +243,20 @@ pub struct GaterConfig {
     pub subnet_prefix_v4: u8,
     /// IPv6 subnet prefix for the subnet cap (clamped to 0..=128).
     pub subnet_prefix_v6: u8,
-    /// Loopback peers (127.0.0.0/8, ::1) skip the per-IP and per-subnet caps, so local devnets
+    /// Loopback peers (127.0.0.0/8, ::1) skip the per-IP and per-subnet caps, and the per-subnet
+    /// quotas of the peer book and the discovery table ([`quota_subnet`]), so local devnets
     /// and simulations with many nodes on one host work. Blocks and bans still apply.
+    ///
+    /// Off by default: on a production host every local process (a sidecar, a compromised
+    /// container sharing the network namespace, an SSH tunnel) connects from 127.0.0.1, and
+    /// with the exemption one of them could take every connection slot. Local devnets, the
+    /// benchmark, `NodeConfig::local` and the test fixtures turn it on explicitly.
     pub exempt_loopback_from_caps: bool,
+    /// op-node's `--p2p.netrestrict`: when set, addresses learned from the network are dialled
+    /// only inside these ranges; when `None`, only outside the special-purpose ranges
+    /// (loopback, private, link-local, …). Addresses the operator gave are exempt. See
+    /// [`crate::peers::netpolicy`]. Local devnets and tests set `127.0.0.0/8`.
+    pub netrestrict: Option<Vec<IpNet>>,
     /// Bound on permanently blocked peer ids.
     pub max_blocked_peers: usize,
     /// Bound on permanently blocked IPs.
@@ -236,7 +276,8 @@ impl Default for GaterConfig {
             max_peers_per_subnet: DEFAULT_MAX_PEERS_PER_SUBNET,
             subnet_prefix_v4: DEFAULT_SUBNET_PREFIX_V4,
             subnet_prefix_v6: DEFAULT_SUBNET_PREFIX_V6,
-            exempt_loopback_from_caps: true,
+            exempt_loopback_from_caps: false,
+            netrestrict: None,
             max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
             max_blocked_ips: DEFAULT_MAX_BLOCKED_IPS,
             max_blocked_subnets: DEFAULT_MAX_BLOCKED_SUBNETS,
@@ -390,6 +431,7 @@ pub struct Gater {
     connected: BTreeMap<PeerId, ConnectedPeer>,
     per_ip: BTreeMap<IpAddr, usize>,
     per_subnet: BTreeMap<IpNet, usize>,
+    policy: NetPolicy,
     stats: GaterStats,
 }
 
@@ -405,6 +447,22 @@ impl Default for Gater {
 /// Canonical form of an IP: IPv4-mapped IPv6 becomes IPv4 (as Go's `net.IP` treats it).
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
+}
+
+/// The subnet the peer book's and the discovery table's per-subnet quotas group `ip` in: its
+/// /24 ([`DEFAULT_SUBNET_PREFIX_V4`]) or /64 ([`DEFAULT_SUBNET_PREFIX_V6`]), after
+/// [`canonical_ip`]. `None` (not counted) for loopback when `exempt_loopback`: many nodes on
+/// one host, see [`GaterConfig::exempt_loopback_from_caps`].
+pub fn quota_subnet(ip: IpAddr, exempt_loopback: bool) -> Option<IpNet> {
+    let ip = canonical_ip(ip);
+    if exempt_loopback && ip.is_loopback() {
+        return None;
+    }
+    let prefix = match ip {
+        IpAddr::V4(_) => DEFAULT_SUBNET_PREFIX_V4,
+        IpAddr::V6(_) => DEFAULT_SUBNET_PREFIX_V6,
+    };
+    IpNet::new(ip, prefix).ok().map(|n| n.trunc())
 }
 
 /// Canonical form of a subnet: host bits cleared, and an IPv6 subnet inside the IPv4-mapped
@@ -428,7 +486,9 @@ impl Gater {
     pub fn new(mut config: GaterConfig, max_connected: usize) -> Self {
         config.subnet_prefix_v4 = config.subnet_prefix_v4.min(32);
         config.subnet_prefix_v6 = config.subnet_prefix_v6.min(128);
+        let policy = NetPolicy::new(config.netrestrict.as_deref());
         Self {
+            policy,
             config,
             max_connected,
             blocked_peers: BTreeSet::new(),
@@ -456,10 +516,18 @@ impl Gater {
     // ---- decisions ----------------------------------------------------------------------
 
     /// Outbound: may we dial `peer` (at `ip`, when the address is known)? Checks the peer's
-    /// blocks and bans, and the IP's when given. The caps are not checked here: they apply
-    /// once the connection is established ([`Gater::allow_established`]).
-    pub fn allow_dial(&mut self, now: u64, peer: &PeerId, ip: Option<IpAddr>) -> Decision {
-        let decision = self.check_dial(now, peer, ip);
+    /// blocks and bans, and the IP's when given; an address learned from the network
+    /// ([`AddrOrigin::Network`]) must also pass the address policy ([`Gater::addr_rules`]).
+    /// The caps are not checked here: they apply once the connection is established
+    /// ([`Gater::allow_established`]).
+    pub fn allow_dial(
+        &mut self,
+        now: u64,
+        peer: &PeerId,
+        ip: Option<IpAddr>,
+        origin: AddrOrigin,
+    ) -> Decision {
+        let decision = self.check_dial(now, peer, ip, origin);
         self.stats.dials.count(decision);
         log_deny("dial", decision, Some(peer), ip);
         decision
@@ -467,10 +535,31 @@ impl Gater {
 
     /// [`Gater::allow_dial`]'s decision without counting it: for a check ahead of a dial whose
     /// own hook will count it (`opp2p_connectPeer`), so one dial is one `p2p_dials` sample.
-    pub fn check_dial(&self, now: u64, peer: &PeerId, ip: Option<IpAddr>) -> Decision {
+    pub fn check_dial(
+        &self,
+        now: u64,
+        peer: &PeerId,
+        ip: Option<IpAddr>,
+        origin: AddrOrigin,
+    ) -> Decision {
         self.peer_rules(now, peer)
             .or_else(|| ip.and_then(|ip| self.ip_rules(now, canonical_ip(ip))))
+            .or_else(|| match (origin, ip) {
+                (AddrOrigin::Network, Some(ip)) => self.addr_rules(ip),
+                _ => None,
+            })
             .map_or(Decision::Allow, Decision::Deny)
+    }
+
+    /// The address policy alone: may an address learned from the network be dialled at `ip`?
+    /// `None` if so, else [`DenyReason::NetRestrict`] or [`DenyReason::NonPublicAddr`]. Not
+    /// counted; the node filters what it learns with it before anything is dialled.
+    pub fn addr_rules(&self, ip: IpAddr) -> Option<DenyReason> {
+        match self.policy.check(ip) {
+            Ok(()) => None,
+            Err(AddrRefusal::OutsideNetRestrict) => Some(DenyReason::NetRestrict),
+            Err(AddrRefusal::NonPublic(_)) => Some(DenyReason::NonPublicAddr),
+        }
     }
 
     /// Inbound, before the handshake: may a connection from `ip` proceed? Checks the IP's
@@ -1084,7 +1173,7 @@ mod tests {
         assert_eq!(g.block_peer(p), Ok(true));
         assert_eq!(g.block_peer(p), Ok(false));
         assert_eq!(
-            g.allow_dial(NOW, &p, None),
+            g.allow_dial(NOW, &p, None, AddrOrigin::Network),
             Decision::Deny(DenyReason::PeerBlocked)
         );
         for d in BOTH {
@@ -1098,10 +1187,16 @@ mod tests {
                 Decision::Deny(DenyReason::PeerBlocked)
             );
         }
-        assert_eq!(g.allow_dial(NOW, &peer(2), None), Decision::Allow);
+        assert_eq!(
+            g.allow_dial(NOW, &peer(2), None, AddrOrigin::Network),
+            Decision::Allow
+        );
         assert!(g.unblock_peer(&p));
         assert!(!g.unblock_peer(&p));
-        assert_eq!(g.allow_dial(NOW, &p, None), Decision::Allow);
+        assert_eq!(
+            g.allow_dial(NOW, &p, None, AddrOrigin::Network),
+            Decision::Allow
+        );
         let s = g.stats();
         assert_eq!(s.dials.allowed, 2);
         assert_eq!(s.dials.denied(DenyReason::PeerBlocked), 1);
@@ -1127,7 +1222,7 @@ mod tests {
             (peer(2), None, Decision::Allow),
         ];
         for (peer, addr, want) in cases {
-            assert_eq!(g.check_dial(NOW, &peer, addr), want);
+            assert_eq!(g.check_dial(NOW, &peer, addr, AddrOrigin::Network), want);
         }
         assert_eq!(
             g.stats().dials,
@@ -1135,10 +1230,79 @@ mod tests {
             "nothing counted"
         );
         for (peer, addr, want) in cases {
-            assert_eq!(g.allow_dial(NOW, &peer, addr), want);
+            assert_eq!(g.allow_dial(NOW, &peer, addr, AddrOrigin::Network), want);
         }
         assert_eq!(g.stats().dials.allowed, 2);
         assert_eq!(g.stats().dials.denied_total(), 2);
+    }
+
+    /// ⚠ op-node applies `--p2p.netrestrict` to discv5 only and dials private addresses its
+    /// peers advertise; we refuse both on every dial of a learned address.
+    #[test]
+    fn learned_addresses_pass_the_address_policy_and_operator_ones_skip_it() {
+        use crate::peers::netpolicy::parse_netrestrict;
+        let mut open = Gater::default();
+        for addr in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "fe80::1",
+        ] {
+            assert_eq!(
+                open.allow_dial(NOW, &peer(1), Some(ip(addr)), AddrOrigin::Network),
+                Decision::Deny(DenyReason::NonPublicAddr),
+                "{addr}"
+            );
+            assert!(
+                open.allow_dial(NOW, &peer(1), Some(ip(addr)), AddrOrigin::Operator)
+                    .is_allow(),
+                "{addr}: the operator's address"
+            );
+        }
+        assert!(
+            open.allow_dial(NOW, &peer(1), Some(ip("8.8.8.8")), AddrOrigin::Network)
+                .is_allow()
+        );
+        assert_eq!(open.stats().dials.denied(DenyReason::NonPublicAddr), 5);
+
+        let mut restricted = Gater::new(
+            GaterConfig {
+                netrestrict: Some(parse_netrestrict("127.0.0.0/8").unwrap()),
+                ..GaterConfig::default()
+            },
+            100,
+        );
+        assert!(
+            restricted
+                .allow_dial(NOW, &peer(1), Some(ip("127.0.0.1")), AddrOrigin::Network)
+                .is_allow(),
+            "the list covers loopback"
+        );
+        for addr in ["8.8.8.8", "10.0.0.1"] {
+            assert_eq!(
+                restricted.allow_dial(NOW, &peer(1), Some(ip(addr)), AddrOrigin::Network),
+                Decision::Deny(DenyReason::NetRestrict),
+                "{addr}: only the list is dialled"
+            );
+        }
+        assert!(
+            restricted
+                .allow_dial(NOW, &peer(1), Some(ip("8.8.8.8")), AddrOrigin::Operator)
+                .is_allow()
+        );
+        // Blocks and bans still apply to the operator's addresses, and come first.
+        restricted.block_ip(ip("8.8.8.8")).unwrap();
+        assert_eq!(
+            restricted.allow_dial(NOW, &peer(1), Some(ip("8.8.8.8")), AddrOrigin::Operator),
+            Decision::Deny(DenyReason::IpBlocked)
+        );
+        // The policy is about addresses: a dial with none is the peer's rules only.
+        assert!(
+            restricted
+                .allow_dial(NOW, &peer(1), None, AddrOrigin::Network)
+                .is_allow()
+        );
     }
 
     #[test]
@@ -1158,7 +1322,10 @@ mod tests {
         for (addr, reason) in cases {
             let a = ip(addr);
             assert_eq!(g.allow_accept(NOW, a), Decision::Deny(reason), "{addr}");
-            assert_eq!(g.allow_dial(NOW, &p, Some(a)), Decision::Deny(reason));
+            assert_eq!(
+                g.allow_dial(NOW, &p, Some(a), AddrOrigin::Network),
+                Decision::Deny(reason)
+            );
             for d in BOTH {
                 assert_eq!(
                     g.allow_established(NOW, &p, Some(a), d, true),
@@ -1212,13 +1379,16 @@ mod tests {
             );
         }
         assert_eq!(
-            g.allow_dial(NOW, &p, None),
+            g.allow_dial(NOW, &p, None, AddrOrigin::Network),
             Decision::Deny(DenyReason::PeerBanned)
         );
         assert_eq!(g.peer_ban(NOW, &p), Some(NOW + 1000));
         // Due: lifted on read even before the tick.
         assert_eq!(g.peer_ban(NOW + 1000, &p), None);
-        assert_eq!(g.allow_dial(NOW + 1000, &p, None), Decision::Allow);
+        assert_eq!(
+            g.allow_dial(NOW + 1000, &p, None, AddrOrigin::Network),
+            Decision::Allow
+        );
         assert_eq!(g.next_expiry(), Some(NOW + 1000));
         assert!(g.expire(NOW + 999).is_empty());
         let lifted = g.expire(NOW + 1000);
@@ -1237,7 +1407,7 @@ mod tests {
         let p = peer(3);
         assert_eq!(g.allow_accept(NOW, a), Decision::Deny(DenyReason::IpBanned));
         assert_eq!(
-            g.allow_dial(NOW, &p, Some(a)),
+            g.allow_dial(NOW, &p, Some(a), AddrOrigin::Network),
             Decision::Deny(DenyReason::IpBanned)
         );
         for d in BOTH {
@@ -1479,32 +1649,35 @@ mod tests {
     }
 
     #[test]
-    fn loopback_is_exempt_from_caps_unless_configured() {
+    fn loopback_is_capped_by_default_and_exempt_only_when_asked() {
+        assert!(!GaterConfig::default().exempt_loopback_from_caps);
         let cfg = GaterConfig {
             max_peers_per_ip: 1,
             ..GaterConfig::default()
         };
-        let mut g = Gater::new(cfg.clone(), 100);
         let lo = ip("127.0.0.1");
-        g.on_connected(peer(1), Some(lo), Direction::Inbound)
-            .unwrap();
-        assert!(
-            g.allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false)
-                .is_allow()
-        );
-        let mut strict = Gater::new(
-            GaterConfig {
-                exempt_loopback_from_caps: false,
-                ..cfg
-            },
-            100,
-        );
+        let mut strict = Gater::new(cfg.clone(), 100);
         strict
             .on_connected(peer(1), Some(lo), Direction::Inbound)
             .unwrap();
         assert_eq!(
             strict.allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false),
             Decision::Deny(DenyReason::IpLimit)
+        );
+        let mut exempt = Gater::new(
+            GaterConfig {
+                exempt_loopback_from_caps: true,
+                ..cfg
+            },
+            100,
+        );
+        exempt
+            .on_connected(peer(1), Some(lo), Direction::Inbound)
+            .unwrap();
+        assert!(
+            exempt
+                .allow_established(NOW, &peer(2), Some(lo), Direction::Inbound, false)
+                .is_allow()
         );
     }
 
