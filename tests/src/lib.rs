@@ -496,7 +496,9 @@ pub async fn http_exchange_from(from: Option<IpAddr>, addr: SocketAddr, request:
 /// reset ends the read like a close). No deadline of its own: wrap it in [`within`].
 pub async fn read_to_close(s: &mut async_std::net::TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
+    // On the heap: the futures of tests that make many requests stay small (a debug build's
+    // frames hold copies of them, and a test thread's stack is 2 MiB).
+    let mut buf = vec![0u8; 8192];
     while (raw.len() as u64) < MAX_RESPONSE {
         match s.read(&mut buf).await {
             Ok(0) => break,
@@ -637,7 +639,8 @@ impl HttpRequest {
 
     /// Sends it to `addr` and reads the whole response.
     pub async fn send(self, addr: SocketAddr) -> HttpResponse {
-        let raw = http_exchange_from(self.from, addr, &self.to_bytes(addr)).await;
+        let bytes = self.to_bytes(addr);
+        let raw = Box::pin(http_exchange_from(self.from, addr, &bytes)).await;
         let resp = parse_http_response(&raw);
         if let Some(len) = resp.header("content-length") {
             let len: usize = len.parse().expect("length");
