@@ -263,10 +263,17 @@ fn at_a_1024_descriptor_limit_the_binary_survives_silent_sockets_and_handshake_c
             "opp2p_blockAddr took {admin_latency:?} while the silent sockets were open"
         );
         assert!(missing.is_empty(), "honest blocks lost: {missing:?}");
+        // Loopback is capped like any IP (10 peers): most identities are refused at accept or
+        // right after the handshake; the rest complete it and drop. All of them reached the node.
+        assert_eq!(
+            ended.values().sum::<usize>(),
+            CHURNED,
+            "every churned identity ended: {ended:?}"
+        );
         assert!(
             ended.get("Dropped").copied().unwrap_or(0)
                 + ended.get("Identified").copied().unwrap_or(0)
-                >= CHURNED / 2,
+                >= CHURNED / 10,
             "the churn's handshakes completed: {ended:?}"
         );
         assert!(
