@@ -749,12 +749,8 @@ fn gossipsub_app_scores_follow_the_decay_back_to_zero() {
     assert_eq!(last, 0.0, "gossipsub's copy decays back to zero");
 }
 
-/// A node started without saved state must keep its static peers static after the first
-/// housekeeping at today's time (their records were made at time 0): a static peer relaying
-/// REJECTed blocks is never score-banned and stays in the book as static.
-#[test]
-fn a_fresh_node_keeps_static_peers_static_and_never_score_bans_them() {
-    let relay = peer_id(7);
+/// A fresh node (no saved state) with one static peer, `peer` at `ip`.
+fn node_with_static_peer(peer: PeerId, ip: [u8; 4]) -> Node {
     let mut config = Config::new(
         901,
         dev_key(0).address(),
@@ -762,8 +758,17 @@ fn a_fresh_node_keeps_static_peers_static_and_never_score_bans_them() {
         2,
         peer_id(0),
     );
-    config.static_peers = vec![(relay, vec![addr([10, 0, 0, 7], 9222)])];
-    let mut n = Node::new(config);
+    config.static_peers = vec![(peer, vec![addr(ip, 9222)])];
+    Node::new(config)
+}
+
+/// A node started without saved state must keep its static peers static after the first
+/// housekeeping at today's time (their records were made at time 0): a static peer relaying
+/// REJECTed blocks is never score-banned and stays in the book as static.
+#[test]
+fn a_fresh_node_keeps_static_peers_static_and_never_score_bans_them() {
+    let relay = peer_id(7);
+    let mut n = node_with_static_peer(relay, [10, 0, 0, 7]);
     let t0 = NOW * 1000;
     n.handle_input(t0, Input::Tick);
     assert!(connect(&mut n, t0, 7, [10, 0, 0, 7], Direction::Outbound));
@@ -979,15 +984,7 @@ fn a_loopback_spammer_is_banned_by_id_at_once_but_its_ip_is_not() {
 #[test]
 fn static_peers_are_never_banned_and_static_or_protected_ips_never_ip_banned() {
     let relay = peer_id(7);
-    let mut config = Config::new(
-        901,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        peer_id(0),
-    );
-    config.static_peers = vec![(relay, vec![addr([10, 0, 0, 7], 9222)])];
-    let mut n = Node::new(config);
+    let mut n = node_with_static_peer(relay, [10, 0, 0, 7]);
     let t0 = NOW * 1000;
     n.handle_input(t0, Input::Tick);
     for i in 1..=30u64 {
