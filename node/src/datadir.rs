@@ -3,7 +3,7 @@
 //! writes its state from a writer task on the runtime's blocking pool (never on the event
 //! loop): bans and the operator's peer-book changes at most once a second, what discovery
 //! learned at most every 5 minutes, and everything at shutdown (see
-//! [`crate::state_writer`]). It names no runtime.
+//! [`crate::driver::PERSIST_INTERVAL_MS`]). It names no runtime.
 //!
 //! Layout (the directory is created with mode 0700 on unix, every file with 0600):
 //!

@@ -127,7 +127,7 @@ pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
 pub const MAX_EVENTS_PER_ADMIN_CALL: usize = 32;
 /// Bans and the operator's peer-book changes are written at most this often (and at
 /// shutdown); what discovery learned waits for
-/// [`LEARNED_PERSIST_INTERVAL_MS`](crate::driver::LEARNED_PERSIST_INTERVAL_MS).
+/// [`LEARNED_PERSIST_INTERVAL_MS`].
 pub const PERSIST_INTERVAL_MS: u64 = 1_000;
 pub use crate::state_writer::LEARNED_PERSIST_INTERVAL_MS;
 /// Delivered blocks buffered for a slow consumer before the oldest are dropped.
