@@ -17,33 +17,15 @@ use op_p2p_tests::{
 use serde_json::json;
 use tokio::process::Command;
 
-/// `op-p2p node` on the dev chain (901, signer `dev_key(0)`), loopback, no discovery, state in
-/// `datadir`, plus `extra` flags; `wrapper` runs it under another command that execs it
-/// (`prlimit`).
+/// `op-p2p node` on the dev chain with `dev_key(0)` as signer (see [`op_p2p_tests::node_command`]).
 fn node_command(datadir: &Path, wrapper: &[&str], extra: &[&str]) -> Command {
-    let bin = env!("CARGO_BIN_EXE_op-p2p");
-    let mut command = match wrapper.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg("--").arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    command
-        .args(["node", "--chain-id", "901", "--unsafe-signer"])
-        .arg(dev_key(0).address().to_string())
-        .arg("--datadir")
-        .arg(datadir)
-        .args([
-            "--p2p.listen.ip",
-            "127.0.0.1",
-            "--p2p.listen.tcp",
-            "0",
-            "--p2p.no-discovery",
-        ])
-        .args(extra);
-    command
+    op_p2p_tests::node_command(
+        env!("CARGO_BIN_EXE_op-p2p"),
+        dev_key(0).address(),
+        datadir,
+        wrapper,
+        extra,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ use op_p2p_core::testkit::dev_key;
 use op_p2p_node::datadir::DataDir;
 use op_p2p_tests::{Draw, NodeProcess, Rt, json_rpc_ok};
 use serde_json::json;
-use tokio::process::Command;
 
 // ---------------------------------------------------------------------------------------------
 // e. SIGKILL while the node writes state
@@ -23,21 +22,13 @@ const KILL_ROUNDS: u64 = 20;
 /// Starts `op-p2p node` on `datadir` (loopback, no discovery, RPC on an ephemeral port) and
 /// waits until it runs.
 async fn start_node(signer: Address, datadir: &Path) -> NodeProcess {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_op-p2p"));
-    command
-        .args(["node", "--chain-id", "901", "--unsafe-signer"])
-        .arg(signer.to_string())
-        .arg("--datadir")
-        .arg(datadir)
-        .args([
-            "--p2p.listen.ip",
-            "127.0.0.1",
-            "--p2p.listen.tcp",
-            "0",
-            "--p2p.no-discovery",
-            "--rpc.port",
-            "0",
-        ]);
+    let command = op_p2p_tests::node_command(
+        env!("CARGO_BIN_EXE_op-p2p"),
+        signer,
+        datadir,
+        &[],
+        &["--rpc.port", "0"],
+    );
     NodeProcess::start(command).await
 }
 

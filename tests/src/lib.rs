@@ -963,6 +963,41 @@ pub async fn churn(
 /// How long [`NodeProcess::start`] waits for the "node running" line.
 pub const PROCESS_START: Duration = Duration::from_secs(20);
 
+/// The `op-p2p` binary at `bin` (a test of the app crate passes `env!("CARGO_BIN_EXE_op-p2p")`)
+/// as `op-p2p node` on the dev chain ([`CHAIN`], signer `signer`), on 127.0.0.1 with an
+/// ephemeral TCP port, no discovery, state in `datadir`, plus `extra` flags. `wrapper` runs it
+/// under another command that execs it (`prlimit …`).
+pub fn node_command(
+    bin: &str,
+    signer: op_p2p_core::alloy_primitives::Address,
+    datadir: &std::path::Path,
+    wrapper: &[&str],
+    extra: &[&str],
+) -> tokio::process::Command {
+    let mut command = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = tokio::process::Command::new(first);
+            c.args(rest).arg("--").arg(bin);
+            c
+        }
+        None => tokio::process::Command::new(bin),
+    };
+    command
+        .args(["node", "--chain-id", &CHAIN.to_string(), "--unsafe-signer"])
+        .arg(signer.to_string())
+        .arg("--datadir")
+        .arg(datadir)
+        .args([
+            "--p2p.listen.ip",
+            "127.0.0.1",
+            "--p2p.listen.tcp",
+            "0",
+            "--p2p.no-discovery",
+        ])
+        .args(extra);
+    command
+}
+
 /// A running `op-p2p node` child process (the binary's tests pass
 /// `env!("CARGO_BIN_EXE_op-p2p")`): its addresses read from its info log, its
 /// `--events-json` lines (if asked for) read from stdout, killed when dropped. Needs a tokio

@@ -287,7 +287,7 @@ impl Entry {
 /// bound). A new entry needs a new peer id that sends a REJECTed gossip message (or answers
 /// our req/resp request), i.e. a fresh libp2p connection: TCP + Noise + Yamux, whose
 /// handshake costs the node itself more than the scan (2,000 such connections took 3.3 s,
-/// ~1.6 ms each, in `runtime-tokio/tests/adversarial.rs`) and is capped per IP by the gater.
+/// ~1.6 ms each, in `tests/tests/adversarial.rs`) and is capped per IP by the gater.
 #[derive(Debug, Clone)]
 pub struct AppScores {
     cfg: AppScoreConfig,
