@@ -84,8 +84,9 @@ pub use multiaddr::Multiaddr;
 pub use node::{
     Action, Config, DeliveredBlock, Direction, DisconnectReason, GossipMessage,
     HOUSEKEEPING_INTERVAL_MS, Input, LocalInfo, MessageHandle, Node, NodeState, PublishError,
-    PublishRequest, ReqRespConfig, RequestId, RestoreReport, STATE_VERSION, SplitMix64,
-    StateChanges, StateError, StateUpdate, StreamHandle, UnixMillis,
+    PublishRequest, ReqRespConfig, RequestId, RestoreReport, SIGNER_SUSPECT_INTERVAL_MS,
+    STATE_VERSION, SignerSourceStatus, SplitMix64, StateChanges, StateError, StateUpdate,
+    StreamHandle, UnixMillis,
 };
 
 /// Re-exported so embedders name the same primitive types the core uses.

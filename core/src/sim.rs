@@ -386,6 +386,7 @@ impl Sim {
             | Action::AdminResponse { .. }
             | Action::PayloadResponse { .. } => {}
             Action::PersistState(_) => self.record(i, 6, &[]),
+            Action::SignerSuspect { address } => self.record(i, 7, address.as_slice()),
         }
     }
 

@@ -116,6 +116,9 @@ pub enum Input {
     Gossip(GossipMessage),
     /// The unsafe block signer changed (from L1's SystemConfig, or the operator).
     SetUnsafeSigner(Address),
+    /// How the runtime's source of the unsafe block signer (L1's SystemConfig) is doing; the
+    /// node reports it in its health. Never sent when no such source is configured.
+    SignerSource(SignerSourceStatus),
     /// A timer fired (or any time passed); see [`Node::poll_timeout`](super::Node::poll_timeout).
     Tick,
     /// The first connection to `peer` is up (after
@@ -277,6 +280,36 @@ pub enum Action {
     /// operator's peer-book changes within a second, what the network told us on a slower
     /// schedule: see [`StateChanges`]).
     PersistState(StateChanges),
+    /// Blocks signed by one consistent address other than the configured signer keep arriving
+    /// from honest-looking peers: our signer may be stale. The runtime re-reads the signer from
+    /// its source (L1) now rather than at the next poll. Emitted at most once per
+    /// [`SIGNER_SUSPECT_INTERVAL_MS`] per address.
+    SignerSuspect {
+        /// The address the blocks recover to.
+        address: Address,
+    },
+}
+
+/// Least time between two [`Action::SignerSuspect`] for the same address.
+pub const SIGNER_SUSPECT_INTERVAL_MS: u64 = 30_000;
+
+/// The state of the runtime's unsafe-signer source, as the runtime sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignerSourceStatus {
+    /// The last read succeeded at this time (Unix ms); the signer it gave was sent as
+    /// [`Input::SetUnsafeSigner`].
+    Ok {
+        /// When.
+        at: UnixMillis,
+    },
+    /// Reads have failed since `since` (Unix ms); the node keeps the last known signer.
+    Failing {
+        /// First failure of the current run of failures.
+        since: UnixMillis,
+        /// The last error, for the health report (bounded by the sender).
+        error: String,
+    },
 }
 
 /// Why the node asks for a disconnect.

@@ -51,7 +51,8 @@ use crate::stats::{NodeStats, Stats};
 pub use config::{Config, ReqRespConfig};
 pub use io::{
     Action, DeliveredBlock, Direction, DisconnectReason, GossipMessage, Input, LocalInfo,
-    MessageHandle, PublishError, PublishRequest, RequestId, StreamHandle, UnixMillis,
+    MessageHandle, PublishError, PublishRequest, RequestId, SIGNER_SUSPECT_INTERVAL_MS,
+    SignerSourceStatus, StreamHandle, UnixMillis,
 };
 pub use rng::SplitMix64;
 pub use state::{NodeState, RestoreReport, STATE_VERSION, StateChanges, StateError, StateUpdate};
@@ -92,6 +93,8 @@ pub struct Node {
     /// The application score last sent to gossipsub per peer (only non-zero ones; bounded by
     /// the app-score table, entries leave when the score decays to zero or the peer leaves).
     app_scores_sent: BTreeMap<PeerId, f64>,
+    /// The runtime's last report on its signer source, if it has one.
+    signer_source: Option<SignerSourceStatus>,
 }
 
 /// One waiting `opp2p_connectPeer` call.
@@ -150,6 +153,7 @@ impl Node {
             next_housekeeping: 0,
             persist_pending: StateChanges::default(),
             app_scores_sent: BTreeMap::new(),
+            signer_source: None,
             config,
         }
     }
@@ -161,6 +165,7 @@ impl Node {
         match input {
             Input::Gossip(msg) => self.handle_gossip(now, msg),
             Input::SetUnsafeSigner(signer) => self.validator.set_signer(signer, now),
+            Input::SignerSource(status) => self.signer_source = Some(status),
             Input::Tick => {}
             Input::ConnectionEstablished {
                 peer,
