@@ -47,6 +47,10 @@ const MAX_REQUEST_BYTES: u64 = 64;
 /// socket until it finishes or times out (20 s), so silent sockets beyond this are closed at
 /// once instead of exhausting descriptors.
 pub const MAX_PENDING_INBOUND: u32 = 64;
+/// Handshakes in progress from one source address at most (IPv6: one /64), so one host
+/// re-opening silent sockets cannot take every one of the [`MAX_PENDING_INBOUND`] places.
+/// Loopback is exempt when the gater exempts it from its caps (local devnets).
+pub const MAX_PENDING_INBOUND_PER_IP: u32 = 8;
 /// Our own dials in progress, at most (the connection manager keeps ≤ 4 + 8 in flight).
 pub const MAX_PENDING_OUTBOUND: u32 = 32;
 /// Established connections to one peer id, at most: two, for the moment both sides dial each
@@ -140,6 +144,56 @@ pub struct Gate {
     /// The protocol core.
     pub node: Node,
     clock: Clock,
+    pending: PendingInbound,
+}
+
+/// Inbound handshakes in progress, by source address (see [`MAX_PENDING_INBOUND_PER_IP`]).
+/// Each entry leaves when libp2p reports the connection established or failed, so the maps
+/// hold at most [`MAX_PENDING_INBOUND`] entries.
+#[derive(Debug, Default)]
+struct PendingInbound {
+    by_source: std::collections::HashMap<IpAddr, u32>,
+    by_id: std::collections::HashMap<ConnectionId, IpAddr>,
+}
+
+impl PendingInbound {
+    /// The address a source is counted under: an IPv4 address, or an IPv6 address's /64 (a
+    /// host usually holds a whole /64, so counting single IPv6 addresses bounds nothing).
+    fn source(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => {
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                IpAddr::V6(o.into())
+            }
+        }
+    }
+
+    /// Takes a place for `id` from `ip`, or says the source has none left.
+    fn admit(&mut self, id: ConnectionId, ip: IpAddr) -> bool {
+        let source = Self::source(ip);
+        let n = self.by_source.entry(source).or_default();
+        if *n >= MAX_PENDING_INBOUND_PER_IP {
+            return false;
+        }
+        *n += 1;
+        self.by_id.insert(id, source);
+        true
+    }
+
+    /// Gives back `id`'s place, if it holds one.
+    fn release(&mut self, id: ConnectionId) {
+        let Some(source) = self.by_id.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.by_source.get_mut(&source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_source.remove(&source);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Gate {
@@ -151,7 +205,11 @@ impl std::fmt::Debug for Gate {
 impl Gate {
     /// A gate around `node`, reading time from `clock`.
     pub fn new(node: Node, clock: Clock) -> Self {
-        Self { node, clock }
+        Self {
+            node,
+            clock,
+            pending: PendingInbound::default(),
+        }
     }
 
     fn now(&self) -> UnixMillis {
@@ -165,17 +223,24 @@ impl NetworkBehaviour for Gate {
 
     fn handle_pending_inbound_connection(
         &mut self,
-        _id: ConnectionId,
+        id: ConnectionId,
         _local: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
         let now = self.now();
-        match Node::ip_of(remote) {
-            Some(ip) if !self.node.allow_inbound(now, ip) => {
-                Err(ConnectionDenied::new(Refused("inbound ip")))
-            }
-            _ => Ok(()),
+        let Some(ip) = Node::ip_of(remote) else {
+            return Ok(());
+        };
+        if !self.node.allow_inbound(now, ip) {
+            return Err(ConnectionDenied::new(Refused("inbound ip")));
         }
+        let exempt = ip.is_loopback() && self.node.config().gater.exempt_loopback_from_caps;
+        if !exempt && !self.pending.admit(id, ip) {
+            return Err(ConnectionDenied::new(Refused(
+                "handshakes from this address",
+            )));
+        }
+        Ok(())
     }
 
     fn handle_established_inbound_connection(
@@ -242,6 +307,11 @@ impl NetworkBehaviour for Gate {
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         let now = self.now();
+        match &event {
+            FromSwarm::ConnectionEstablished(e) => self.pending.release(e.connection_id),
+            FromSwarm::ListenFailure(e) => self.pending.release(e.connection_id),
+            _ => {}
+        }
         match event {
             FromSwarm::ConnectionEstablished(e) if e.other_established == 0 => {
                 let direction = if e.endpoint.is_dialer() {
@@ -519,6 +589,39 @@ pub fn build(
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn one_source_holds_at_most_its_share_of_handshakes_and_ipv6_counts_by_64() {
+        let mut p = PendingInbound::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let id = ConnectionId::new_unchecked;
+        for i in 0..MAX_PENDING_INBOUND_PER_IP as usize {
+            assert!(p.admit(id(i), a));
+        }
+        assert!(!p.admit(id(100), a), "one more from the same address");
+        assert!(p.admit(id(101), b), "another address has its own share");
+        p.release(id(0));
+        p.release(id(0)); // twice: no effect
+        p.release(id(999)); // never admitted: no effect
+        assert!(
+            p.admit(id(102), a),
+            "a finished handshake gives its place back"
+        );
+        assert!(!p.admit(id(103), a));
+        // Every address of one /64 shares the share; the next /64 does not.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        for i in 0..MAX_PENDING_INBOUND_PER_IP as usize {
+            let ip = v6(&format!("2001:db8:1:2::{:x}", i + 1));
+            assert!(p.admit(id(200 + i), ip));
+        }
+        assert!(!p.admit(id(300), v6("2001:db8:1:2:ffff::9")));
+        assert!(p.admit(id(301), v6("2001:db8:1:3::1")));
+        for i in 0..400 {
+            p.release(id(i));
+        }
+        assert!(p.by_id.is_empty() && p.by_source.is_empty(), "{p:?}");
+    }
 
     #[test]
     fn a_connection_queues_at_most_go_libp2ps_32_messages() {

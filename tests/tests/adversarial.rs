@@ -398,6 +398,77 @@ fn hundreds_of_raw_connections_leave_the_node_responsive_and_leak_no_descriptors
     });
 }
 
+/// Twice as many silent sockets as there are handshake places, all from one address
+/// (127.0.0.3), with the gater's loopback exemption off: the node keeps at most
+/// `MAX_PENDING_INBOUND_PER_IP` of them and closes the rest at once, so an honest peer dialling
+/// in from another address afterwards still gets a place and its blocks arrive. Before the
+/// per-source cap, the first 64 sockets held every place for 20 s and the honest dial failed.
+#[test]
+fn silent_sockets_from_one_address_cannot_take_every_handshake_place() {
+    use op_p2p_node::behaviour::{MAX_PENDING_INBOUND, MAX_PENDING_INBOUND_PER_IP};
+    use tokio::io::AsyncReadExt;
+    let _serial = one_at_a_time();
+    Rt::Tokio.block_on_within(TEST_TIMEOUT, async {
+        let mut s = sequencer_config(0);
+        s.listen_ip = Ipv4Addr::new(127, 0, 0, 2).into();
+        let sequencer = Rt::Tokio.spawn(s).await;
+        let mut c = dev_config(1);
+        c.core.gater.exempt_loopback_from_caps = false;
+        let mut ours = Rt::Tokio.spawn(c).await;
+        let mut blocks = ours.blocks().expect("blocks");
+        let port = tcp_port(&ours.listen_addrs()[0]);
+        let attacker = Ipv4Addr::new(127, 0, 0, 3);
+        let n = 2 * MAX_PENDING_INBOUND as usize;
+        let mut sockets = Vec::with_capacity(n);
+        for _ in 0..n {
+            let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+            sock.bind((attacker, 0).into()).expect("bind 127.0.0.3");
+            let s = sock
+                .connect((Ipv4Addr::LOCALHOST, port).into())
+                .await
+                .expect("the node accepts TCP");
+            sockets.push(s);
+        }
+        // A socket the node closed reads end-of-stream (or a reset) at once; one it keeps in
+        // its handshake stays silent.
+        let reads = sockets.iter_mut().map(|s| async move {
+            let mut b = [0u8; 64];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), s.read(&mut b)).await {
+                    Err(_) => return true,
+                    Ok(Ok(0)) | Ok(Err(_)) => return false,
+                    // The node's multistream header on a socket it keeps: read on.
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
+        let open = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .filter(|o| *o)
+            .count();
+        eprintln!(
+            "silent sockets: {n} from {attacker}, {open} kept in handshake (cap per source \
+             {MAX_PENDING_INBOUND_PER_IP}, places {MAX_PENDING_INBOUND})"
+        );
+        assert!(
+            open <= MAX_PENDING_INBOUND_PER_IP as usize,
+            "{open} handshakes kept from one address"
+        );
+        // The honest peer dials in while every attacker socket is still held.
+        connect(&sequencer, &ours).await;
+        publish_signed(&sequencer, &block(1, 2, 32)).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), blocks.next())
+            .await
+            .expect("the honest peer's block arrives")
+            .expect("our node runs");
+        assert_eq!(got.envelope.payload.as_v1().block_number, 1);
+        drop(sockets);
+        shutdown(ours).await;
+        shutdown(sequencer).await;
+    });
+}
+
 /// The default high-water mark (`p2p.peers.hi`).
 fn ours_hi() -> usize {
     op_p2p_core::peers::tides::ConnConfig::default().high
