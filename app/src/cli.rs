@@ -14,6 +14,9 @@
 //! - The chain comes from `--network` (a [`op_p2p_core::presets`] name) or from `--chain-id`
 //!   and `--unsafe-signer`; `--unsafe-signer`, the fork times and `--block-time` override the
 //!   preset. A `--chain-id` that contradicts `--network` is an error.
+//! - `--l1` reads the unsafe block signer from L1's `SystemConfig` as op-node does (`http://`
+//!   only); `--verifier.l1-confs` defaults to 4, not op-node's 0, and `--l1.chain-id` (the L1
+//!   must report it) is ours. See [`L1Args`].
 //! - `--p2p.bootnodes` unset (or empty) uses op-node's built-in list, as op-node does; it is
 //!   the list every preset carries (discovery filters records by chain).
 //! - The node key: `--p2p.priv.path` if given (created if missing, like op-node), else
@@ -1110,7 +1113,10 @@ mod tests {
         )
         .unwrap();
         let l1 = c.l1.unwrap();
-        assert_eq!(l1.endpoint.to_string(), "http://127.0.0.1:8545/");
+        assert_eq!(
+            (l1.endpoint.host(), l1.endpoint.port()),
+            ("127.0.0.1", 8545)
+        );
         assert_eq!(l1.system_config, OP_SEPOLIA.l1().unwrap().system_config);
         assert_eq!(l1.chain_id, 11_155_111);
         assert_eq!(

@@ -825,7 +825,7 @@ impl NodeConfigBuilder {
             return Ok(None);
         };
         let endpoint = L1Endpoint::parse(url).map_err(|source| ConfigError::L1Url {
-            input: echo(url),
+            input: echo(&without_path(url)),
             source,
         })?;
         let preset = self.preset.and_then(|p| p.l1().map(|l1| (p.name, l1)));
@@ -1007,6 +1007,17 @@ impl NodeConfigBuilder {
     }
 }
 
+/// A URL up to its host and port (`scheme://authority/…`): hosted L1 endpoints carry their API
+/// key in the path or query, which an error message must not repeat.
+fn without_path(url: &str) -> String {
+    let url = url.trim();
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].find(['/', '?']) {
+        Some(end) => format!("{}/…", &url[..start + end]),
+        None => url.to_owned(),
+    }
+}
+
 /// The L1 reader's settings that can be wrong after resolving.
 fn check_l1(l1: &L1Config) -> Result<(), ConfigError> {
     if l1.chain_id == 0 {
@@ -1148,6 +1159,23 @@ fn echo(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_l1_url_in_an_error_shows_no_path_or_query() {
+        assert_eq!(
+            without_path("https://eth.example/v3/SECRET"),
+            "https://eth.example/…"
+        );
+        assert_eq!(without_path("http://h:1?key=SECRET"), "http://h:1/…");
+        assert_eq!(without_path("http://h:1"), "http://h:1");
+        let err = NodeConfig::builder(keypair(1))
+            .preset(&op_p2p_core::presets::BASE)
+            .l1_rpc("https://eth.example/v3/SECRET")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::L1Url { .. }));
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
     use super::*;
     use op_p2p_core::discovery::TableConfig;
     use op_p2p_core::presets::{ALL, BASE, OP_SEPOLIA};

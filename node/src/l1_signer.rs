@@ -151,9 +151,12 @@ impl FromStr for L1Endpoint {
     }
 }
 
+/// The URL with its path and query hidden (`http://host:port/…`): hosted endpoints carry
+/// their API key there, and this is what logs and `Debug` show.
 impl fmt::Display for L1Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.path)
+        let path = if self.path == "/" { "/" } else { "/…" };
+        write!(f, "http://{}{path}", self.authority)
     }
 }
 
@@ -200,7 +203,8 @@ impl L1Config {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum L1Error {
-    /// No tokio runtime to run the client on (the reader's thread could not start one).
+    /// No tokio runtime to run the client on (the reader's thread could not start one); no
+    /// read will happen.
     #[error("no tokio runtime for the L1 client")]
     Host(#[source] std::io::Error),
     /// The TCP connection failed.
@@ -663,10 +667,11 @@ pub(crate) fn start<R: Runtime>(
 ) -> std::io::Result<ReaderLink> {
     let (updates_tx, updates) = mpsc::channel(UPDATE_QUEUE);
     let (suspects, suspects_rx) = mpsc::channel(1);
-    let task = run(runtime.clone(), config, updates_tx, suspects_rx, metrics);
     if let Some(handle) = runtime.tokio_handle() {
+        let task = run(runtime.clone(), config, updates_tx, suspects_rx, metrics);
         drop(handle.spawn(task));
     } else {
+        let runtime = runtime.clone();
         std::thread::Builder::new()
             .name("op-p2p-l1".into())
             .spawn(move || {
@@ -674,9 +679,18 @@ pub(crate) fn start<R: Runtime>(
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(task),
+                    Ok(rt) => rt.block_on(run(runtime, config, updates_tx, suspects_rx, metrics)),
                     Err(e) => {
-                        tracing::error!(error = %e, "no tokio runtime for the L1 signer reader")
+                        // No reads at all: the core keeps its signer and hears why.
+                        let error = L1Error::Host(e);
+                        tracing::error!(error = %error.report(), "the L1 signer reader cannot run");
+                        metrics.on_read(error.kind(), None);
+                        let mut updates = updates_tx;
+                        let _ =
+                            updates.try_send(Input::SignerSource(SignerSourceStatus::Failing {
+                                since: runtime.now_ms(),
+                                error: error.report(),
+                            }));
                     }
                 }
                 tracing::debug!("L1 signer reader stopped");
@@ -775,7 +789,9 @@ mod tests {
             (e.host(), e.port(), e.path.as_str()),
             ("::1", 80, "/rpc?key=x")
         );
-        assert_eq!(e.to_string(), "http://[::1]/rpc?key=x");
+        // The path and query (an API key, often) never reach a log.
+        assert_eq!(e.to_string(), "http://[::1]/…");
+        assert_eq!(format!("{e:?}"), "http://[::1]/…");
         assert_eq!(
             L1Endpoint::parse("https://eth.example"),
             Err(L1UrlError::Scheme("https".into()))
