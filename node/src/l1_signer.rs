@@ -24,6 +24,7 @@
 //! calls need nothing more. Only `http://` URLs are served (no TLS in this crate).
 
 use std::fmt;
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -702,8 +703,8 @@ pub(crate) fn start<R: Runtime>(
 async fn run<R: Runtime>(
     runtime: R,
     config: L1Config,
-    mut updates: mpsc::Sender<Input>,
-    mut suspects: mpsc::Receiver<Address>,
+    updates: mpsc::Sender<Input>,
+    suspects: mpsc::Receiver<Address>,
     metrics: crate::metrics::L1SignerMetrics,
 ) {
     tracing::info!(
@@ -714,48 +715,70 @@ async fn run<R: Runtime>(
         interval = ?config.reload_interval,
         "reading the unsafe block signer from L1"
     );
-    let mut schedule = Schedule::new(config.reload_interval, runtime.now_ms());
+    drive(
+        || runtime.now_ms(),
+        config.reload_interval,
+        || read_signer(&config),
+        updates,
+        suspects,
+        &metrics,
+    )
+    .await;
+}
+
+/// The reader's loop over any clock and read: reads when the [`Schedule`] says, tells the
+/// driver what the [`Tracker`] says, and brings a read forward on each suspect. Ends when the
+/// driver is gone (either channel closed).
+async fn drive<Fut: Future<Output = Result<Address, L1Error>>>(
+    now: impl Fn() -> UnixMillis,
+    interval: Duration,
+    mut read: impl FnMut() -> Fut,
+    mut updates: mpsc::Sender<Input>,
+    mut suspects: mpsc::Receiver<Address>,
+    metrics: &crate::metrics::L1SignerMetrics,
+) {
+    let mut schedule = Schedule::new(interval, now());
     let mut tracker = Tracker::default();
     loop {
-        let now = runtime.now_ms();
-        if schedule.due(now) {
-            schedule.on_start(now);
-            let result = read_signer(&config).await;
-            let now = runtime.now_ms();
+        let at = now();
+        if schedule.due(at) {
+            schedule.on_start(at);
+            let result = read().await;
+            let at = now();
             match &result {
                 Ok(signer) => {
-                    schedule.on_success(now);
+                    schedule.on_success(at);
                     if tracker.signer() != Some(*signer) {
                         tracing::info!(%signer, "unsafe block signer from L1");
                         metrics.on_change();
                     }
-                    metrics.on_read("ok", Some(now));
+                    metrics.on_read("ok", Some(at));
                 }
                 Err(e) => {
-                    schedule.on_failure(now);
+                    schedule.on_failure(at);
                     tracing::warn!(
                         error = %e.report(),
                         failures = schedule.failures(),
-                        retry_in_ms = schedule.next_at().saturating_sub(now),
+                        retry_in_ms = schedule.next_at().saturating_sub(at),
                         "reading the unsafe block signer from L1 failed; keeping the last one"
                     );
                     metrics.on_read(e.kind(), None);
                 }
             }
-            for input in tracker.on_result(&result, now) {
+            for input in tracker.on_result(&result, at) {
                 if futures::SinkExt::send(&mut updates, input).await.is_err() {
                     return;
                 }
             }
             continue;
         }
-        let wait = Duration::from_millis(schedule.next_at().saturating_sub(now));
+        let wait = Duration::from_millis(schedule.next_at().saturating_sub(at));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             suspect = suspects.next() => match suspect {
                 Some(address) => {
                     tracing::info!(%address, "signer suspected stale; re-reading L1 soon");
-                    schedule.on_suspect(runtime.now_ms());
+                    schedule.on_suspect(now());
                 }
                 // The driver is gone.
                 None => return,
@@ -941,6 +964,71 @@ mod tests {
                 ..
             })]
         ));
+    }
+
+    /// The reader's loop in virtual time (tokio's paused clock): one read at start, a suspect
+    /// right after it waits out [`SUSPECT_MIN_GAP_MS`], a later one reads at once, and neither
+    /// waits for the 10-minute interval.
+    #[tokio::test(start_paused = true)]
+    async fn a_suspect_brings_the_next_read_forward() {
+        use std::sync::{Arc, Mutex};
+        let start = tokio::time::Instant::now();
+        let now = move || 1_000_000 + start.elapsed().as_millis() as u64;
+        let reads = Arc::new(Mutex::new(Vec::new()));
+        let log = reads.clone();
+        let read = move || {
+            log.lock().unwrap().push(now() - 1_000_000);
+            std::future::ready(Ok(Address::repeat_byte(7)))
+        };
+        let (updates_tx, mut updates) = mpsc::channel(8);
+        let (mut suspects, suspects_rx) = mpsc::channel(1);
+        let metrics = crate::metrics::L1SignerMetrics::default();
+        let reader = tokio::spawn(async move {
+            drive(
+                now,
+                DEFAULT_RELOAD_INTERVAL,
+                read,
+                updates_tx,
+                suspects_rx,
+                &metrics,
+            )
+            .await;
+        });
+        // The first read: the signer, then the status.
+        assert!(matches!(
+            updates.next().await,
+            Some(Input::SetUnsafeSigner(_))
+        ));
+        assert!(matches!(
+            updates.next().await,
+            Some(Input::SignerSource(SignerSourceStatus::Ok {
+                at: 1_000_000
+            }))
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        futures::SinkExt::send(&mut suspects, Address::ZERO)
+            .await
+            .unwrap();
+        assert!(matches!(
+            updates.next().await,
+            Some(Input::SignerSource(SignerSourceStatus::Ok {
+                at: 1_010_000
+            }))
+        ));
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        futures::SinkExt::send(&mut suspects, Address::ZERO)
+            .await
+            .unwrap();
+        assert!(matches!(
+            updates.next().await,
+            Some(Input::SignerSource(SignerSourceStatus::Ok {
+                at: 1_110_000
+            }))
+        ));
+        assert_eq!(*reads.lock().unwrap(), [0, SUSPECT_MIN_GAP_MS, 110_000]);
+        // The driver gone, the reader ends.
+        drop(suspects);
+        reader.await.unwrap();
     }
 
     #[test]
