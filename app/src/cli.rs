@@ -14,6 +14,9 @@
 //! - The chain comes from `--network` (a [`op_p2p_core::presets`] name) or from `--chain-id`
 //!   and `--unsafe-signer`; `--unsafe-signer`, the fork times and `--block-time` override the
 //!   preset. A `--chain-id` that contradicts `--network` is an error.
+//! - `--l1` reads the unsafe block signer from L1's `SystemConfig` as op-node does (`http://`
+//!   only); `--verifier.l1-confs` defaults to 4, not op-node's 0, and `--l1.chain-id` (the L1
+//!   must report it) is ours. See [`L1Args`].
 //! - `--p2p.bootnodes` unset (or empty) uses op-node's built-in list, as op-node does; it is
 //!   the list every preset carries (discovery filters records by chain).
 //! - The node key: `--p2p.priv.path` if given (created if missing, like op-node), else
@@ -208,7 +211,59 @@ pub struct NodeArgs {
     /// Seed of the node's RNG, for reproducible tests only [default: from the OS].
     #[arg(long, env = "OP_P2P_RNG_SEED", hide = true)]
     pub rng_seed: Option<u64>,
+    /// Reading the unsafe block signer from L1.
+    #[command(flatten)]
+    pub l1: L1Args,
 }
+
+// ---- reading the signer from L1 ----
+
+/// The flags that make the node follow the unsafe block signer in L1's `SystemConfig`, as
+/// op-node does (op-node's names and environment variables where it has them).
+#[derive(Debug, Clone, Args)]
+pub struct L1Args {
+    /// L1 execution node JSON-RPC URL (http:// only). With it, the unsafe block signer is read
+    /// from the chain's SystemConfig on L1 at start and every reload interval; --unsafe-signer
+    /// (or the preset's) is the signer until the first read succeeds.
+    #[arg(long = "l1", env = "OP_P2P_L1_ETH_RPC")]
+    pub l1_url: Option<String>,
+    /// The chain's SystemConfig proxy address on L1 [default: the --network preset's].
+    #[arg(long = "rollup.system-config", env = "OP_P2P_ROLLUP_SYSTEM_CONFIG")]
+    pub l1_system_config: Option<Address>,
+    /// The chain id the L1 must report [default: the --network preset's L1, 1 or 11155111].
+    #[arg(long = "l1.chain-id", env = "OP_P2P_L1_CHAIN_ID")]
+    pub l1_chain_id: Option<u64>,
+    /// How often the signer is re-read from L1 (at least 1s).
+    #[arg(long = "l1.runtime-config-reload-interval", env = "OP_P2P_L1_RUNTIME_CONFIG_RELOAD_INTERVAL",
+          default_value = "10m", value_parser = parse_go_duration)]
+    pub l1_reload_interval: Duration,
+    /// Blocks behind the L1 head the signer is read at (op-node's flag, whose default is 0;
+    /// ours is 4 so a shallow L1 reorg cannot flip the signer).
+    #[arg(long = "verifier.l1-confs", env = "OP_P2P_VERIFIER_L1_CONFS", default_value_t = op_p2p_node::l1_signer::DEFAULT_L1_CONFS)]
+    pub l1_confs: u64,
+}
+
+impl L1Args {
+    /// These flags on `b` (nothing without `--l1`).
+    fn apply(&self, mut b: NodeConfigBuilder) -> NodeConfigBuilder {
+        let Some(url) = &self.l1_url else {
+            return b;
+        };
+        b = b
+            .l1_rpc(url)
+            .l1_reload_interval(self.l1_reload_interval)
+            .l1_confs(self.l1_confs);
+        if let Some(address) = self.l1_system_config {
+            b = b.system_config(address);
+        }
+        if let Some(id) = self.l1_chain_id {
+            b = b.l1_chain_id(id);
+        }
+        b
+    }
+}
+
+// ---- end of reading the signer from L1 ----
 
 /// The `keygen` subcommand: write a new node key in op-node's `--p2p.priv.path` format.
 #[derive(Debug, Clone, Args)]
@@ -422,6 +477,7 @@ fn builder(
     if let Some(agent) = &args.user_agent {
         b = b.agent_version(agent);
     }
+    b = args.l1.apply(b);
     Ok(b)
 }
 
@@ -1033,5 +1089,111 @@ mod tests {
         ] {
             assert!(parse_go_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// `--l1` and its siblings reach the builder; the preset gives the SystemConfig and the
+    /// L1 chain id; a custom chain needs both; bad values are typed errors.
+    #[test]
+    fn l1_flags_reach_the_config() {
+        use op_p2p_node::l1_signer::{DEFAULT_L1_CONFS, DEFAULT_RELOAD_INTERVAL};
+        let a = parse(&[]);
+        assert_eq!(a.l1.l1_url, None);
+        assert_eq!(a.l1.l1_reload_interval, DEFAULT_RELOAD_INTERVAL);
+        assert_eq!(a.l1.l1_confs, DEFAULT_L1_CONFS);
+        assert!(
+            node_config(&parse(&["--network=base"]), SECRET)
+                .unwrap()
+                .l1
+                .is_none()
+        );
+
+        let c = node_config(
+            &parse(&["--network=op-sepolia", "--l1", "http://127.0.0.1:8545"]),
+            SECRET,
+        )
+        .unwrap();
+        let l1 = c.l1.unwrap();
+        assert_eq!(
+            (l1.endpoint.host(), l1.endpoint.port()),
+            ("127.0.0.1", 8545)
+        );
+        assert_eq!(l1.system_config, OP_SEPOLIA.l1().unwrap().system_config);
+        assert_eq!(l1.chain_id, 11_155_111);
+        assert_eq!(
+            (l1.reload_interval, l1.confs),
+            (DEFAULT_RELOAD_INTERVAL, DEFAULT_L1_CONFS)
+        );
+
+        let c = node_config(
+            &parse(&[
+                "--chain-id=901",
+                "--unsafe-signer",
+                SIGNER,
+                "--l1=http://l1:8545/rpc",
+                "--rollup.system-config",
+                SIGNER,
+                "--l1.chain-id=900",
+                "--l1.runtime-config-reload-interval=30s",
+                "--verifier.l1-confs=0",
+            ]),
+            SECRET,
+        )
+        .unwrap();
+        let l1 = c.l1.unwrap();
+        assert_eq!(l1.system_config, SIGNER.parse::<Address>().unwrap());
+        assert_eq!((l1.chain_id, l1.confs), (900, 0));
+        assert_eq!(l1.reload_interval, Duration::from_secs(30));
+
+        let custom = [
+            "--chain-id=901",
+            "--unsafe-signer",
+            SIGNER,
+            "--l1=http://l1:8545",
+        ];
+        type Check = fn(&ConfigError) -> bool;
+        let cases: [(&[&str], Check); 6] = [
+            (&custom, |e| {
+                matches!(e, ConfigError::NoSystemConfig { chain_id: 901 })
+            }),
+            (&["--network=base", "--l1=https://l1"], |e| {
+                matches!(e, ConfigError::L1Url { .. })
+            }),
+            (
+                &["--network=base", "--l1=http://l1", "--l1.chain-id=5"],
+                |e| matches!(e, ConfigError::L1ChainIdMismatch { given: 5, .. }),
+            ),
+            (
+                &["--network=base", "--l1=http://l1", "--l1.chain-id=0"],
+                |e| matches!(e, ConfigError::L1ChainIdMismatch { given: 0, .. }),
+            ),
+            (
+                &[
+                    "--network=base",
+                    "--l1=http://l1",
+                    "--l1.runtime-config-reload-interval=500ms",
+                ],
+                |e| matches!(e, ConfigError::L1ReloadInterval(_)),
+            ),
+            (
+                &[
+                    "--network=base",
+                    "--l1=http://l1",
+                    "--verifier.l1-confs=100000",
+                ],
+                |e| matches!(e, ConfigError::L1Confs(100_000)),
+            ),
+        ];
+        for (flags, want) in cases {
+            match node_config(&parse(flags), SECRET) {
+                Err(CliError::Config(e)) => assert!(want(&e), "{flags:?}: {e}"),
+                other => panic!("{flags:?}: {other:?}"),
+            }
+        }
+        let mut with_sc = custom.to_vec();
+        with_sc.extend(["--rollup.system-config", SIGNER]);
+        assert!(matches!(
+            node_config(&parse(&with_sc), SECRET),
+            Err(CliError::Config(ConfigError::NoL1ChainId { chain_id: 901 }))
+        ));
     }
 }

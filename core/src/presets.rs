@@ -145,6 +145,85 @@ impl Preset {
     }
 }
 
+// ---- L1: where each network's unsafe block signer lives ----
+//
+// Sources: `[REG-L1]` ethereum-optimism/superchain-registry
+// - `superchain/configs/mainnet/op.toml` and `sepolia/op.toml` @
+//   8336d2aedd19b87a57b01ae36ba4afef8ea377d0 (`[addresses] SystemConfigProxy`);
+// - `superchain/configs/mainnet/base.toml` and `sepolia/base.toml` @
+//   5b055be4d294ce43814a44c8839d89b2436dc8aa, the last commit before the registry removed Base
+//   (0d9aefc4, "superchain: remove base-mainnet|sepolia|sepolia-dev-0");
+// - `superchain/configs/{mainnet,sepolia}/superchain.toml` `[l1] chain_id` (1, 11155111).
+
+/// Where a network's unsafe block signer is kept on L1: op-node reads it from the
+/// `SystemConfig` contract's storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L1Preset {
+    /// The L1's chain id (1 for Ethereum mainnet, 11155111 for Sepolia).
+    pub chain_id: u64,
+    /// The chain's `SystemConfig` proxy on L1.
+    pub system_config: Address,
+}
+
+/// Ethereum mainnet's chain id.
+pub const L1_MAINNET: u64 = 1; // [REG-L1] mainnet/superchain.toml
+/// Sepolia's chain id.
+pub const L1_SEPOLIA: u64 = 11_155_111; // [REG-L1] sepolia/superchain.toml
+
+impl Preset {
+    /// Where this network's unsafe block signer is kept on L1, for the presets that know it
+    /// (all four).
+    pub fn l1(&self) -> Option<L1Preset> {
+        let (chain_id, system_config) = match self.name {
+            "op-mainnet" => (
+                L1_MAINNET,
+                address!("0x229047fed2591dbec1eF1118d64F7aF3dB9EB290"), // [REG-L1] mainnet/op.toml
+            ),
+            "base" => (
+                L1_MAINNET,
+                address!("0x73a79Fab69143498Ed3712e519A88a918e1f4072"), // [REG-L1] mainnet/base.toml
+            ),
+            "op-sepolia" => (
+                L1_SEPOLIA,
+                address!("0x034edD2A225f7f429A63E0f1D2084B9E0A93b538"), // [REG-L1] sepolia/op.toml
+            ),
+            "base-sepolia" => (
+                L1_SEPOLIA,
+                address!("0xf272670eb55e895584501d564AfEB048bEd26194"), // [REG-L1] sepolia/base.toml
+            ),
+            _ => return None,
+        };
+        Some(L1Preset {
+            chain_id,
+            system_config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod l1_tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_names_its_l1_and_system_config() {
+        for p in ALL {
+            let l1 = p.l1().expect(p.name);
+            let want = if p.name.ends_with("sepolia") {
+                L1_SEPOLIA
+            } else {
+                L1_MAINNET
+            };
+            assert_eq!(l1.chain_id, want, "{}", p.name);
+            assert!(!l1.system_config.is_zero());
+        }
+        let all: std::collections::BTreeSet<_> =
+            ALL.iter().map(|p| p.l1().unwrap().system_config).collect();
+        assert_eq!(all.len(), ALL.len());
+    }
+}
+
+// ---- end L1 ----
+
 #[cfg(test)]
 mod tests {
     use super::*;

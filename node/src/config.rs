@@ -21,6 +21,7 @@ use op_p2p_core::peers::tides::{ConnConfig, MAX_PEERS_HI};
 use op_p2p_core::presets::{OP_NODE_BOOTNODES, Preset};
 
 use crate::http::{DEFAULT_VHOSTS, VhostError, VirtualHosts};
+use crate::l1_signer::{L1Config, L1Endpoint, L1UrlError, MAX_L1_CONFS};
 
 /// libp2p TCP port (and discv5 UDP port) of a builder-made node unless set: op-node's.
 pub const DEFAULT_P2P_PORT: u16 = 9222;
@@ -73,6 +74,10 @@ pub struct NodeConfig {
     /// peer sharing its IP with more than 10 others scores negative and is kept out of the
     /// mesh. Only for devnets and benchmarks that run many nodes on one host (127.0.0.1).
     pub ip_colocation_whitelist: Vec<IpAddr>,
+    /// Where the unsafe block signer is read from on L1 (`--l1`), if it is: the node then
+    /// follows L1's `SystemConfig` (see [`crate::l1_signer`]) and `core`'s signer is only the
+    /// one it starts with.
+    pub l1: Option<L1Config>,
 }
 
 /// Why a node configuration is refused, by [`NodeConfigBuilder::build`],
@@ -182,6 +187,53 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: StaticPeerError,
     },
+    // ---- reading the signer from L1 ----
+    /// The L1 URL (`--l1`) is refused.
+    #[error("l1 {input:?}: {source}")]
+    L1Url {
+        /// The URL (shortened).
+        input: String,
+        /// Why.
+        #[source]
+        source: L1UrlError,
+    },
+    /// Reading the signer from L1 needs the chain's `SystemConfig` address, and the chain has
+    /// no preset that gives it.
+    #[error("chain {chain_id} has no preset SystemConfig: give rollup.system-config")]
+    NoSystemConfig {
+        /// The L2 chain id.
+        chain_id: u64,
+    },
+    /// Reading the signer from L1 needs the L1's chain id, and the chain has no preset that
+    /// gives it.
+    #[error("chain {chain_id} has no preset L1: give the L1 chain id")]
+    NoL1ChainId {
+        /// The L2 chain id.
+        chain_id: u64,
+    },
+    /// L1 chain id 0.
+    #[error("the L1 chain id must not be 0")]
+    ZeroL1ChainId,
+    /// The L1 chain id given contradicts the preset's.
+    #[error("L1 chain id {given} contradicts preset {preset} (L1 chain {preset_l1_chain_id})")]
+    L1ChainIdMismatch {
+        /// The preset's name.
+        preset: &'static str,
+        /// The preset's L1 chain id.
+        preset_l1_chain_id: u64,
+        /// The L1 chain id given.
+        given: u64,
+    },
+    /// The reload interval is under a second.
+    #[error("l1.runtime-config-reload-interval must be at least 1s, not {0:?}")]
+    L1ReloadInterval(Duration),
+    /// More confirmations than [`MAX_L1_CONFS`].
+    #[error("verifier.l1-confs {0} is above the most allowed, {MAX_L1_CONFS}")]
+    L1Confs(u64),
+    /// A JSON-RPC deadline of zero.
+    #[error("the L1 request timeout must not be 0")]
+    L1RequestTimeout,
+    // ---- end of reading the signer from L1 ----
 }
 
 /// Why a static peer multiaddr is refused.
@@ -231,6 +283,7 @@ impl NodeConfig {
             datadir: None,
             agent_version: default_agent_version(),
             ip_colocation_whitelist: Vec::new(),
+            l1: None,
         };
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
@@ -266,6 +319,9 @@ impl NodeConfig {
         check_bans(&self.core.bans)?;
         self.rpc_virtual_hosts()?;
         check_netrestrict(self.core.gater.netrestrict.as_deref())?;
+        if let Some(l1) = &self.l1 {
+            check_l1(l1)?;
+        }
         for (index, (peer, addrs)) in self.core.static_peers.iter().enumerate() {
             let shown = addrs
                 .first()
@@ -385,6 +441,18 @@ pub struct NodeConfigBuilder {
     netrestrict: Option<Entries<IpNet>>,
     rng_seed: Option<u64>,
     sequencer_key: Option<SequencerKey>,
+    l1: L1Settings,
+}
+
+/// The builder's L1 settings, as given.
+#[derive(Debug, Clone, Default)]
+struct L1Settings {
+    url: Option<String>,
+    system_config: Option<Address>,
+    chain_id: Option<u64>,
+    reload_interval: Option<Duration>,
+    confs: Option<u64>,
+    request_timeout: Option<Duration>,
 }
 
 /// The chain settings after presets and overrides.
@@ -425,6 +493,7 @@ impl NodeConfigBuilder {
             netrestrict: None,
             rng_seed: None,
             sequencer_key: None,
+            l1: L1Settings::default(),
         }
     }
 
@@ -704,13 +773,95 @@ impl NodeConfigBuilder {
         self
     }
 
+    // ---- the signer from L1 ----
+
+    /// Reads the unsafe block signer from this L1 execution node's JSON-RPC (`--l1`,
+    /// `http://` only), at start and every
+    /// [`l1_reload_interval`](Self::l1_reload_interval), as op-node does; the signer given
+    /// by the preset or [`unsafe_signer`](Self::unsafe_signer) is the one the node starts
+    /// with. The other L1 settings matter only with this one. [default: none, the signer is
+    /// fixed]
+    pub fn l1_rpc(mut self, url: impl Into<String>) -> Self {
+        self.l1.url = Some(url.into());
+        self
+    }
+
+    /// The chain's `SystemConfig` proxy on L1 (`--rollup.system-config`) [default: the
+    /// preset's].
+    pub fn system_config(mut self, address: Address) -> Self {
+        self.l1.system_config = Some(address);
+        self
+    }
+
+    /// The chain id the L1 must report [default: the preset's, 1 or 11155111].
+    pub fn l1_chain_id(mut self, chain_id: u64) -> Self {
+        self.l1.chain_id = Some(chain_id);
+        self
+    }
+
+    /// Time between reads (`--l1.runtime-config-reload-interval`, at least 1 s) [default:
+    /// [`DEFAULT_RELOAD_INTERVAL`](crate::l1_signer::DEFAULT_RELOAD_INTERVAL), op-node's 10 minutes].
+    pub fn l1_reload_interval(mut self, interval: Duration) -> Self {
+        self.l1.reload_interval = Some(interval);
+        self
+    }
+
+    /// Blocks behind the L1 head the signer is read at (`--verifier.l1-confs`, at most
+    /// [`MAX_L1_CONFS`]) [default: [`DEFAULT_L1_CONFS`](crate::l1_signer::DEFAULT_L1_CONFS)].
+    pub fn l1_confs(mut self, confs: u64) -> Self {
+        self.l1.confs = Some(confs);
+        self
+    }
+
+    /// Deadline of each JSON-RPC call to L1 [default: [`DEFAULT_REQUEST_TIMEOUT`](crate::l1_signer::DEFAULT_REQUEST_TIMEOUT)].
+    pub fn l1_request_timeout(mut self, timeout: Duration) -> Self {
+        self.l1.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The L1 settings resolved against the preset and checked (`None` without a URL).
+    fn resolve_l1(&self, chain_id: u64) -> Result<Option<L1Config>, ConfigError> {
+        let Some(url) = &self.l1.url else {
+            return Ok(None);
+        };
+        let endpoint = L1Endpoint::parse(url).map_err(|source| ConfigError::L1Url {
+            input: echo(&without_path(url)),
+            source,
+        })?;
+        let preset = self.preset.and_then(|p| p.l1().map(|l1| (p.name, l1)));
+        let system_config = self
+            .l1
+            .system_config
+            .or(preset.map(|(_, l1)| l1.system_config))
+            .ok_or(ConfigError::NoSystemConfig { chain_id })?;
+        let l1_chain_id = match (preset, self.l1.chain_id) {
+            (Some((name, l1)), Some(given)) if given != l1.chain_id => {
+                return Err(ConfigError::L1ChainIdMismatch {
+                    preset: name,
+                    preset_l1_chain_id: l1.chain_id,
+                    given,
+                });
+            }
+            (_, Some(given)) => given,
+            (Some((_, l1)), None) => l1.chain_id,
+            (None, None) => return Err(ConfigError::NoL1ChainId { chain_id }),
+        };
+        let mut l1 = L1Config::new(endpoint, system_config, l1_chain_id);
+        l1.reload_interval = self.l1.reload_interval.unwrap_or(l1.reload_interval);
+        l1.confs = self.l1.confs.unwrap_or(l1.confs);
+        l1.request_timeout = self.l1.request_timeout.unwrap_or(l1.request_timeout);
+        check_l1(&l1)?;
+        Ok(Some(l1))
+    }
+
     // ---- checking and building ----
 
     /// Runs every check of [`build`](Self::build) that does not depend on the key (all but
     /// the key type and a static peer naming our own id), so a caller can refuse bad settings
     /// before it creates a key file.
     pub fn check(&self) -> Result<(), ConfigError> {
-        self.resolve_chain()?;
+        let chain = self.resolve_chain()?;
+        self.resolve_l1(chain.chain_id)?;
         self.resolve_bootnodes()?;
         self.resolve_static_peers()?;
         self.resolve_netrestrict()?;
@@ -724,6 +875,7 @@ impl NodeConfigBuilder {
     /// when discovery is off.
     pub fn build(self) -> Result<NodeConfig, ConfigError> {
         let chain = self.resolve_chain()?;
+        let l1 = self.resolve_l1(chain.chain_id)?;
         let bootnodes = self.resolve_bootnodes()?;
         let static_peers = self.resolve_static_peers()?;
         let netrestrict = self.resolve_netrestrict()?;
@@ -762,6 +914,7 @@ impl NodeConfigBuilder {
             datadir: self.datadir,
             agent_version,
             ip_colocation_whitelist: self.ip_colocation_whitelist,
+            l1,
         };
         config.validate()?;
         Ok(config)
@@ -852,6 +1005,34 @@ impl NodeConfigBuilder {
         }
         Ok(addrs)
     }
+}
+
+/// A URL up to its host and port (`scheme://authority/…`): hosted L1 endpoints carry their API
+/// key in the path or query, which an error message must not repeat.
+fn without_path(url: &str) -> String {
+    let url = url.trim();
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].find(['/', '?']) {
+        Some(end) => format!("{}/…", &url[..start + end]),
+        None => url.to_owned(),
+    }
+}
+
+/// The L1 reader's settings that can be wrong after resolving.
+fn check_l1(l1: &L1Config) -> Result<(), ConfigError> {
+    if l1.chain_id == 0 {
+        return Err(ConfigError::ZeroL1ChainId);
+    }
+    if l1.reload_interval < Duration::from_secs(1) {
+        return Err(ConfigError::L1ReloadInterval(l1.reload_interval));
+    }
+    if l1.confs > MAX_L1_CONFS {
+        return Err(ConfigError::L1Confs(l1.confs));
+    }
+    if l1.request_timeout.is_zero() {
+        return Err(ConfigError::L1RequestTimeout);
+    }
+    Ok(())
 }
 
 fn check_chain(chain_id: u64, block_time_secs: u64) -> Result<(), ConfigError> {
@@ -978,6 +1159,23 @@ fn echo(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_l1_url_in_an_error_shows_no_path_or_query() {
+        assert_eq!(
+            without_path("https://eth.example/v3/SECRET"),
+            "https://eth.example/…"
+        );
+        assert_eq!(without_path("http://h:1?key=SECRET"), "http://h:1/…");
+        assert_eq!(without_path("http://h:1"), "http://h:1");
+        let err = NodeConfig::builder(keypair(1))
+            .preset(&op_p2p_core::presets::BASE)
+            .l1_rpc("https://eth.example/v3/SECRET")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::L1Url { .. }));
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
     use super::*;
     use op_p2p_core::discovery::TableConfig;
     use op_p2p_core::presets::{ALL, BASE, OP_SEPOLIA};

@@ -152,6 +152,9 @@ pub(crate) struct Driver<R: Runtime> {
     /// libp2p's own metrics (connections, identify, ping, gossipsub messages), recorded from
     /// swarm events into the same registry.
     pub(crate) libp2p_metrics: Option<libp2p::metrics::Metrics>,
+    /// The L1 signer reader, when the signer comes from L1: its updates for the core, and
+    /// where [`Action::SignerSuspect`] asks for a read now.
+    pub(crate) l1: Option<crate::l1_signer::ReaderLink>,
 }
 
 struct State {
@@ -357,6 +360,14 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Action::PersistState(changes) => st.persist.note(changes),
+            Action::SignerSuspect { address } => match &mut self.l1 {
+                Some(l1) => l1.suspect(address),
+                None => tracing::warn!(
+                    %address,
+                    "blocks signed by another address keep arriving; the signer may be stale \
+                     (no L1 to re-read it from)"
+                ),
+            },
             // `Action` is non-exhaustive; an action this driver does not know is logged.
             other => tracing::warn!(?other, "action not carried out"),
         }
@@ -629,6 +640,7 @@ impl<R: Runtime> Driver<R> {
                         Err(e) => tracing::debug!(error = %e, "discovered record does not parse"),
                     }
                 },
+                input = l1_update(&mut self.l1).fuse() => self.input(&mut st, input),
                 _ = sleep => {}
             }
             self.report_accepted(&mut st);
@@ -662,5 +674,13 @@ impl<R: Runtime> Driver<R> {
         if let Some(writer) = self.writer.take() {
             writer.finish().await;
         }
+    }
+}
+
+/// The next input from the L1 signer reader; pending forever without one.
+async fn l1_update(l1: &mut Option<crate::l1_signer::ReaderLink>) -> Input {
+    match l1 {
+        Some(l1) => l1.next().await,
+        None => futures::future::pending().await,
     }
 }

@@ -13,6 +13,7 @@
 //!   Dropping the handle shuts the node down gracefully.
 //! - [`behaviour`]: the libp2p behaviour (gossipsub as op-node configures it, identify, ping,
 //!   `payload_by_number`) and the connection gate that asks the core.
+//! - [`l1_signer`]: the unsafe block signer read from L1's `SystemConfig` (`--l1`).
 //! - [`driver`]'s event loop, [`discovery`] (discv5), [`http`] (JSON-RPC, `/metrics`,
 //!   `/healthz` and the accept loop), [`metrics`], [`datadir`] (key and state on disk).
 //!
@@ -29,6 +30,7 @@ pub mod driver;
 pub mod fd_limit;
 mod handle;
 pub mod http;
+pub mod l1_signer;
 pub mod metrics;
 mod runtime;
 mod spawn;

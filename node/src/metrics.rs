@@ -498,6 +498,74 @@ impl Collector for CoreCollector {
     }
 }
 
+// ---- the L1 signer reader's series (see crate::l1_signer) ----
+
+/// The L1 signer reader's series (ours; registered only when the node reads the signer from
+/// L1):
+///
+/// | series | type | labels |
+/// |---|---|---|
+/// | `op_p2p_l1_signer_reads_total` | counter | `result` = `ok` or an [`L1Error::kind`](crate::l1_signer::L1Error::kind) |
+/// | `op_p2p_l1_signer_last_success_unix` | gauge | — seconds |
+/// | `op_p2p_l1_signer_changes_total` | counter | — signers read that differ from the last one read |
+/// | `op_p2p_l1_signer_source_ok` | gauge | — 1 after a successful read, 0 after a failed one |
+#[derive(Debug, Clone, Default)]
+pub struct L1SignerMetrics {
+    reads: Family<[(&'static str, &'static str); 1], Counter>,
+    last_success: Gauge,
+    changes: Counter,
+    source_ok: Gauge,
+}
+
+impl L1SignerMetrics {
+    /// Registers the series under `op_p2p_` in `registry` (pass the root registry).
+    pub fn new(registry: &mut Registry) -> Self {
+        let r = registry.sub_registry_with_prefix(PREFIX);
+        let m = Self::default();
+        for result in std::iter::once("ok").chain(crate::l1_signer::L1Error::KINDS) {
+            drop(m.reads.get_or_create(&[("result", result)]));
+        }
+        r.register(
+            "l1_signer_reads",
+            "Reads of the unsafe block signer from L1 by result",
+            m.reads.clone(),
+        );
+        r.register(
+            "l1_signer_last_success_unix",
+            "Time of the last successful read of the unsafe block signer from L1",
+            m.last_success.clone(),
+        );
+        r.register(
+            "l1_signer_changes",
+            "Unsafe block signers read from L1 that differ from the last one read",
+            m.changes.clone(),
+        );
+        r.register(
+            "l1_signer_source_ok",
+            "1 when the last read of the unsafe block signer from L1 succeeded, else 0",
+            m.source_ok.clone(),
+        );
+        m
+    }
+
+    /// Counts a read with `result` (`ok` or an error kind); `ok_at` is its time (Unix ms) when
+    /// it succeeded.
+    pub fn on_read(&self, result: &'static str, ok_at: Option<u64>) {
+        self.reads.get_or_create(&[("result", result)]).inc();
+        self.source_ok.set(i64::from(ok_at.is_some()));
+        if let Some(ms) = ok_at {
+            self.last_success.set(secs(ms / 1000));
+        }
+    }
+
+    /// Counts a changed signer.
+    pub fn on_change(&self) {
+        self.changes.inc();
+    }
+}
+
+// ---- end of the L1 signer reader's series ----
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,9 @@ pub enum SpawnError {
     /// The saved state could not be restored.
     #[error("restore saved state")]
     Restore(#[from] StateError),
+    /// The L1 signer reader's thread could not start.
+    #[error("L1 signer reader thread")]
+    L1Reader(#[source] io::Error),
 }
 
 /// Starts a node on `runtime` and returns its handle.
@@ -179,6 +182,14 @@ async fn spawn_inner<R: Runtime>(
     let metrics = Metrics::new(&mut registry);
     let libp2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    // The L1 signer reader, when the signer comes from L1.
+    let l1 = match config.l1.clone() {
+        Some(l1) => {
+            let metrics = crate::metrics::L1SignerMetrics::new(&mut registry);
+            Some(crate::l1_signer::start(&rt, l1, metrics).map_err(SpawnError::L1Reader)?)
+        }
+        None => None,
+    };
     let (delivered_tx, delivered_rx) = mpsc::channel(driver::DELIVERY_QUEUE);
     let (events_tx, events_rx) = if options.events {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
@@ -211,6 +222,7 @@ async fn spawn_inner<R: Runtime>(
         local,
         metrics: Some(metrics),
         libp2p_metrics: Some(libp2p_metrics),
+        l1,
     };
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).

@@ -21,6 +21,18 @@ else
   echo "install.sh: node_modules up to date with package-lock.json"
 fi
 
+# ---- anvil (L1 for the L1-signer tests): its own package in ../anvil, installed the same way ----
+anvil_stamp=../anvil/node_modules/.op-p2p-lock.sha256
+anvil_want=$(sha256sum ../anvil/package-lock.json | cut -d' ' -f1)
+anvil_have=$(cat "$anvil_stamp" 2>/dev/null || true)
+if [ ! -d ../anvil/node_modules ] || [ "$anvil_want" != "$anvil_have" ]; then
+  echo "install.sh: running npm ci in tests/anvil"
+  (cd ../anvil && npm ci --no-audit --no-fund)
+  echo "$anvil_want" > "$anvil_stamp"
+fi
+printf 'anvil %s\n' "$(../anvil/node_modules/@foundry-rs/anvil-*/bin/anvil --version | head -1)"
+# ---- end anvil ----
+
 echo "node $(node --version), npm $(npm --version)"
 for p in libp2p @chainsafe/libp2p-gossipsub @chainsafe/libp2p-noise @chainsafe/libp2p-yamux @libp2p/tcp \
          @libp2p/identify @libp2p/ping @libp2p/crypto @libp2p/peer-id @chainsafe/discv5 @chainsafe/enr \

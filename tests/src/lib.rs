@@ -1294,3 +1294,182 @@ impl JsPeer {
         }
     }
 }
+
+// ---- anvil: a local L1 for the L1-signer tests ---------------------------------------------
+
+/// The anvil binary `tests/interop/install.sh` installs (`tests/anvil`, npm
+/// `@foundry-rs/anvil`, whose platform package ships it).
+pub fn anvil_binary() -> PathBuf {
+    let scope = repo_root().join("tests/anvil/node_modules/@foundry-rs");
+    std::fs::read_dir(&scope)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin/anvil"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no anvil under {scope:?}: run `bash tests/interop/install.sh`"))
+}
+
+/// A running anvil on 127.0.0.1 (a free port it picks), L1 chain `chain_id`: killed and
+/// reaped when dropped, and (Linux) killed by the kernel if the test process dies first.
+pub struct Anvil {
+    child: std::process::Child,
+    /// Its JSON-RPC address.
+    pub addr: SocketAddr,
+}
+
+impl Anvil {
+    /// Starts anvil and waits (at most [`PROCESS_START`]) until it listens.
+    pub fn start(chain_id: u64) -> Anvil {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(anvil_binary());
+        command
+            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id"])
+            .arg(chain_id.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("anvil starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads its output to the end (it ends when anvil does), so anvil never blocks on a
+        // full pipe; reports the listen address.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.strip_prefix("Listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(PROCESS_START) {
+            Ok(a) => a.parse().expect("anvil's listen address"),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("anvil did not start: {e}");
+            }
+        };
+        Anvil { child, addr }
+    }
+
+    /// Its URL, for `--l1`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Writes `word` to the `SystemConfig` signer slot of `system_config`
+    /// (`anvil_setStorageAt`), then mines `blocks` blocks (`anvil_mine`) so a reader that
+    /// stays that many blocks behind the head sees it.
+    pub async fn set_signer_slot(
+        &self,
+        system_config: op_p2p_core::alloy_primitives::Address,
+        word: op_p2p_core::alloy_primitives::B256,
+        blocks: u64,
+    ) {
+        let slot = op_p2p_node::l1_signer::UNSAFE_BLOCK_SIGNER_SLOT;
+        let ok = json_rpc_ok(
+            self.addr,
+            "anvil_setStorageAt",
+            json!([system_config, slot, word]),
+        )
+        .await;
+        assert_eq!(ok, json!(true));
+        json_rpc_ok(self.addr, "anvil_mine", json!([format!("{blocks:#x}")])).await;
+    }
+
+    /// [`set_signer_slot`](Self::set_signer_slot) with `signer` in the low 20 bytes.
+    pub async fn set_signer(
+        &self,
+        system_config: op_p2p_core::alloy_primitives::Address,
+        signer: op_p2p_core::alloy_primitives::Address,
+        blocks: u64,
+    ) {
+        self.set_signer_slot(system_config, signer.into_word(), blocks)
+            .await;
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `config` reading its signer from the L1 at `url` (L1 chain `l1_chain_id`, `SystemConfig`
+/// `system_config`), every `interval`, `confs` blocks deep, each call bounded by 1 s.
+pub fn with_l1(
+    mut config: NodeConfig,
+    url: &str,
+    l1_chain_id: u64,
+    system_config: op_p2p_core::alloy_primitives::Address,
+    interval: Duration,
+    confs: u64,
+) -> NodeConfig {
+    use op_p2p_node::l1_signer::{L1Config, L1Endpoint};
+    let mut l1 = L1Config::new(
+        L1Endpoint::parse(url).expect("an http URL"),
+        system_config,
+        l1_chain_id,
+    );
+    l1.reload_interval = interval;
+    l1.confs = confs;
+    l1.request_timeout = Duration::from_secs(1);
+    config.l1 = Some(l1);
+    config
+}
+
+/// `block` signed by `key` for the dev chain, as an envelope any node publishes as is (a
+/// sequencer that switched keys).
+pub fn signed_by(
+    key: &op_p2p_core::gossip::signature::SequencerKey,
+    block: &BlockBuilder,
+) -> PublishRequest {
+    use op_p2p_core::op_alloy_rpc_types_engine::{OpNetworkPayloadEnvelope, PayloadHash};
+    let (payload, root) = block.build();
+    let signed = op_p2p_core::gossip::wire::signed_bytes(&payload, root).expect("encodes");
+    let envelope = OpNetworkPayloadEnvelope {
+        signature: key.sign_block(CHAIN, &signed),
+        payload_hash: PayloadHash(op_p2p_core::gossip::signature::payload_hash(&signed)),
+        payload,
+        parent_beacon_block_root: root,
+    };
+    PublishRequest::Signed(std::sync::Arc::new(envelope))
+}
+
+/// A series' value in a Prometheus text exposition (`name{labels} value`), if present.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// `series` from `node`'s `GET /metrics` (its RPC listener), 0 when absent.
+pub async fn node_metric(node: &NodeHandle, series: &str) -> f64 {
+    let addr = node.rpc_addr().expect("the node serves RPC");
+    let text = http_get(addr, "/metrics").await.text().to_owned();
+    metric_value(&text, series).unwrap_or(0.0)
+}
+
+// ---- end anvil ----
