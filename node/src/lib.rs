@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod behaviour;
+pub mod bootnodes_file;
 mod config;
 pub mod datadir;
 pub mod discovery;
