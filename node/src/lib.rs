@@ -31,6 +31,7 @@ pub mod fd_limit;
 mod handle;
 pub mod http;
 pub mod metrics;
+pub mod probe;
 mod runtime;
 mod spawn;
 mod state_writer;
