@@ -110,7 +110,8 @@ pub struct NodeArgs {
     /// missing [default: <datadir>/p2p_priv.txt, or an in-memory key without --datadir].
     #[arg(long = "p2p.priv.path", env = "OP_P2P_PRIV_PATH")]
     pub priv_path: Option<PathBuf>,
-    /// Comma-separated bootnodes (enr: or enode://) [default: op-node's built-in list].
+    /// Comma-separated bootnodes (enr: or enode://) [default: the preset's list: op-node's
+    /// built-in one, base-consensus's for base and base-sepolia; op-node's without a preset].
     #[arg(
         long = "p2p.bootnodes",
         env = "OP_P2P_BOOTNODES",

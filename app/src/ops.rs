@@ -543,6 +543,13 @@ pub fn eth_fork_id(raw: &[u8]) -> Option<String> {
 /// them and builds the report. Errors only for bad arguments or a probe that cannot start;
 /// a list with nothing usable is a report with `usable == 0`.
 pub async fn check(args: &CheckArgs) -> Result<CheckReport, OpsError> {
+    let (chain_id, entries) = check_entries(args)?;
+    check_entries_probed(args, chain_id, entries).await
+}
+
+/// The chain to check against and the `(source, entry)` list: `--p2p.bootnodes`, then the
+/// file's lines, else the preset's list.
+fn check_entries(args: &CheckArgs) -> Result<(Option<u64>, Vec<(String, String)>), OpsError> {
     let expected = match (args.network.as_deref(), args.chain_id) {
         (None, None) => None,
         (n, c) => Some(chain(n, c)?),
@@ -573,7 +580,14 @@ pub async fn check(args: &CheckArgs) -> Result<CheckReport, OpsError> {
     if entries.is_empty() {
         return Err(OpsError::NothingToCheck);
     }
-    let chain_id = expected.map(|(id, _)| id);
+    Ok((expected.map(|(id, _)| id), entries))
+}
+
+async fn check_entries_probed(
+    args: &CheckArgs,
+    chain_id: Option<u64>,
+    entries: Vec<(String, String)>,
+) -> Result<CheckReport, OpsError> {
     let parsed: Vec<Result<Bootnode, BootnodeError>> =
         entries.iter().map(|(_, s)| Bootnode::parse(s)).collect();
     let valid: Vec<Bootnode> = parsed
@@ -763,6 +777,71 @@ mod tests {
         assert!(matches!(
             chain(Some("goerli"), None),
             Err(OpsError::UnknownNetwork(_))
+        ));
+    }
+
+    #[test]
+    fn check_lists_come_from_flags_then_the_file_else_the_preset() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: CheckArgs,
+        }
+        let args = |extra: &[&str]| {
+            Wrap::try_parse_from(std::iter::once("check").chain(extra.iter().copied()))
+                .unwrap()
+                .a
+        };
+        let (chain_id, preset) = check_entries(&args(&["--network", "base-sepolia"])).unwrap();
+        assert_eq!(chain_id, Some(84_532));
+        assert_eq!(
+            preset.len(),
+            op_p2p_core::presets::BASE_SEPOLIA.bootnodes.len()
+        );
+        assert!(preset.iter().all(|(src, _)| src == "preset:base-sepolia"));
+
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("f.txt");
+        std::fs::write(&file, "# x\n\nenr:one\n").unwrap();
+        let f = file.to_str().unwrap();
+        let (chain_id, list) = check_entries(&args(&[
+            "--network=base",
+            "--p2p.bootnodes",
+            "enode://a, ,enode://b",
+            "--p2p.bootnodes-file",
+            f,
+        ]))
+        .unwrap();
+        assert_eq!(chain_id, Some(8453));
+        let got: Vec<(&str, &str)> = list.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let line3 = format!("{f}:3");
+        assert_eq!(
+            got,
+            [
+                ("flag", "enode://a"),
+                ("flag", "enode://b"),
+                (line3.as_str(), "enr:one")
+            ]
+        );
+        // No chain is fine (nothing is then "wrong"); no list is not.
+        assert_eq!(
+            check_entries(&args(&["--p2p.bootnodes", "enr:x"]))
+                .unwrap()
+                .0,
+            None
+        );
+        assert!(matches!(
+            check_entries(&args(&[])),
+            Err(OpsError::NothingToCheck)
+        ));
+        assert!(matches!(
+            check_entries(&args(&["--chain-id", "901"])),
+            Err(OpsError::NothingToCheck)
+        ));
+        assert!(matches!(
+            check_entries(&args(&["--network=base", "--chain-id=10"])),
+            Err(OpsError::ChainIdMismatch { .. })
         ));
     }
 
