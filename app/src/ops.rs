@@ -547,14 +547,17 @@ pub async fn check(args: &CheckArgs) -> Result<CheckReport, OpsError> {
     check_entries_probed(args, chain_id, entries).await
 }
 
+/// One entry to check: where it came from, and its text.
+type Entry = (String, String);
+
 /// The chain to check against and the `(source, entry)` list: `--p2p.bootnodes`, then the
 /// file's lines, else the preset's list.
-fn check_entries(args: &CheckArgs) -> Result<(Option<u64>, Vec<(String, String)>), OpsError> {
+fn check_entries(args: &CheckArgs) -> Result<(Option<u64>, Vec<Entry>), OpsError> {
     let expected = match (args.network.as_deref(), args.chain_id) {
         (None, None) => None,
         (n, c) => Some(chain(n, c)?),
     };
-    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     for s in args
         .bootnodes
         .iter()
@@ -586,7 +589,7 @@ fn check_entries(args: &CheckArgs) -> Result<(Option<u64>, Vec<(String, String)>
 async fn check_entries_probed(
     args: &CheckArgs,
     chain_id: Option<u64>,
-    entries: Vec<(String, String)>,
+    entries: Vec<Entry>,
 ) -> Result<CheckReport, OpsError> {
     let parsed: Vec<Result<Bootnode, BootnodeError>> =
         entries.iter().map(|(_, s)| Bootnode::parse(s)).collect();
