@@ -1,17 +1,22 @@
 //! `--log.level` and `--log.format`, op-node's log flags (`op-service/log`), and the tracing
 //! subscriber they set up. Logs go to stderr; stdout is the commands' output.
 //!
-//! - Levels are op-node's: `trace`, `debug`, `info`, `warn`, `error`, `crit` (any case).
+//! - Levels are op-node's: `trace`, `debug`, `info`, `warn`, `error`, `crit` (any case; also
+//!   its aliases `trce`, `dbug`, `eror`).
 //!   tracing has no level above error, so `crit` shows errors only. Without `--log.level` the
 //!   filter is `OP_P2P_LOG` (a tracing `EnvFilter` directive list) if set, else `warn`. At
 //!   `info` and `warn` the discv5 crate's own logs stay at `error` (it warns about every
 //!   unreachable stranger on the public DHT).
-//! - Formats, with op-node's meanings: `text` (human-readable lines, tracing's default
-//!   layout), `logfmt` (`t=… lvl=info msg="…" key=value …`, one record per line) and `json`
+//! - Formats, with op-node's meanings (`op-service/log/cli.go`): `text` and `terminal`
+//!   (human-readable lines, tracing's layout, coloured when stderr is a terminal and `NO_COLOR`
+//!   is unset), `logfmt` (`t=… lvl=info msg="…" key=value …`, one record per line) and `json`
 //!   (one object per line: `t`, `lvl`, `msg`, `target`, then the event's fields). The record
 //!   keys `t`, `lvl`, `msg` are go-ethereum's log handler's, which op-node uses. Both are a
 //!   small formatter here rather than another crate: it keeps op-node's key names exactly,
 //!   which `tracing-subscriber`'s JSON layer (`level`, `fields.message`) does not.
+//!   ⚠ op-node's `text` turns into logfmt when its output is not a terminal; ours stays the
+//!   human-readable layout (the default, which scripts and tests already read): ask for
+//!   `logfmt` explicitly.
 
 use std::fmt::Write as _;
 
@@ -60,11 +65,11 @@ impl LogLevel {
 /// Parses an op-node level name, in any case.
 pub fn parse_level(s: &str) -> Result<LogLevel, String> {
     Ok(match s.to_ascii_lowercase().as_str() {
-        "trace" => LogLevel::Trace,
-        "debug" => LogLevel::Debug,
+        "trace" | "trce" => LogLevel::Trace,
+        "debug" | "dbug" => LogLevel::Debug,
         "info" => LogLevel::Info,
         "warn" => LogLevel::Warn,
-        "error" => LogLevel::Error,
+        "error" | "eror" => LogLevel::Error,
         "crit" => LogLevel::Crit,
         _ => {
             return Err(format!(
@@ -78,8 +83,10 @@ pub fn parse_level(s: &str) -> Result<LogLevel, String> {
 /// How log records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines (the default).
     Text,
+    /// Human-readable lines (op-node's coloured terminal format; the same here).
+    Terminal,
     /// `key=value` pairs, one record per line.
     Logfmt,
     /// One JSON object per line.
@@ -93,7 +100,7 @@ pub struct LogArgs {
     /// filter if set, else warn].
     #[arg(long = "log.level", env = "OP_P2P_LOG_LEVEL", global = true, value_parser = parse_level)]
     pub level: Option<LogLevel>,
-    /// Log format: text, logfmt or json (op-node's).
+    /// Log format: text, terminal, logfmt or json (op-node's).
     #[arg(
         long = "log.format",
         env = "OP_P2P_LOG_FORMAT",
@@ -128,7 +135,12 @@ impl LogArgs {
             .with_writer(std::io::stderr)
             .with_env_filter(self.filter(op_p2p_log.as_deref()));
         match self.format {
-            LogFormat::Text => builder.init(),
+            LogFormat::Text | LogFormat::Terminal => {
+                use std::io::IsTerminal;
+                let colour = std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                builder.with_ansi(colour).init()
+            }
             LogFormat::Logfmt => builder
                 .with_ansi(false)
                 .event_format(OpNodeFormat { json: false })
@@ -284,12 +296,15 @@ mod tests {
             ("info", LogLevel::Info),
             ("Warn", LogLevel::Warn),
             ("error", LogLevel::Error),
+            ("eror", LogLevel::Error),
+            ("trce", LogLevel::Trace),
             ("crit", LogLevel::Crit),
         ] {
             assert_eq!(parse(&["--log.level", name]).unwrap().level, Some(want));
         }
         for (name, want) in [
             ("text", LogFormat::Text),
+            ("terminal", LogFormat::Terminal),
             ("logfmt", LogFormat::Logfmt),
             ("JSON", LogFormat::Json),
         ] {
@@ -299,7 +314,7 @@ mod tests {
             &["--log.level", "verbose"][..],
             &["--log.level", ""],
             &["--log.format", "xml"],
-            &["--log.format", "terminal"],
+            &["--log.format", "json-pretty"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
