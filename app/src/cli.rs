@@ -17,8 +17,12 @@
 //! - `--l1` reads the unsafe block signer from L1's `SystemConfig` as op-node does (`http://`
 //!   only); `--verifier.l1-confs` defaults to 4, not op-node's 0, and `--l1.chain-id` (the L1
 //!   must report it) is ours. See [`L1Args`].
-//! - `--p2p.bootnodes` unset (or empty) uses op-node's built-in list, as op-node does; it is
-//!   the list every preset carries (discovery filters records by chain).
+//! - `--p2p.bootnodes` unset (or empty), and no `--p2p.bootnodes-file`, uses the preset's list:
+//!   the one the network's consensus client ships (op-node's built-in list for the OP
+//!   networks and a custom chain, `base-consensus`'s for Base). `--p2p.bootnodes-file` adds
+//!   one entry per line after `--p2p.bootnodes`.
+//! - `--p2p.gossip.timestamp.threshold` (op-node's flag, default 60s) is how old a gossiped
+//!   block may be; under 1s is refused.
 //! - The node key: `--p2p.priv.path` if given (created if missing, like op-node), else
 //!   `<datadir>/p2p_priv.txt`, else a fresh key kept only in memory (a warning is logged).
 //!   op-node defaults `--p2p.priv.path` to `opnode_p2p_priv.txt` in the working directory; we
@@ -109,7 +113,8 @@ pub struct NodeArgs {
     /// missing [default: <datadir>/p2p_priv.txt, or an in-memory key without --datadir].
     #[arg(long = "p2p.priv.path", env = "OP_P2P_PRIV_PATH")]
     pub priv_path: Option<PathBuf>,
-    /// Comma-separated bootnodes (enr: or enode://) [default: op-node's built-in list].
+    /// Comma-separated bootnodes (enr: or enode://) [default: the preset's list: op-node's
+    /// built-in one, base-consensus's for base and base-sepolia; op-node's without a preset].
     #[arg(
         long = "p2p.bootnodes",
         env = "OP_P2P_BOOTNODES",
@@ -214,6 +219,18 @@ pub struct NodeArgs {
     /// Reading the unsafe block signer from L1.
     #[command(flatten)]
     pub l1: L1Args,
+
+    // ---- operator flags: bootnodes file, gossip timestamp threshold ----
+    /// File of bootnodes, one enr: or enode:// per line (blank lines and # comments skipped);
+    /// added after --p2p.bootnodes, and replaces the default list.
+    #[arg(long = "p2p.bootnodes-file", env = "OP_P2P_BOOTNODES_FILE")]
+    pub bootnodes_file: Option<PathBuf>,
+    /// Reject gossiped blocks whose timestamp is older than this (Go duration, whole seconds,
+    /// at least 1s; op-node's flag).
+    #[arg(long = "p2p.gossip.timestamp.threshold", env = "OP_P2P_GOSSIP_TIMESTAMP_THRESHOLD",
+          default_value = "60s", value_parser = parse_go_duration)]
+    pub gossip_timestamp_threshold: Duration,
+    // ---- end operator flags ----
 }
 
 // ---- reading the signer from L1 ----
@@ -478,6 +495,11 @@ fn builder(
         b = b.agent_version(agent);
     }
     b = args.l1.apply(b);
+    // Operator flags.
+    if let Some(file) = &args.bootnodes_file {
+        b = b.bootnodes_file(file);
+    }
+    b = b.gossip_timestamp_threshold(args.gossip_timestamp_threshold);
     Ok(b)
 }
 
@@ -1195,5 +1217,64 @@ mod tests {
             node_config(&parse(&with_sc), SECRET),
             Err(CliError::Config(ConfigError::NoL1ChainId { chain_id: 901 }))
         ));
+    }
+
+    // ---- operator flags ----
+
+    #[test]
+    fn operator_flags_parse_and_reach_the_config() {
+        let d = parse(&[]);
+        assert_eq!(d.bootnodes_file, None);
+        assert_eq!(d.gossip_timestamp_threshold, Duration::from_secs(60));
+        let c = node_config(&parse(&["--network=base"]), SECRET).unwrap();
+        assert_eq!(c.core.validator.max_past_secs, 60, "op-node's default");
+        let c = node_config(
+            &parse(&["--network=base", "--p2p.gossip.timestamp.threshold=2m30s"]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(c.core.validator.max_past_secs, 150);
+        assert!(try_parse(&["--p2p.gossip.timestamp.threshold=60"]).is_err());
+        assert!(matches!(
+            err(&["--network=base", "--p2p.gossip.timestamp.threshold=500ms"]),
+            CliError::Config(ConfigError::TimestampThreshold(_))
+        ));
+
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("boot.txt");
+        std::fs::write(&file, format!("# mine\n{}\n", OP_NODE_BOOTNODES[4])).unwrap();
+        let f = file.to_str().unwrap();
+        let c = node_config(
+            &parse(&["--network=base", "--p2p.bootnodes-file", f]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(
+            c.bootnodes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [OP_NODE_BOOTNODES[4]],
+            "the file replaces the preset's list"
+        );
+        let c = node_config(
+            &parse(&[
+                "--network=base",
+                "--p2p.bootnodes",
+                OP_NODE_BOOTNODES[0],
+                "--p2p.bootnodes-file",
+                f,
+            ]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(c.bootnodes.len(), 2, "flags first, then the file");
+        std::fs::write(&file, "enode://nope\n").unwrap();
+        match err(&["--network=base", "--p2p.bootnodes-file", f]) {
+            CliError::Config(e @ ConfigError::BootnodesFile(_)) => {
+                assert!(e.to_string().contains("line 1"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -7,6 +7,8 @@
 pub mod bench;
 pub mod cli;
 pub mod devnet;
+pub mod logging;
+pub mod ops;
 pub mod run;
 pub mod tools;
 

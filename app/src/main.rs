@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use op_p2p_cli::cli::{self, KeygenArgs, NodeArgs};
+use op_p2p_cli::ops;
 use op_p2p_cli::tools::{examples, verdicts};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::fork::ForkSchedule;
@@ -21,6 +22,8 @@ use op_p2p_node::NodeConfig;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: op_p2p_cli::logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +32,16 @@ enum Command {
     Node(Box<NodeArgs>),
     /// Create a node key in op-node's --p2p.priv.path format and print its peer id.
     Keygen(KeygenArgs),
+    /// Run a discovery-only bootnode (discv5, no gossip) until SIGINT or SIGTERM; prints its
+    /// record.
+    Bootnode(Box<ops::BootnodeArgs>),
+    /// Print the record (ENR) a node key and these flags give, without opening a socket.
+    Enr(Box<ops::EnrArgs>),
+    /// Bootnode list tools.
+    Bootnodes {
+        #[command(subcommand)]
+        command: ops::BootnodesCommand,
+    },
     /// Run N nodes on 127.0.0.1 with a sequencer publishing real blocks; report delivery and latency.
     Devnet(DevnetArgs),
     /// Loopback mesh of N node processes; node 0 publishes signed blocks; report latency, CPU, RSS, bytes.
@@ -154,14 +167,8 @@ fn loopback_ip(s: &str) -> Result<std::net::IpAddr, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OP_P2P_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,discv5=error")),
-        )
-        .init();
     let cli = Cli::parse();
+    cli.log.init();
     // A 1,024 soft limit is common and below what a node's caps may use; the hard limit is
     // ours to take. Each node logs its need against the result.
     match op_p2p_node::fd_limit::raise_to_hard_limit() {
@@ -282,6 +289,42 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     })
                 },
             ))?;
+            Ok(())
+        }
+        Command::Bootnode(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(ops::run_bootnode(&args, cli::os_secret()?))?;
+            Ok(())
+        }
+        Command::Enr(args) => {
+            let info = ops::enr(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&info)?);
+            } else {
+                println!("{}", info.enr);
+            }
+            Ok(())
+        }
+        Command::Bootnodes {
+            command: ops::BootnodesCommand::Check(args),
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(ops::check(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", ops::render(&report));
+            }
+            if report.usable == 0 {
+                return Err(ops::OpsError::NoneUsable {
+                    checked: report.rows.len(),
+                }
+                .into());
+            }
             Ok(())
         }
         Command::Keygen(args) => {

@@ -43,6 +43,15 @@ fn environment_variables_set_flags_and_flags_win() {
     let datadir = tmp.path().join("d");
     // SAFETY: as above.
     unsafe { std::env::set_var("OP_P2P_DATADIR", &datadir) };
+    // Operator flags: the bootnodes file and the gossip timestamp threshold.
+    let bootnodes_file = tmp.path().join("bootnodes.txt");
+    let one_bootnode = op_p2p_core::presets::OP_NODE_BOOTNODES[3];
+    std::fs::write(&bootnodes_file, format!("# env\n{one_bootnode}\n")).unwrap();
+    // SAFETY: as above.
+    unsafe {
+        std::env::set_var("OP_P2P_BOOTNODES_FILE", &bootnodes_file);
+        std::env::set_var("OP_P2P_GOSSIP_TIMESTAMP_THRESHOLD", "90s");
+    }
 
     let args = Wrap::try_parse_from(["node", "--p2p.peers.hi=6"])
         .unwrap()
@@ -75,4 +84,12 @@ fn environment_variables_set_flags_and_flags_win() {
     assert_eq!(c.core.rng_seed, 5);
     assert_eq!(c.datadir.as_deref(), Some(datadir.as_path()));
     assert!(datadir.join("p2p_priv.txt").is_file());
+    assert_eq!(c.core.validator.max_past_secs, 90);
+    assert_eq!(
+        c.bootnodes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [one_bootnode]
+    );
 }

@@ -10,6 +10,18 @@
 //!   and `src/base/{mainnet,sepolia}.rs` (all four fork times; Base uses the OP constants).
 //! - `[OPN]` ethereum-optimism/optimism `op-node/p2p/config.go` `DefaultBootnodes`, the
 //!   `[]string` form with the OP Labs, Base, Conduit and Uniswap Labs entries (spec §7.4).
+//!   The OP networks use it: op-node is their consensus client.
+//! - `[BASE]` base/base `crates/common/chains/src/config.rs` @
+//!   136b6f61a1d4cb8ed42762df05357e6f9e15b0f4, `MAINNET.bootnodes` and `SEPOLIA.bootnodes`:
+//!   the bootnodes `base-consensus` (Base's own consensus client) is built with. Only the `enr:`
+//!   entries are kept: the `enode://…:30301` entries of that list are Base's execution-layer
+//!   bootnodes, which base/base PR #2482 later moved to a separate execution list (a consensus
+//!   bootstrap that asks them times out). Base's consensus network is its own since the Azul
+//!   fork, so op-node's shared list is not what Base's CL runs.
+//! - `[BNODE]` base/node `.env.mainnet` @ da8b360829f5febdf058c055a9747275b638df5e
+//!   (`BASE_NODE_P2P_BOOTNODES`, the node operators' published config for `base-consensus`):
+//!   the same five Base mainnet records. (Its `.env.sepolia` repeats the mainnet records, the
+//!   wrong-chain bug of base/node#1041, so Base Sepolia follows `[BASE]` only.)
 //!
 //! The unsafe block signer is the registry's genesis-era value. op-node follows the
 //! `SystemConfig` contract on L1, which can rotate it; an embedder that tracks L1 should
@@ -48,6 +60,30 @@ pub const OP_NODE_BOOTNODES: &[&str] = &[
     "enode://760230a662610620d6d2e4ad846a6dccbceaa4556872dfacf9cdca7c2f5b49e4c66e822ed2e8813debb5fb7391f0519b8d075e565a2a89c79a9e4092e81b3e5b@3.148.100.173:9222",
 ];
 
+/// Base mainnet's consensus-layer bootnodes (`[BASE]` `MAINNET.bootnodes`, the `enr:` entries;
+/// `[BNODE]` lists the same five). Each record's `opstack` entry is chain 8453, UDP/TCP 9222.
+pub const BASE_MAINNET_BOOTNODES: &[&str] = &[
+    // [BASE] MAINNET.bootnodes[0], [BNODE] 1st (3.231.138.188)
+    "enr:-J24QNz9lbrKbN4iSmmjtnr7SjUMk4zB7f1krHZcTZx-JRKZd0kA2gjufUROD6T3sOWDVDnFJRvqBBo62zuF-hYCohOGAYiOoEyEgmlkgnY0gmlwhAPniryHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQKNVFlCxh_B-716tTs-h1vMzZkSs1FTu_OYTNjgufplG4N0Y3CCJAaDdWRwgiQG",
+    // [BASE] MAINNET.bootnodes[1], [BNODE] 2nd (184.72.129.189)
+    "enr:-J24QH-f1wt99sfpHy4c0QJM-NfmsIfmlLAMMcgZCUEgKG_BBYFc6FwYgaMJMQN5dsRBJApIok0jFn-9CS842lGpLmqGAYiOoDRAgmlkgnY0gmlwhLhIgb2Hb3BzdGFja4OFQgCJc2VjcDI1NmsxoQJ9FTIv8B9myn1MWaC_2lJ-sMoeCDkusCsk4BYHjjCq04N0Y3CCJAaDdWRwgiQG",
+    // [BASE] MAINNET.bootnodes[2], [BNODE] 3rd (3.220.145.177)
+    "enr:-J24QDXyyxvQYsd0yfsN0cRr1lZ1N11zGTplMNlW4xNEc7LkPXh0NAJ9iSOVdRO95GPYAIc6xmyoCCG6_0JxdL3a0zaGAYiOoAjFgmlkgnY0gmlwhAPckbGHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQJwoS7tzwxqXSyFL7g0JM-KWVbgvjfB8JA__T7yY_cYboN0Y3CCJAaDdWRwgiQG",
+    // [BASE] MAINNET.bootnodes[3], [BNODE] 4th (3.231.11.52)
+    "enr:-J24QHmGyBwUZXIcsGYMaUqGGSl4CFdx9Tozu-vQCn5bHIQbR7On7dZbU61vYvfrJr30t0iahSqhc64J46MnUO2JvQaGAYiOoCKKgmlkgnY0gmlwhAPnCzSHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQINc4fSijfbNIiGhcgvwjsjxVFJHUstK9L1T8OTKUjgloN0Y3CCJAaDdWRwgiQG",
+    // [BASE] MAINNET.bootnodes[4], [BNODE] 5th (54.198.153.150)
+    "enr:-J24QG3ypT4xSu0gjb5PABCmVxZqBjVw9ca7pvsI8jl4KATYAnxBmfkaIuEqy9sKvDHKuNCsy57WwK9wTt2aQgcaDDyGAYiOoGAXgmlkgnY0gmlwhDbGmZaHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQIeAK_--tcLEiu7HvoUlbV52MspE0uCocsx1f_rYvRenIN0Y3CCJAaDdWRwgiQG",
+];
+
+/// Base Sepolia's consensus-layer bootnodes (`[BASE]` `SEPOLIA.bootnodes`, the `enr:` entries,
+/// added by base/base PR #2325 for op-node's discv5 port 9222). Chain 84532.
+pub const BASE_SEPOLIA_BOOTNODES: &[&str] = &[
+    // [BASE] SEPOLIA.bootnodes[2] (107.21.251.55:9222)
+    "enr:-J64QFa3qMsONLGphfjEkeYyF6Jkil_jCuJmm7_a42ckZeUQGLVzrzstZNb1dgBp1GGx9bzImq5VxJLP-BaptZThGiWGAYrTytOvgmlkgnY0gmlwhGsV-zeHb3BzdGFja4S0lAUAiXNlY3AyNTZrMaEDahfSECTIS_cXyZ8IyNf4leANlZnrsMEWTkEYxf4GMCmDdGNwgiQGg3VkcIIkBg",
+    // [BASE] SEPOLIA.bootnodes[3] (18.210.176.114:9222)
+    "enr:-J64QBwRIWAco7lv6jImSOjPU_W266lHXzpAS5YOh7WmgTyBZkgLgOwo_mxKJq3wz2XRbsoBItbv1dCyjIoNq67mFguGAYrTxM42gmlkgnY0gmlwhBLSsHKHb3BzdGFja4S0lAUAiXNlY3AyNTZrMaEDmoWSi8hcsRpQf2eJsNUx-sqv6fH4btmo2HsAzZFAKnKDdGNwgiQGg3VkcIIkBg",
+];
+
 /// The data a node needs to join one public network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Preset {
@@ -61,7 +97,8 @@ pub struct Preset {
     pub forks: ForkSchedule,
     /// L2 block time in seconds.
     pub block_time_secs: u64,
-    /// Default bootnodes (`enr:` or `enode://` strings).
+    /// Default bootnodes (`enr:` or `enode://` strings): the ones the network's consensus
+    /// client ships with (op-node's for the OP networks, `base-consensus`'s for Base).
     pub bootnodes: &'static [&'static str],
 }
 
@@ -76,8 +113,8 @@ pub const OP_MAINNET: Preset = Preset {
         isthmus: Some(1_746_806_401), // [HF] OP_MAINNET_ISTHMUS_TIMESTAMP (9 May 2025)
         jovian: Some(1_764_691_201), // [HF] OP_MAINNET_JOVIAN_TIMESTAMP (2 Dec 2025), see ⚠
     },
-    block_time_secs: 2, // [REG] mainnet/op.toml
-    bootnodes: OP_NODE_BOOTNODES,
+    block_time_secs: 2,           // [REG] mainnet/op.toml
+    bootnodes: OP_NODE_BOOTNODES, // [OPN]
 };
 
 /// Base mainnet.
@@ -91,8 +128,8 @@ pub const BASE: Preset = Preset {
         isthmus: Some(1_746_806_401), // [HF] BASE_MAINNET_ISTHMUS_TIMESTAMP; [REG] base.toml @ 0ab241df
         jovian: Some(1_764_691_201),  // [HF] BASE_MAINNET_JOVIAN_TIMESTAMP, see ⚠
     },
-    block_time_secs: 2, // [REG] mainnet/base.toml
-    bootnodes: OP_NODE_BOOTNODES,
+    block_time_secs: 2,                // [REG] mainnet/base.toml
+    bootnodes: BASE_MAINNET_BOOTNODES, // [BASE], [BNODE]
 };
 
 /// OP Sepolia.
@@ -106,8 +143,8 @@ pub const OP_SEPOLIA: Preset = Preset {
         isthmus: Some(1_744_905_600), // [HF] OP_SEPOLIA_ISTHMUS_TIMESTAMP (17 Apr 2025)
         jovian: Some(1_763_568_001), // [HF] OP_SEPOLIA_JOVIAN_TIMESTAMP (19 Nov 2025)
     },
-    block_time_secs: 2, // [REG] sepolia/op.toml
-    bootnodes: OP_NODE_BOOTNODES,
+    block_time_secs: 2,           // [REG] sepolia/op.toml
+    bootnodes: OP_NODE_BOOTNODES, // [OPN]
 };
 
 /// Base Sepolia.
@@ -121,8 +158,8 @@ pub const BASE_SEPOLIA: Preset = Preset {
         isthmus: Some(1_744_905_600), // [HF] BASE_SEPOLIA_ISTHMUS_TIMESTAMP
         jovian: Some(1_763_568_001),  // [HF] BASE_SEPOLIA_JOVIAN_TIMESTAMP
     },
-    block_time_secs: 2, // [REG] sepolia/base.toml
-    bootnodes: OP_NODE_BOOTNODES,
+    block_time_secs: 2,                // [REG] sepolia/base.toml
+    bootnodes: BASE_SEPOLIA_BOOTNODES, // [BASE]
 };
 
 /// Every preset, mainnets first.
@@ -252,10 +289,34 @@ mod tests {
                 .parse_bootnodes()
                 .unwrap_or_else(|e| panic!("{}: {e}", p.name));
             assert_eq!(nodes.len(), p.bootnodes.len());
-            // Only the Conduit entry needs DNS resolution.
-            assert_eq!(nodes.iter().filter(|b| b.needs_resolution()).count(), 1);
+            // Only op-node's Conduit entry needs DNS resolution.
+            let dns = usize::from(p.bootnodes == OP_NODE_BOOTNODES);
+            assert_eq!(nodes.iter().filter(|b| b.needs_resolution()).count(), dns);
             assert!(nodes.iter().all(|b| b.peer_id().is_some()));
         }
+    }
+
+    /// Base's presets carry Base's own consensus records, each advertising its own chain (the
+    /// base/node#1041 class: a Sepolia node given mainnet records finds no peers).
+    #[test]
+    fn base_presets_carry_their_own_chains_records() {
+        for (p, n) in [(&BASE, 5), (&BASE_SEPOLIA, 2)] {
+            assert_eq!(p.bootnodes.len(), n, "{}", p.name);
+            for node in p.parse_bootnodes().unwrap() {
+                let Bootnode::Enr(enr) = node else {
+                    panic!("{}: an enode in a consensus list", p.name)
+                };
+                assert_eq!(
+                    filter_enr(&enr, p.chain_id),
+                    Ok(OpStackEntry::new(p.chain_id))
+                );
+                assert_eq!(enr.udp4(), Some(9222), "op-node's discv5 port");
+            }
+        }
+        // Base mainnet's consensus records are the ones op-node also lists.
+        assert!(BASE.bootnodes.iter().all(|b| OP_NODE_BOOTNODES.contains(b)));
+        assert_eq!(OP_MAINNET.bootnodes, OP_NODE_BOOTNODES);
+        assert_eq!(OP_SEPOLIA.bootnodes, OP_NODE_BOOTNODES);
     }
 
     #[test]

@@ -174,6 +174,14 @@ pub enum ConfigError {
         /// Why.
         reason: VhostError,
     },
+    // ---- operator settings (bootnodes file, gossip timestamp threshold) ----
+    /// The bootnodes file (`--p2p.bootnodes-file`) cannot be read or has a bad entry.
+    #[error(transparent)]
+    BootnodesFile(#[from] crate::bootnodes_file::BootnodesFileError),
+    /// The gossip timestamp threshold is under one second (every block would be too old).
+    #[error("p2p.gossip.timestamp.threshold must be at least 1s, not {0:?}")]
+    TimestampThreshold(Duration),
+    // ---- end operator settings ----
     /// The netrestrict list (`--p2p.netrestrict`) does not parse, or is empty.
     #[error("p2p.netrestrict: {0}")]
     NetRestrict(#[from] NetRestrictError),
@@ -442,6 +450,9 @@ pub struct NodeConfigBuilder {
     rng_seed: Option<u64>,
     sequencer_key: Option<SequencerKey>,
     l1: L1Settings,
+    // Operator settings (see the "operator settings" setters).
+    bootnodes_file: Option<PathBuf>,
+    gossip_timestamp_threshold: Option<Duration>,
 }
 
 /// The builder's L1 settings, as given.
@@ -494,6 +505,8 @@ impl NodeConfigBuilder {
             rng_seed: None,
             sequencer_key: None,
             l1: L1Settings::default(),
+            bootnodes_file: None,
+            gossip_timestamp_threshold: None,
         }
     }
 
@@ -767,6 +780,27 @@ impl NodeConfigBuilder {
         self
     }
 
+    // ---- operator settings ----
+
+    /// Also the bootnodes of this file (`--p2p.bootnodes-file`, one `enr:`/`enode://` per
+    /// line, see [`crate::bootnodes_file`]), read when the configuration is checked and built.
+    /// They come after the [`bootnodes`](Self::bootnodes) given; with a file and no list given,
+    /// the preset's list is replaced, not extended.
+    pub fn bootnodes_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bootnodes_file = Some(path.into());
+        self
+    }
+
+    /// How old a gossiped block may be (`--p2p.gossip.timestamp.threshold`, op-node's flag):
+    /// blocks with `timestamp < now − threshold` are rejected. Whole seconds count (the
+    /// fraction is dropped); at least 1 s [default: 60 s].
+    pub fn gossip_timestamp_threshold(mut self, threshold: Duration) -> Self {
+        self.gossip_timestamp_threshold = Some(threshold);
+        self
+    }
+
+    // ---- end operator settings ----
+
     /// The identify agent version; a blank one keeps the default `op-p2p/<version>`.
     pub fn agent_version(mut self, agent: impl Into<String>) -> Self {
         self.agent_version = Some(agent.into());
@@ -863,6 +897,7 @@ impl NodeConfigBuilder {
         let chain = self.resolve_chain()?;
         self.resolve_l1(chain.chain_id)?;
         self.resolve_bootnodes()?;
+        self.resolve_timestamp_threshold()?;
         self.resolve_static_peers()?;
         self.resolve_netrestrict()?;
         check_conn(&self.conn)?;
@@ -879,6 +914,7 @@ impl NodeConfigBuilder {
         let bootnodes = self.resolve_bootnodes()?;
         let static_peers = self.resolve_static_peers()?;
         let netrestrict = self.resolve_netrestrict()?;
+        let timestamp_threshold = self.resolve_timestamp_threshold()?;
         let mut core = Config::new(
             chain.chain_id,
             chain.signer,
@@ -893,6 +929,9 @@ impl NodeConfigBuilder {
             core.gater.netrestrict = netrestrict;
         }
         core.sequencer_key = self.sequencer_key;
+        if let Some(secs) = timestamp_threshold {
+            core.validator.max_past_secs = secs;
+        }
         core.rng_seed = self.rng_seed.unwrap_or_else(os_seed);
         core.static_peers = group_static_peers(&static_peers);
         core.discovery = self.discovery.then(Default::default);
@@ -964,12 +1003,27 @@ impl NodeConfigBuilder {
                 })
                 .collect()
         };
-        match &self.bootnodes {
-            Some(Entries::Parsed(list)) => Ok(list.clone()),
+        let mut list = match &self.bootnodes {
+            Some(Entries::Parsed(list)) => list.clone(),
             Some(Entries::Text(list)) => {
-                parse(&list.iter().map(String::as_str).collect::<Vec<_>>())
+                parse(&list.iter().map(String::as_str).collect::<Vec<_>>())?
             }
-            None => parse(self.preset.map_or(OP_NODE_BOOTNODES, |p| p.bootnodes)),
+            // A file alone replaces the preset's list.
+            None if self.bootnodes_file.is_some() => Vec::new(),
+            None => parse(self.preset.map_or(OP_NODE_BOOTNODES, |p| p.bootnodes))?,
+        };
+        if let Some(path) = &self.bootnodes_file {
+            list.extend(crate::bootnodes_file::load_bootnodes_file(path)?);
+        }
+        Ok(list)
+    }
+
+    /// The gossip timestamp threshold in whole seconds, if one was given.
+    fn resolve_timestamp_threshold(&self) -> Result<Option<u64>, ConfigError> {
+        match self.gossip_timestamp_threshold {
+            None => Ok(None),
+            Some(t) if t.as_secs() == 0 => Err(ConfigError::TimestampThreshold(t)),
+            Some(t) => Ok(Some(t.as_secs())),
         }
     }
 
@@ -1868,5 +1922,93 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    // ---- operator settings ----
+
+    #[test]
+    fn a_bootnodes_file_replaces_the_preset_list_or_extends_the_given_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("boot.txt");
+        std::fs::write(
+            &file,
+            format!(
+                "# two\n{}\n\n{}\n",
+                OP_NODE_BOOTNODES[3], OP_NODE_BOOTNODES[4]
+            ),
+        )
+        .unwrap();
+        let shown = |c: &NodeConfig| {
+            c.bootnodes
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+        };
+        let alone = devnet().bootnodes_file(&file).build().unwrap();
+        assert_eq!(shown(&alone), [OP_NODE_BOOTNODES[3], OP_NODE_BOOTNODES[4]]);
+        let both = devnet()
+            .bootnode_strings([OP_NODE_BOOTNODES[0]])
+            .bootnodes_file(&file)
+            .build()
+            .unwrap();
+        assert_eq!(
+            shown(&both),
+            [
+                OP_NODE_BOOTNODES[0],
+                OP_NODE_BOOTNODES[3],
+                OP_NODE_BOOTNODES[4]
+            ]
+        );
+        // A bad line is refused by check() and build(), naming the line.
+        std::fs::write(&file, format!("{}\nenr:nope\n", OP_NODE_BOOTNODES[3])).unwrap();
+        for e in [
+            devnet().bootnodes_file(&file).check().unwrap_err(),
+            err(devnet().bootnodes_file(&file)),
+        ] {
+            assert!(
+                matches!(
+                    &e,
+                    ConfigError::BootnodesFile(crate::bootnodes_file::BootnodesFileError::Entry {
+                        line: 2,
+                        ..
+                    })
+                ),
+                "{e:?}"
+            );
+        }
+        assert!(matches!(
+            err(devnet().bootnodes_file(tmp.path().join("missing"))),
+            ConfigError::BootnodesFile(_)
+        ));
+    }
+
+    #[test]
+    fn the_gossip_timestamp_threshold_sets_the_validators_past_window() {
+        assert_eq!(devnet().build().unwrap().core.validator.max_past_secs, 60);
+        let c = devnet()
+            .gossip_timestamp_threshold(Duration::from_millis(90_500))
+            .build()
+            .unwrap();
+        assert_eq!(c.core.validator.max_past_secs, 90, "whole seconds");
+        assert_eq!(
+            devnet()
+                .gossip_timestamp_threshold(Duration::from_secs(1))
+                .build()
+                .unwrap()
+                .core
+                .validator
+                .max_past_secs,
+            1
+        );
+        for t in [Duration::ZERO, Duration::from_millis(999)] {
+            assert!(matches!(
+                devnet().gossip_timestamp_threshold(t).check(),
+                Err(ConfigError::TimestampThreshold(d)) if d == t
+            ));
+            assert!(matches!(
+                err(devnet().gossip_timestamp_threshold(t)),
+                ConfigError::TimestampThreshold(_)
+            ));
+        }
     }
 }

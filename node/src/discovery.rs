@@ -237,19 +237,36 @@ fn free_udp_port(ip: IpAddr) -> std::io::Result<u16> {
         .port())
 }
 
+// ---- our record without sockets (`op-p2p enr`, `op-p2p bootnode`) ----
+
+/// The discv5 key of a libp2p identity (the same secp256k1 key, spec §1.1).
+fn discv5_key(keypair: &Keypair) -> Result<CombinedKey, DiscoveryError> {
+    let secp = keypair
+        .clone()
+        .try_into_secp256k1()
+        .map_err(|_| DiscoveryError::KeyType)?;
+    let mut secret = secp.secret().to_bytes();
+    CombinedKey::secp256k1_from_bytes(&mut secret).map_err(|_| DiscoveryError::KeyType)
+}
+
+/// The record discovery starts with for `config` when it listens on `udp_port` (not 0): the
+/// same record [`Discovery::start`] advertises, built without opening a socket. A
+/// `config.tcp_port` of 0 gives a discovery-only record (no `tcp` key).
+pub fn local_record(config: &DiscoveryConfig, udp_port: u16) -> Result<String, DiscoveryError> {
+    let key = discv5_key(&config.keypair)?;
+    let (ip, _) = record_ip(config.listen_ip, config.advertise_ip);
+    let enr: Enr = local_enr(&key, 1, config.chain_id, ip, config.tcp_port, udp_port)?;
+    Ok(enr.to_base64())
+}
+
+// ---- end of our record without sockets ----
+
 /// Starts discv5 on the current tokio runtime; discovered records go to `out`.
 async fn start(
     config: DiscoveryConfig,
     out: mpsc::Sender<String>,
 ) -> Result<DiscoveryService, DiscoveryError> {
-    let secp = config
-        .keypair
-        .clone()
-        .try_into_secp256k1()
-        .map_err(|_| DiscoveryError::KeyType)?;
-    let mut secret = secp.secret().to_bytes();
-    let key =
-        CombinedKey::secp256k1_from_bytes(&mut secret).map_err(|_| DiscoveryError::KeyType)?;
+    let key = discv5_key(&config.keypair)?;
     let udp_port = if config.udp_port == 0 {
         free_udp_port(config.listen_ip).map_err(DiscoveryError::Port)?
     } else {
@@ -382,30 +399,59 @@ mod tests {
         assert_eq!(record_ip("::".parse().unwrap(), None), (None, true));
     }
 
-    fn started(listen: IpAddr, advertise: Option<IpAddr>) -> Enr {
+    fn config(listen: IpAddr, advertise: Option<IpAddr>, tcp_port: u16) -> DiscoveryConfig {
+        DiscoveryConfig {
+            keypair: op_p2p_core::testkit::keypair(5),
+            chain_id: 901,
+            listen_ip: listen,
+            udp_port: 0,
+            advertise_ip: advertise,
+            tcp_port,
+            bootnodes: vec![],
+            seeds: vec![],
+        }
+    }
+
+    fn started_with(config: DiscoveryConfig) -> Enr {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
             let (tx, _rx) = mpsc::channel(4);
-            let service = start(
-                DiscoveryConfig {
-                    keypair: op_p2p_core::testkit::keypair(5),
-                    chain_id: 901,
-                    listen_ip: listen,
-                    udp_port: 0,
-                    advertise_ip: advertise,
-                    tcp_port: 9222,
-                    bootnodes: vec![],
-                    seeds: vec![],
-                },
-                tx,
-            )
-            .await
-            .unwrap();
+            let service = start(config, tx).await.unwrap();
             service.enr.parse().unwrap()
         })
+    }
+
+    fn started(listen: IpAddr, advertise: Option<IpAddr>) -> Enr {
+        started_with(config(listen, advertise, 9222))
+    }
+
+    /// `op-p2p enr` computes, without a socket, the record discv5 starts with.
+    #[test]
+    fn the_socketless_record_is_the_started_one() {
+        let public = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        for (listen, advertise, tcp) in [
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), None, 9222),
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), Some(public), 0),
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), None, 0),
+        ] {
+            let running = started_with(config(listen, advertise, tcp));
+            let udp = running.udp4().expect("a udp port");
+            let offline: Enr = local_record(&config(listen, advertise, tcp), udp)
+                .unwrap()
+                .parse()
+                .unwrap();
+            // The same signed content (signatures differ: signing is randomised).
+            assert!(offline.compare_content(&running), "{offline} vs {running}");
+            assert_eq!(running.tcp4(), (tcp != 0).then_some(tcp));
+        }
+        let ed = DiscoveryConfig {
+            keypair: Keypair::generate_ed25519(),
+            ..config(IpAddr::V4(Ipv4Addr::LOCALHOST), None, 1)
+        };
+        assert!(matches!(local_record(&ed, 1), Err(DiscoveryError::KeyType)));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod behaviour;
+pub mod bootnodes_file;
 mod config;
 pub mod datadir;
 pub mod discovery;
@@ -32,6 +33,7 @@ mod handle;
 pub mod http;
 pub mod l1_signer;
 pub mod metrics;
+pub mod probe;
 mod runtime;
 mod spawn;
 mod state_writer;

@@ -349,7 +349,8 @@ pub enum EnrBuildError {
 /// identity), `ip`/`ip6` with `tcp` (libp2p) and `udp` (discv5), and the `opstack` entry for
 /// `chain_id` with version 0. With no `ip` (a node listening on every interface with no
 /// advertised address) the record carries the IPv4 ports only, and discv5 fills in the address
-/// its peers see, rather than advertising one that is wrong outside this host.
+/// its peers see, rather than advertising one that is wrong outside this host. A `tcp` of 0 (a
+/// discovery-only node such as `op-p2p bootnode`) leaves the `tcp` key out: nothing to dial.
 pub fn local_enr<K: EnrKey>(
     key: &K,
     seq: u64,
@@ -361,12 +362,20 @@ pub fn local_enr<K: EnrKey>(
     let mut b = ::enr::Enr::builder();
     b.seq(seq);
     b.add_value_rlp(OPSTACK_ENR_KEY, OpStackEntry::new(chain_id).to_rlp().into());
+    let v6 = matches!(ip, Some(IpAddr::V6(_)));
     match ip {
-        Some(IpAddr::V4(ip)) => b.ip4(ip).tcp4(tcp).udp4(udp),
-        Some(IpAddr::V6(ip)) => b.ip6(ip).tcp6(tcp).udp6(udp),
+        Some(IpAddr::V4(ip)) => b.ip4(ip).udp4(udp),
+        Some(IpAddr::V6(ip)) => b.ip6(ip).udp6(udp),
         // No address yet: the ports only; discv5 adds the IP its peers observe.
-        None => b.tcp4(tcp).udp4(udp),
+        None => b.udp4(udp),
     };
+    if tcp != 0 {
+        if v6 {
+            b.tcp6(tcp);
+        } else {
+            b.tcp4(tcp);
+        }
+    }
     b.build(key)
         .map_err(|e| EnrBuildError::Build(e.to_string()))
 }
@@ -765,6 +774,29 @@ pub(crate) mod tests {
             parse_enr::<DefaultKey>(&format!("enr:{}", base64url(&raw))),
             Err(ParseEnrError::NotCanonical)
         );
+    }
+
+    #[test]
+    fn a_discovery_only_record_has_no_tcp_key_and_no_dial_candidate() {
+        let k = key(9);
+        let v4 = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let v6 = Some(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let boot: DefaultEnr = local_enr(&k, 1, 10, v4, 0, 30305).unwrap();
+        assert_eq!((boot.tcp4(), boot.udp4()), (None, Some(30305)));
+        assert_eq!(filter_enr(&boot, 10), Ok(OpStackEntry::new(10)));
+        assert_eq!(dial_candidate(&boot), Err(Refusal::NoDialableAddress));
+        let boot6: DefaultEnr = local_enr(&k, 1, 10, v6, 0, 9).unwrap();
+        assert_eq!((boot6.tcp6(), boot6.udp6()), (None, Some(9)));
+        // With a TCP port the key is there, on the record's IP family.
+        let node: DefaultEnr = local_enr(&k, 1, 10, v4, 9222, 9223).unwrap();
+        assert_eq!((node.tcp4(), node.udp4()), (Some(9222), Some(9223)));
+        let node6: DefaultEnr = local_enr(&k, 1, 10, v6, 9222, 9223).unwrap();
+        assert_eq!(
+            (node6.tcp6(), node6.udp6(), node6.tcp4()),
+            (Some(9222), Some(9223), None)
+        );
+        let no_ip: DefaultEnr = local_enr(&k, 1, 10, None, 9222, 9222).unwrap();
+        assert_eq!((no_ip.tcp4(), no_ip.udp4()), (Some(9222), Some(9222)));
     }
 
     proptest! {
