@@ -57,6 +57,20 @@ pub fn event_json(e: &NodeEvent) -> serde_json::Value {
             "event": "disconnecting", "peer": peer.to_string(), "reason": format!("{reason:?}").to_lowercase(),
         }),
         E::Listening { addr } => json!({ "event": "listening", "addr": addr.to_string() }),
+        E::Banned(r) => {
+            let (kind, target) = match r.kind {
+                op_p2p_node::core::BanKind::Peer(p) => ("peer", p.to_string()),
+                op_p2p_node::core::BanKind::Ip(ip) => ("ip", ip.to_string()),
+            };
+            json!({
+                "event": "banned", "kind": kind, "target": target,
+                "cause": r.source.as_str(), "reason": r.source.reason().map(|x| x.as_str()),
+                "since_ms": r.since, "until_ms": r.until, "persisted": r.persisted(),
+            })
+        }
+        E::SignerSuspect { address } => {
+            json!({ "event": "signer_suspect", "address": address.to_string() })
+        }
         _ => json!({ "event": "other" }),
     }
 }

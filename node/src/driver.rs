@@ -114,6 +114,14 @@ pub enum NodeEvent {
         /// The address.
         addr: Multiaddr,
     },
+    /// A timed ban was made, with its reason (a score ban, or the IP ban made with one).
+    Banned(op_p2p_core::BanRecord),
+    /// Blocks signed by one other address keep arriving from honest-looking peers: our unsafe
+    /// signer may be outdated (the core's `Action::SignerSuspect`).
+    SignerSuspect {
+        /// The address the blocks recover to.
+        address: Address,
+    },
 }
 
 /// How often gossipsub scores are copied into the core (and metrics observed).
@@ -152,6 +160,8 @@ pub(crate) struct Driver<R: Runtime> {
     /// libp2p's own metrics (connections, identify, ping, gossipsub messages), recorded from
     /// swarm events into the same registry.
     pub(crate) libp2p_metrics: Option<libp2p::metrics::Metrics>,
+    /// The health `GET /healthz` serves, refreshed with the metrics.
+    pub(crate) health: Option<crate::health::HealthReport>,
 }
 
 struct State {
@@ -357,6 +367,9 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Action::PersistState(changes) => st.persist.note(changes),
+            // ---- issue #13: ban reasons and the stale-signer hint, for the event stream ----
+            Action::Banned(record) => self.emit(NodeEvent::Banned(record)),
+            Action::SignerSuspect { address } => self.emit(NodeEvent::SignerSuspect { address }),
             // `Action` is non-exhaustive; an action this driver does not know is logged.
             other => tracing::warn!(?other, "action not carried out"),
         }
@@ -650,6 +663,9 @@ impl<R: Runtime> Driver<R> {
                 self.snapshot_scores(&mut st);
                 if let Some(m) = &self.metrics {
                     m.observe(&self.swarm.behaviour().gate.node);
+                }
+                if let Some(h) = &self.health {
+                    h.observe(&self.swarm.behaviour().gate.node, now);
                 }
             }
             self.persist(&mut st, now, false);

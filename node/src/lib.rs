@@ -28,6 +28,7 @@ pub mod discovery;
 pub mod driver;
 pub mod fd_limit;
 mod handle;
+pub mod health;
 pub mod http;
 pub mod metrics;
 mod runtime;
