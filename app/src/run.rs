@@ -109,3 +109,37 @@ pub async fn run_node(config: NodeConfig, events_json: bool) -> Result<(), RunEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_p2p_core::gossip::validate::Reason;
+    use op_p2p_core::peers::score_ban::BanCause;
+    use op_p2p_core::testkit::{dev_key, peer_id};
+    use op_p2p_core::{BanKind, BanRecord, BanSource};
+
+    #[test]
+    fn ban_and_signer_suspect_events_carry_their_reason() {
+        let r = BanRecord {
+            kind: BanKind::Peer(peer_id(1)),
+            source: BanSource::Score(BanCause::InvalidGossip(Reason::WrongSigner)),
+            since: 10,
+            until: 20,
+        };
+        let v = event_json(&NodeEvent::Banned(r));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "event": "banned", "kind": "peer", "target": peer_id(1).to_string(),
+                "cause": "invalid_gossip", "reason": "wrong_signer",
+                "since_ms": 10, "until_ms": 20, "persisted": false,
+            })
+        );
+        let a = dev_key(0).address();
+        let v = event_json(&NodeEvent::SignerSuspect { address: a });
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "signer_suspect", "address": a.to_string()})
+        );
+    }
+}

@@ -184,7 +184,7 @@ impl Node {
     }
 
     /// `opp2p_unblockPeer`'s extra: lifts the peer's score ban, the IP ban made with it, and
-    /// its application-score penalty. Returns whether a ban was lifted.
+    /// (when there was a ban) its application-score penalty. Returns whether a ban was lifted.
     pub(super) fn lift_score_ban(&mut self, peer: &PeerId) -> bool {
         let lifted = self.gater.unban_peer(peer);
         self.ban_records.peers.remove(peer);
@@ -199,9 +199,9 @@ impl Node {
             self.gater.unban_ip(ip);
             self.ban_records.ips.remove(&ip);
         }
-        self.scores.remove(peer);
-        self.send_app_score(*peer);
         if lifted {
+            self.scores.remove(peer);
+            self.send_app_score(*peer);
             tracing::info!(%peer, "score ban lifted by the operator");
         }
         lifted

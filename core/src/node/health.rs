@@ -4,7 +4,7 @@
 //!
 //! | code | when |
 //! |---|---|
-//! | `no_recent_blocks` | peers are connected but no block was accepted for [`NO_BLOCK_BLOCK_TIMES`] block times |
+//! | `no_recent_blocks` | peers are connected but no block was accepted (or published by us) for [`NO_BLOCK_BLOCK_TIMES`] block times |
 //! | `low_peer_count` | fewer connected peers than the low-water mark (`p2p.peers.lo`) for [`LOW_PEERS_MS`] |
 //! | `stale_signer` | blocks signed by one other address keep arriving and are spared ([`crate::gossip::stale_view`]) |
 //! | `clock_offset` | most peers' correctly signed blocks fall outside our timestamp window |
@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{Node, SignerSourceStatus, UnixMillis};
-use crate::gossip::stale_view::{Judgement, StaleCause};
+use crate::gossip::stale_view::StaleCause;
 use crate::gossip::validate::Reason;
 
 /// `no_recent_blocks` fires after this many block times without an accepted block.
@@ -120,7 +120,7 @@ impl Health {
 pub(super) struct HealthState {
     /// The node's first housekeeping round.
     started: Option<UnixMillis>,
-    /// The last accepted block.
+    /// The last accepted (or published) block.
     last_accepted: Option<UnixMillis>,
     /// Since when at least one peer has been connected, continuously.
     peers_since: Option<UnixMillis>,
@@ -133,10 +133,15 @@ pub(super) struct HealthState {
 }
 
 impl HealthState {
-    pub(super) fn on_gossip(&mut self, now: UnixMillis, reason: Reason, _j: Judgement) {
+    pub(super) fn on_gossip(&mut self, now: UnixMillis, reason: Reason) {
         if reason == Reason::Accepted {
             self.last_accepted = Some(now);
         }
+    }
+
+    /// A block we published ourselves counts as block activity (a sequencer receives none).
+    pub(super) fn on_published(&mut self, now: UnixMillis) {
+        self.last_accepted = Some(now);
     }
 }
 

@@ -260,7 +260,7 @@ impl Node {
                     stale.wants_probe(now, addr, hash)
                 });
         let judgement = self.stale.judge(now, wall, msg.source, &outcome);
-        self.health.on_gossip(now, outcome.reason, judgement);
+        self.health.on_gossip(now, outcome.reason);
         let charge = match judgement {
             Judgement::Charge => true,
             Judgement::Spare { cause, announce } => {
@@ -347,7 +347,7 @@ impl Node {
         }
     }
 
-    fn publish(&mut self, _now: UnixMillis, req: PublishRequest) -> Result<Action, PublishError> {
+    fn publish(&mut self, now: UnixMillis, req: PublishRequest) -> Result<Action, PublishError> {
         let (payload, root, signature) = match req {
             PublishRequest::Sign {
                 payload,
@@ -380,6 +380,7 @@ impl Node {
         let block = (v1.block_number, v1.block_hash);
         // Our own block arriving back from peers is a duplicate, never delivered to us again.
         self.validator.record_published(got, block.0, block.1);
+        self.health.on_published(now);
         if let Some(store) = &mut self.store {
             let _ = store.insert(Arc::new(OpNetworkPayloadEnvelope {
                 payload_hash: op_alloy_rpc_types_engine::PayloadHash(

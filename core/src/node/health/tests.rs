@@ -167,3 +167,26 @@ fn a_stale_signer_is_reported_while_its_blocks_arrive_and_clears_after_the_windo
     n.handle_input(T0 + 21_000, Input::SetUnsafeSigner(dev_key(5).address()));
     assert!(!codes(&n, T0 + 21_000).contains(&HealthCode::StaleSigner));
 }
+
+#[test]
+fn a_sequencer_publishing_its_own_blocks_is_not_without_blocks() {
+    let mut n = node();
+    n.discovery = None;
+    n.config.sequencer_key = Some(dev_key(0));
+    assert!(connect(&mut n, T0, 1, [10, 0, 0, 1], Direction::Inbound));
+    for i in 0..30u64 {
+        let now = T0 + i * 2000;
+        let (payload, root) = BlockBuilder::new(BlockVersion::V4, i + 1, now / 1000).build();
+        n.handle_input(
+            now,
+            Input::Publish(crate::node::PublishRequest::Sign {
+                payload: Box::new(payload),
+                parent_beacon_block_root: root,
+            }),
+        );
+        drain(&mut n);
+        n.handle_input(now + 1000, Input::Tick);
+        drain(&mut n);
+    }
+    assert!(!codes(&n, T0 + 60_000).contains(&HealthCode::NoRecentBlocks));
+}
