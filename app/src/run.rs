@@ -57,6 +57,20 @@ pub fn event_json(e: &NodeEvent) -> serde_json::Value {
             "event": "disconnecting", "peer": peer.to_string(), "reason": format!("{reason:?}").to_lowercase(),
         }),
         E::Listening { addr } => json!({ "event": "listening", "addr": addr.to_string() }),
+        E::Banned(r) => {
+            let (kind, target) = match r.kind {
+                op_p2p_node::core::BanKind::Peer(p) => ("peer", p.to_string()),
+                op_p2p_node::core::BanKind::Ip(ip) => ("ip", ip.to_string()),
+            };
+            json!({
+                "event": "banned", "kind": kind, "target": target,
+                "cause": r.source.as_str(), "reason": r.source.reason().map(|x| x.as_str()),
+                "since_ms": r.since, "until_ms": r.until, "persisted": r.persisted(),
+            })
+        }
+        E::SignerSuspect { address } => {
+            json!({ "event": "signer_suspect", "address": address.to_string() })
+        }
         _ => json!({ "event": "other" }),
     }
 }
@@ -94,4 +108,38 @@ pub async fn run_node(config: NodeConfig, events_json: bool) -> Result<(), RunEr
         p.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_p2p_core::gossip::validate::Reason;
+    use op_p2p_core::peers::score_ban::BanCause;
+    use op_p2p_core::testkit::{dev_key, peer_id};
+    use op_p2p_core::{BanKind, BanRecord, BanSource};
+
+    #[test]
+    fn ban_and_signer_suspect_events_carry_their_reason() {
+        let r = BanRecord {
+            kind: BanKind::Peer(peer_id(1)),
+            source: BanSource::Score(BanCause::InvalidGossip(Reason::WrongSigner)),
+            since: 10,
+            until: 20,
+        };
+        let v = event_json(&NodeEvent::Banned(r));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "event": "banned", "kind": "peer", "target": peer_id(1).to_string(),
+                "cause": "invalid_gossip", "reason": "wrong_signer",
+                "since_ms": 10, "until_ms": 20, "persisted": false,
+            })
+        );
+        let a = dev_key(0).address();
+        let v = event_json(&NodeEvent::SignerSuspect { address: a });
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "signer_suspect", "address": a.to_string()})
+        );
+    }
 }

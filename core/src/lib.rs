@@ -82,11 +82,12 @@ pub use gossip::wire::MessageId;
 pub use libp2p_identity::PeerId;
 pub use multiaddr::Multiaddr;
 pub use node::{
-    Action, Config, DeliveredBlock, Direction, DisconnectReason, GossipMessage,
-    HOUSEKEEPING_INTERVAL_MS, Input, LocalInfo, MessageHandle, Node, NodeState, PublishError,
-    PublishRequest, ReqRespConfig, RequestId, RestoreReport, SIGNER_SUSPECT_INTERVAL_MS,
-    STATE_VERSION, SignerSourceStatus, SplitMix64, StateChanges, StateError, StateUpdate,
-    StreamHandle, UnixMillis,
+    Action, BanKind, BanRecord, BanSource, Config, DISCOVERY_EMPTY_MS, DeliveredBlock, Direction,
+    DisconnectReason, GossipMessage, HOUSEKEEPING_INTERVAL_MS, Health, HealthCode, HealthReason,
+    HealthStatus, Input, LOW_PEERS_MS, LocalInfo, MessageHandle, NO_BLOCK_BLOCK_TIMES, Node,
+    NodeState, PublishError, PublishRequest, ReqRespConfig, RequestId, RestoreReport,
+    SIGNER_SUSPECT_INTERVAL_MS, STATE_VERSION, SignerSourceStatus, SplitMix64, StateChanges,
+    StateError, StateUpdate, StreamHandle, UnixMillis,
 };
 
 /// Re-exported so embedders name the same primitive types the core uses.

@@ -387,6 +387,7 @@ impl Sim {
             | Action::PayloadResponse { .. } => {}
             Action::PersistState(_) => self.record(i, 6, &[]),
             Action::SignerSuspect { address } => self.record(i, 7, address.as_slice()),
+            Action::Banned(_) => {}
         }
     }
 

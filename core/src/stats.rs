@@ -19,6 +19,11 @@ pub struct NodeStats {
     /// The scores of each connected peer, as `opp2p_peers` reports them (`gossip.total`
     /// includes our application score). One entry per connected peer, in peer id order.
     pub connected_scores: Vec<PeerScores>,
+    /// The estimated offset of our clock, ms: the median of block timestamp minus our wall
+    /// time over recent correctly signed blocks (see
+    /// [`StaleView::clock_offset_ms`](crate::gossip::stale_view::StaleView::clock_offset_ms));
+    /// `None` without recent blocks.
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// Counters of what the core has decided. Plain data, cheap to copy out.
@@ -44,6 +49,12 @@ pub struct Stats {
     pub ip_bans: u64,
     /// `payload_by_number` responses by result code (0 ok, 1 not found, 2 invalid, 3 error).
     pub reqresp_responses: [u64; 4],
+    /// REJECTs not charged to the peer because our own view may be stale, by cause
+    /// (`[signer, clock, fork]`, see [`crate::gossip::stale_view`]).
+    pub spared: [u64; 3],
+    /// Score bans by the invalid-gossip reason that crossed the threshold (same order as
+    /// [`Reason::ALL`]).
+    bans_by_reason: [u64; Reason::ALL.len()],
 }
 
 impl Stats {
@@ -85,9 +96,33 @@ impl Stats {
     pub(crate) fn count_ban(&mut self, cause: BanCause) {
         self.bans += 1;
         match cause {
-            BanCause::InvalidGossip(_) => self.bans_invalid_gossip += 1,
+            BanCause::InvalidGossip(r) => {
+                self.bans_invalid_gossip += 1;
+                if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
+                    self.bans_by_reason[i] = self.bans_by_reason[i].saturating_add(1);
+                }
+            }
             BanCause::ScoreDrift => self.bans_score_drift += 1,
         }
+    }
+
+    /// Score bans on invalid gossip by the reason of the REJECT that crossed the threshold,
+    /// every reason listed (bounded labels for metrics).
+    pub fn bans_by_reason(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
+        Reason::ALL
+            .iter()
+            .copied()
+            .zip(self.bans_by_reason.iter().copied())
+    }
+
+    pub(crate) fn count_spared(&mut self, cause: crate::gossip::stale_view::StaleCause) {
+        use crate::gossip::stale_view::StaleCause;
+        let i = match cause {
+            StaleCause::Signer => 0,
+            StaleCause::Clock => 1,
+            StaleCause::Fork => 2,
+        };
+        self.spared[i] = self.spared[i].saturating_add(1);
     }
 
     pub(crate) fn count_ip_ban(&mut self) {

@@ -114,6 +114,14 @@ pub enum NodeEvent {
         /// The address.
         addr: Multiaddr,
     },
+    /// A timed ban was made, with its reason (a score ban, or the IP ban made with one).
+    Banned(op_p2p_core::BanRecord),
+    /// Blocks signed by one other address keep arriving from honest-looking peers: our unsafe
+    /// signer may be outdated (the core's `Action::SignerSuspect`).
+    SignerSuspect {
+        /// The address the blocks recover to.
+        address: Address,
+    },
 }
 
 /// How often gossipsub scores are copied into the core (and metrics observed).
@@ -155,6 +163,8 @@ pub(crate) struct Driver<R: Runtime> {
     /// The L1 signer reader, when the signer comes from L1: its updates for the core, and
     /// where [`Action::SignerSuspect`] asks for a read now.
     pub(crate) l1: Option<crate::l1_signer::ReaderLink>,
+    /// The health `GET /healthz` serves, refreshed with the metrics.
+    pub(crate) health: Option<crate::health::HealthReport>,
 }
 
 struct State {
@@ -360,14 +370,19 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Action::PersistState(changes) => st.persist.note(changes),
-            Action::SignerSuspect { address } => match &mut self.l1 {
-                Some(l1) => l1.suspect(address),
-                None => tracing::warn!(
-                    %address,
-                    "blocks signed by another address keep arriving; the signer may be stale \
-                     (no L1 to re-read it from)"
-                ),
-            },
+            // ---- issue #13: ban reasons and the stale-signer hint ----
+            Action::Banned(record) => self.emit(NodeEvent::Banned(record)),
+            Action::SignerSuspect { address } => {
+                match &mut self.l1 {
+                    Some(l1) => l1.suspect(address),
+                    None => tracing::warn!(
+                        %address,
+                        "blocks signed by another address keep arriving; the signer may be \
+                         stale (no L1 to re-read it from)"
+                    ),
+                }
+                self.emit(NodeEvent::SignerSuspect { address });
+            }
             // `Action` is non-exhaustive; an action this driver does not know is logged.
             other => tracing::warn!(?other, "action not carried out"),
         }
@@ -662,6 +677,9 @@ impl<R: Runtime> Driver<R> {
                 self.snapshot_scores(&mut st);
                 if let Some(m) = &self.metrics {
                     m.observe(&self.swarm.behaviour().gate.node);
+                }
+                if let Some(h) = &self.health {
+                    h.observe(&self.swarm.behaviour().gate.node, now);
                 }
             }
             self.persist(&mut st, now, false);

@@ -30,6 +30,7 @@ pub mod discovery;
 pub mod driver;
 pub mod fd_limit;
 mod handle;
+pub mod health;
 pub mod http;
 pub mod l1_signer;
 pub mod metrics;

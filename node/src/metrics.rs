@@ -241,6 +241,7 @@ impl Metrics {
             counters: stats,
             gating: gater,
             connected_scores,
+            ..
         } = node.stats();
         let mut snap = CoreSnapshot {
             verdicts: [0; Reason::ALL.len()],

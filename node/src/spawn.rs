@@ -181,6 +181,7 @@ async fn spawn_inner<R: Runtime>(
     let mut registry = registry;
     let metrics = Metrics::new(&mut registry);
     let libp2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+    let health = crate::health::HealthReport::new(&mut registry);
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     // The L1 signer reader, when the signer comes from L1.
     let l1 = match config.l1.clone() {
@@ -223,16 +224,16 @@ async fn spawn_inner<R: Runtime>(
         metrics: Some(metrics),
         libp2p_metrics: Some(libp2p_metrics),
         l1,
+        health: Some(health.clone()),
     };
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).
     let registry = Arc::new(registry);
-    let rpc_state = Arc::new(HttpState::rpc(
-        admin.clone(),
-        registry.clone(),
-        config.rpc_virtual_hosts()?,
-    ));
-    let metrics_state = Arc::new(HttpState::metrics_only(registry));
+    let rpc_state = Arc::new(
+        HttpState::rpc(admin.clone(), registry.clone(), config.rpc_virtual_hosts()?)
+            .with_health(health.clone()),
+    );
+    let metrics_state = Arc::new(HttpState::metrics_only(registry).with_health(health));
     let mut servers: Vec<(oneshot::Sender<()>, RemoteHandle<()>)> = Vec::new();
     let mut bound_http = Vec::new();
     for (addr, listener, local) in http_listeners {

@@ -144,6 +144,9 @@ fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
         let mut rss_samples: Vec<u64> = Vec::new();
         let mut banned = false;
         let mut disconnected = false;
+        // Time to ban: from the first attacker message's verdict to the ban.
+        let mut first_reject: Option<Instant> = None;
+        let mut time_to_ban: Option<Duration> = None;
         let mut ticker = tokio::time::interval(Duration::from_millis(150));
         let deadline = Instant::now() + Duration::from_secs(40);
         // Run until the attacker is banned and gone, plus enough honest blocks after it.
@@ -170,9 +173,13 @@ fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
                         assert_eq!(verdict, Verdict::Reject, "{reason}");
                         assert!(matches!(reason, Reason::TooLarge | Reason::WrongSigner), "{reason}");
                         rejected += 1;
+                        first_reject.get_or_insert_with(Instant::now);
                         rss_samples.push(rss_kib());
                     }
-                    NodeEvent::Disconnecting { peer, reason: DisconnectReason::Banned } if peer.to_string() == js_peer => banned = true,
+                    NodeEvent::Disconnecting { peer, reason: DisconnectReason::Banned } if peer.to_string() == js_peer => {
+                        banned = true;
+                        time_to_ban = time_to_ban.or(first_reject.map(|t| t.elapsed()));
+                    }
                     NodeEvent::PeerDisconnected { peer } if peer.to_string() == js_peer => disconnected = true,
                     _ => {}
                 },
@@ -211,7 +218,8 @@ fn a_flooding_js_peer_is_banned_while_honest_blocks_keep_arriving() {
         let first = *rss_samples[..n / 3].iter().max().expect("samples");
         let last = *rss_samples[n - n / 3..].iter().max().expect("samples");
         eprintln!(
-            "flood: {rejected} attacker messages rejected before the ban; honest blocks {published} \
+            "flood: {rejected} attacker messages rejected (banned {time_to_ban:?} after the first); \
+             honest blocks {published} \
              published, {} delivered; RSS KiB: start {rss_start}, first third max {first}, last third \
              max {last}, end {}",
             delivered.len(),

@@ -54,7 +54,10 @@ async fn json_rpc_metrics_and_health_over_a_real_socket(rt: Rt) {
     assert!(r.text().ends_with("# EOF\n"));
 
     let r = http_get(srv.addr, "/healthz").await;
-    assert_eq!((r.status, r.text()), (200, "ok"));
+    assert_eq!(
+        (r.status, r.text()),
+        (200, r#"{"status":"ok","reasons":[]}"#)
+    );
     assert_eq!(http_get(srv.addr, "/x").await.status, 404);
     let put = http_request(srv.addr, "PUT", "/", Some("application/json"), "{}").await;
     assert_eq!(put.status, 405);
@@ -86,7 +89,7 @@ async fn shutdown_closes_idle_keep_alive_connections_and_the_listener(rt: Rt) {
         .unwrap();
     let mut buf = vec![0u8; 4096];
     let mut got = Vec::new();
-    while !got.ends_with(b"\r\n\r\nok") {
+    while !got.ends_with(br#"{"status":"ok","reasons":[]}"#) {
         let n = within(HTTP_TIMEOUT, "response", s.read(&mut buf))
             .await
             .unwrap();

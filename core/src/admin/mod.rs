@@ -34,8 +34,8 @@ pub use request::{
     parse_p2p_multiaddr,
 };
 pub use response::{
-    AdminResponse, Connectedness, GossipScores, PeerDirection, PeerDump, PeerInfo, PeerScores,
-    PeerStats, ReqRespScores, TopicScores, p2p_address,
+    AdminResponse, BanEntry, Connectedness, GossipScores, PeerDirection, PeerDump, PeerInfo,
+    PeerScores, PeerStats, ReqRespScores, TopicScores, p2p_address,
 };
 
 /// Fixtures shared by the tests of the admin modules.

@@ -65,11 +65,13 @@ pub enum AdminMethod {
     ConnectPeer,
     /// `opp2p_disconnectPeer`
     DisconnectPeer,
+    /// `opp2pext_listBans`: ours, not op-node's (see [`AdminRequest::ListBans`]).
+    ListBans,
 }
 
 impl AdminMethod {
     /// Every method.
-    pub const ALL: [AdminMethod; 17] = [
+    pub const ALL: [AdminMethod; 18] = [
         AdminMethod::SelfInfo,
         AdminMethod::Peers,
         AdminMethod::PeerStats,
@@ -87,6 +89,7 @@ impl AdminMethod {
         AdminMethod::UnprotectPeer,
         AdminMethod::ConnectPeer,
         AdminMethod::DisconnectPeer,
+        AdminMethod::ListBans,
     ];
 
     /// The JSON-RPC method name.
@@ -109,6 +112,7 @@ impl AdminMethod {
             AdminMethod::UnprotectPeer => "opp2p_unprotectPeer",
             AdminMethod::ConnectPeer => "opp2p_connectPeer",
             AdminMethod::DisconnectPeer => "opp2p_disconnectPeer",
+            AdminMethod::ListBans => "opp2pext_listBans",
         }
     }
 
@@ -125,7 +129,8 @@ impl AdminMethod {
             | AdminMethod::DiscoveryTable
             | AdminMethod::ListBlockedPeers
             | AdminMethod::ListBlockedAddrs
-            | AdminMethod::ListBlockedSubnets => 0,
+            | AdminMethod::ListBlockedSubnets
+            | AdminMethod::ListBans => 0,
             _ => 1,
         }
     }
@@ -195,6 +200,10 @@ pub enum AdminRequest {
     /// **and remove any permanent block of it** (as op-node does: disconnecting is also how an
     /// operator undoes a block). Timed bans are not touched.
     DisconnectPeer(PeerId),
+    /// `opp2pext_listBans`: every ban and block with its reason and expiry, as
+    /// [`BanEntry`](super::BanEntry) objects. Ours: op-node has no such call, so it lives in
+    /// the `opp2pext_` namespace, leaving every `opp2p_` shape exactly op-node's.
+    ListBans,
 }
 
 impl AdminRequest {
@@ -237,6 +246,7 @@ impl AdminRequest {
                     AdminMethod::DiscoveryTable => AdminRequest::DiscoveryTable,
                     AdminMethod::ListBlockedPeers => AdminRequest::ListBlockedPeers,
                     AdminMethod::ListBlockedAddrs => AdminRequest::ListBlockedAddrs,
+                    AdminMethod::ListBans => AdminRequest::ListBans,
                     _ => AdminRequest::ListBlockedSubnets,
                 }),
                 _ => Err(AdminError::TooManyArguments { max: 0 }),
@@ -293,6 +303,7 @@ impl AdminRequest {
             AdminRequest::UnprotectPeer(_) => AdminMethod::UnprotectPeer,
             AdminRequest::ConnectPeer { .. } => AdminMethod::ConnectPeer,
             AdminRequest::DisconnectPeer(_) => AdminMethod::DisconnectPeer,
+            AdminRequest::ListBans => AdminMethod::ListBans,
         }
     }
 
@@ -388,6 +399,7 @@ mod tests {
             "opp2p_unprotectPeer",
             "opp2p_connectPeer",
             "opp2p_disconnectPeer",
+            "opp2pext_listBans",
         ];
         let got: Vec<&str> = AdminMethod::ALL.iter().map(|m| m.name()).collect();
         assert_eq!(got, names);
@@ -501,6 +513,7 @@ mod tests {
                 format!("[\"{id}\"]"),
                 AdminRequest::DisconnectPeer(p),
             ),
+            ("opp2pext_listBans", "[]".into(), AdminRequest::ListBans),
         ];
         let mut seen = std::collections::HashSet::new();
         for (method, params, want) in cases {

@@ -209,6 +209,34 @@ pub struct PeerStats {
     pub known: u64,
 }
 
+/// One ban or block in `opp2pext_listBans` (ours; op-node has no such call). JSON keys are
+/// camelCase; times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BanEntry {
+    /// `peer`, `ip` or `subnet`.
+    pub kind: String,
+    /// The peer id, IP or subnet, as text.
+    pub target: String,
+    /// Why: `manual` (`opp2p_block*`, permanent), `invalid_gossip` or `score_drift` (a score
+    /// ban), `ip_of_banned_peer` (the IP ban made with a peer's score ban), `restored` (a ban
+    /// read back from the saved state, whose reason was not kept).
+    pub cause: String,
+    /// For `invalid_gossip` (and `ip_of_banned_peer` made with one): the validation reason of
+    /// the REJECT that crossed the threshold, e.g. `wrong_signer`.
+    pub reason: Option<String>,
+    /// For `ip_of_banned_peer`: the peer whose ban made it.
+    pub peer: Option<String>,
+    /// When the ban was made, if known.
+    pub since_ms: Option<u64>,
+    /// When it ends; `None` for a permanent block.
+    pub until_ms: Option<u64>,
+    /// Whether it is written to the data dir (bans whose reason may be our own stale view,
+    /// such as `wrong_signer`, are not: they must not outlive a restart with a fixed
+    /// configuration).
+    pub persisted: bool,
+}
+
 /// The `result` of an admin call; serialises to exactly op-node's JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -227,6 +255,8 @@ pub enum AdminResponse {
     BlockedAddrs(Vec<IpAddr>),
     /// `opp2p_listBlockedSubnets`.
     BlockedSubnets(Vec<GoIpNet>),
+    /// `opp2pext_listBans`.
+    Bans(Vec<BanEntry>),
     /// Every other method: `null`.
     Null,
 }
@@ -251,6 +281,7 @@ impl AdminResponse {
             AdminMethod::ListBlockedPeers => AdminResponse::BlockedPeers(de(result)?),
             AdminMethod::ListBlockedAddrs => AdminResponse::BlockedAddrs(de(result)?),
             AdminMethod::ListBlockedSubnets => AdminResponse::BlockedSubnets(de(result)?),
+            AdminMethod::ListBans => AdminResponse::Bans(de(result)?),
             _ => {
                 de::<()>(result)?;
                 AdminResponse::Null

@@ -224,6 +224,27 @@ pub struct Outcome {
     pub reason: Reason,
     /// The decoded block, on ACCEPT only.
     pub block: Option<Arc<OpNetworkPayloadEnvelope>>,
+    /// The address the signature recovers to, whenever it recovered (rule 4 and after). On
+    /// [`Reason::WrongSigner`] it is the unknown signer; on later reasons one of ours.
+    pub signer: Option<Address>,
+    /// The hash of the signed bytes (the message's identity), whenever the signature parsed.
+    pub payload_hash: Option<B256>,
+    /// The block's number, hash and timestamp, whenever the payload decoded. On
+    /// [`Reason::WrongSigner`] only when the caller's probe asked for the stateless checks
+    /// and every one passed (see [`Validator::validate_probing`]): the block is plausible
+    /// but for its signer.
+    pub header: Option<BlockRef>,
+}
+
+/// The facts of a decoded block the stale-view detector needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Block number.
+    pub number: u64,
+    /// Block hash, as the payload states it.
+    pub hash: B256,
+    /// Block timestamp, Unix seconds.
+    pub timestamp: u64,
 }
 
 impl Outcome {
@@ -231,7 +252,17 @@ impl Outcome {
         Self {
             reason,
             block: None,
+            signer: None,
+            payload_hash: None,
+            header: None,
         }
+    }
+
+    fn with(mut self, signer: Address, payload_hash: B256, header: Option<BlockRef>) -> Self {
+        self.signer = Some(signer);
+        self.payload_hash = Some(payload_hash);
+        self.header = header;
+        self
     }
 
     /// The verdict for the message.
@@ -293,6 +324,22 @@ impl Validator {
 
     /// Validates one gossip `data` received on the `version` topic at `now_ms` (Unix ms).
     pub fn validate(&mut self, now_ms: u64, version: BlockVersion, data: &[u8]) -> Outcome {
+        self.validate_probing(now_ms, version, data, |_, _| false)
+    }
+
+    /// As [`Validator::validate`], but a message signed by an unknown address (rule 4,
+    /// [`Reason::WrongSigner`]) is offered to `probe` with that address and its payload hash;
+    /// when it answers true, the stateless rules (5–12: SSZ, timestamp window, block hash,
+    /// field rules) also run, and [`Outcome::header`] is set if they all pass. The verdict is
+    /// `WrongSigner` either way. The probe lets the caller bound how often unauthenticated
+    /// bytes reach decoding and hashing (see [`crate::gossip::stale_view`]).
+    pub fn validate_probing(
+        &mut self,
+        now_ms: u64,
+        version: BlockVersion,
+        data: &[u8],
+        probe: impl FnOnce(Address, &B256) -> bool,
+    ) -> Outcome {
         // Rules 1–2: size guard before allocating, then decompress into the reused buffer.
         let mut buf = std::mem::take(&mut self.buf);
         let outcome = match wire::decompress_into(data, &mut buf) {
@@ -302,7 +349,7 @@ impl Validator {
                 DecompressError::Size(SizeError::TooSmall(_)) => Reason::TooSmall,
                 DecompressError::Snappy => Reason::SnappyCorrupt,
             }),
-            Ok(()) => self.validate_decompressed(now_ms, version, &buf),
+            Ok(()) => self.validate_inner(now_ms, version, &buf, probe),
         };
         // Keep the buffer for the next message unless it is oversized for ordinary blocks.
         if buf.capacity() <= 2 * 1024 * 1024 {
@@ -317,6 +364,16 @@ impl Validator {
         now_ms: u64,
         version: BlockVersion,
         raw: &[u8],
+    ) -> Outcome {
+        self.validate_inner(now_ms, version, raw, |_, _| false)
+    }
+
+    fn validate_inner(
+        &mut self,
+        now_ms: u64,
+        version: BlockVersion,
+        raw: &[u8],
+        probe: impl FnOnce(Address, &B256) -> bool,
     ) -> Outcome {
         // Rule 3: without a signer nothing can be authenticated.
         if self.signer.is_unconfigured(now_ms) {
@@ -338,47 +395,48 @@ impl Validator {
             signing_hash,
             block_signing_hash(self.config.chain_id, signed)
         );
-        let signer_match = match recover_signer(&signature, &signing_hash) {
+        let (addr, signer_match) = match recover_signer(&signature, &signing_hash) {
             Err(_) => return Outcome::reason(Reason::SignatureUnrecoverable),
             Ok(addr) => match self.signer.matches(addr, now_ms) {
-                Some(m) => m,
-                None => return Outcome::reason(Reason::WrongSigner),
+                Some(m) => (addr, m),
+                None => {
+                    // Unauthenticated: decoded and hashed only when the probe allows.
+                    let header = if probe(addr, &payload_hash) {
+                        match self.stateless_rules(now_ms, version, signed) {
+                            Ok((payload, _)) => Some(block_ref(&payload)),
+                            Err(_) => None,
+                        }
+                    } else {
+                        None
+                    };
+                    return Outcome::reason(Reason::WrongSigner).with(addr, payload_hash, header);
+                }
             },
         };
-        // Rule 5: SSZ in the topic's shape.
-        let (root, payload_bytes) = match split_beacon_root(version, signed) {
+        let (payload, root) = match self.stateless_rules(now_ms, version, signed) {
             Ok(x) => x,
-            Err(_) => return Outcome::reason(Reason::MissingBeaconRoot),
-        };
-        let payload = match wire::decode_payload(version, payload_bytes) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::trace!(%version, error = %e, "payload does not decode");
-                return Outcome::reason(Reason::SszDecode);
+            Err((reason, header)) => {
+                return Outcome::reason(reason).with(addr, payload_hash, header);
             }
         };
         let v1 = payload.as_v1();
-        // Rules 6–7: timestamp window against `now` (seconds, rounded down; unsigned).
-        let now = now_ms / 1000;
-        if v1.timestamp < now.saturating_sub(self.config.max_past_secs) {
-            return Outcome::reason(Reason::TooOld);
-        }
-        if v1.timestamp > now.saturating_add(self.config.max_future_secs) {
-            return Outcome::reason(Reason::TooNew);
-        }
-        // Rule 8: block hash.
-        if compute_block_hash(&payload, root) != v1.block_hash {
-            return Outcome::reason(Reason::BlockHashMismatch);
-        }
-        // Rules 9–13: version field rules (presence is enforced by the shape).
-        if let Some(reason) = self.version_rules(&payload) {
-            return Outcome::reason(reason);
-        }
         // Rules 14–15: count before duplicate.
         let (number, hash) = (v1.block_number, v1.block_hash);
         match self.seen.check(version, number, &hash) {
-            SeenCheck::HeightFull => return Outcome::reason(Reason::TooManyBlocksAtHeight),
-            SeenCheck::Duplicate => return Outcome::reason(Reason::Duplicate),
+            SeenCheck::HeightFull => {
+                return Outcome::reason(Reason::TooManyBlocksAtHeight).with(
+                    addr,
+                    payload_hash,
+                    Some(block_ref(&payload)),
+                );
+            }
+            SeenCheck::Duplicate => {
+                return Outcome::reason(Reason::Duplicate).with(
+                    addr,
+                    payload_hash,
+                    Some(block_ref(&payload)),
+                );
+            }
             SeenCheck::New => {}
         }
         // Rule 16.
@@ -386,8 +444,12 @@ impl Validator {
         if signer_match == SignerMatch::Current {
             self.signer.on_accepted_from_current();
         }
+        let header = Some(block_ref(&payload));
         Outcome {
             reason: Reason::Accepted,
+            signer: Some(addr),
+            payload_hash: Some(payload_hash),
+            header,
             block: Some(Arc::new(OpNetworkPayloadEnvelope {
                 payload,
                 signature,
@@ -395,6 +457,46 @@ impl Validator {
                 parent_beacon_block_root: root,
             })),
         }
+    }
+
+    /// Rules 5–12, which depend on the bytes, `now` and the fork schedule only. On failure,
+    /// the reason and, when the payload decoded, its header facts.
+    #[allow(clippy::type_complexity)]
+    fn stateless_rules(
+        &self,
+        now_ms: u64,
+        version: BlockVersion,
+        signed: &[u8],
+    ) -> Result<(OpExecutionPayload, Option<B256>), (Reason, Option<BlockRef>)> {
+        // Rule 5: SSZ in the topic's shape.
+        let (root, payload_bytes) =
+            split_beacon_root(version, signed).map_err(|_| (Reason::MissingBeaconRoot, None))?;
+        let payload = match wire::decode_payload(version, payload_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::trace!(%version, error = %e, "payload does not decode");
+                return Err((Reason::SszDecode, None));
+            }
+        };
+        let header = Some(block_ref(&payload));
+        let v1 = payload.as_v1();
+        // Rules 6–7: timestamp window against `now` (seconds, rounded down; unsigned).
+        let now = now_ms / 1000;
+        if v1.timestamp < now.saturating_sub(self.config.max_past_secs) {
+            return Err((Reason::TooOld, header));
+        }
+        if v1.timestamp > now.saturating_add(self.config.max_future_secs) {
+            return Err((Reason::TooNew, header));
+        }
+        // Rule 8: block hash.
+        if compute_block_hash(&payload, root) != v1.block_hash {
+            return Err((Reason::BlockHashMismatch, header));
+        }
+        // Rules 9–13: version field rules (presence is enforced by the shape).
+        if let Some(reason) = self.version_rules(&payload) {
+            return Err((reason, header));
+        }
+        Ok((payload, root))
     }
 
     fn version_rules(&self, payload: &OpExecutionPayload) -> Option<Reason> {
@@ -418,6 +520,15 @@ impl Validator {
             }
         }
         None
+    }
+}
+
+fn block_ref(payload: &OpExecutionPayload) -> BlockRef {
+    let v1 = payload.as_v1();
+    BlockRef {
+        number: v1.block_number,
+        hash: v1.block_hash,
+        timestamp: v1.timestamp,
     }
 }
 

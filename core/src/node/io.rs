@@ -288,6 +288,10 @@ pub enum Action {
         /// The address the blocks recover to.
         address: Address,
     },
+    /// A timed ban was made (a score ban, or the IP ban made with one), with its reason: for
+    /// the runtime's event stream and metrics. Nothing to carry out: the node already
+    /// disconnects and refuses.
+    Banned(super::BanRecord),
 }
 
 /// Least time between two [`Action::SignerSuspect`] for the same address.

@@ -18,7 +18,9 @@
 //! node's RNG; `inspect` (tests and `test-util` only) read access to the internal tables and
 //! the bound check.
 
+mod bans;
 mod config;
+mod health;
 #[cfg(any(test, feature = "test-util"))]
 mod inspect;
 mod io;
@@ -37,6 +39,7 @@ use multiaddr::Multiaddr;
 use op_alloy_rpc_types_engine::OpNetworkPayloadEnvelope;
 
 use crate::discovery::DiscoveryTable;
+use crate::gossip::stale_view::{Judgement, StaleView};
 use crate::gossip::topic::BlockTopic;
 use crate::gossip::validate::{Reason, Validator, Verdict};
 use crate::peers::book::PeerBook;
@@ -48,7 +51,12 @@ use crate::reqresp::limit::ServerRateLimits;
 use crate::reqresp::store::PayloadStore;
 use crate::stats::{NodeStats, Stats};
 
+pub use bans::{BanKind, BanRecord, BanSource};
 pub use config::{Config, ReqRespConfig};
+pub use health::{
+    DISCOVERY_EMPTY_MS, Health, HealthCode, HealthReason, HealthStatus, LOW_PEERS_MS,
+    NO_BLOCK_BLOCK_TIMES,
+};
 pub use io::{
     Action, DeliveredBlock, Direction, DisconnectReason, GossipMessage, Input, LocalInfo,
     MessageHandle, PublishError, PublishRequest, RequestId, SIGNER_SUSPECT_INTERVAL_MS,
@@ -95,6 +103,12 @@ pub struct Node {
     app_scores_sent: BTreeMap<PeerId, f64>,
     /// The runtime's last report on its signer source, if it has one.
     signer_source: Option<SignerSourceStatus>,
+    /// Which REJECTs may be our own stale view's fault (signer, clock, fork times).
+    stale: StaleView,
+    /// Why each live timed ban was made (see `bans`).
+    ban_records: bans::BanRecords,
+    /// What the health report needs to remember (see `health`).
+    health: health::HealthState,
 }
 
 /// One waiting `opp2p_connectPeer` call.
@@ -154,17 +168,28 @@ impl Node {
             persist_pending: StateChanges::default(),
             app_scores_sent: BTreeMap::new(),
             signer_source: None,
+            stale: StaleView::new(config.block_time_secs),
+            ban_records: bans::BanRecords::default(),
+            health: health::HealthState::default(),
             config,
         }
     }
 
     /// Feeds one input at `now`.
+    ///
+    /// Timers run on the largest `now` seen (monotonic), but block timestamps are checked
+    /// against this input's `now` itself, the wall time: after the wall clock jumps forward and
+    /// back, blocks are accepted again at once instead of after the jump's length.
     pub fn handle_input(&mut self, now: UnixMillis, input: Input) {
+        let wall = now;
         self.clock = self.clock.max(now);
         let now = self.clock;
         match input {
-            Input::Gossip(msg) => self.handle_gossip(now, msg),
-            Input::SetUnsafeSigner(signer) => self.validator.set_signer(signer, now),
+            Input::Gossip(msg) => self.handle_gossip(now, wall, msg),
+            Input::SetUnsafeSigner(signer) => {
+                self.validator.set_signer(signer, now);
+                self.stale.forget_signer(signer);
+            }
             Input::SignerSource(status) => self.signer_source = Some(status),
             Input::Tick => {}
             Input::ConnectionEstablished {
@@ -220,16 +245,39 @@ impl Node {
         }
     }
 
-    fn handle_gossip(&mut self, now: UnixMillis, msg: GossipMessage) {
+    fn handle_gossip(&mut self, now: UnixMillis, wall: UnixMillis, msg: GossipMessage) {
         let topic = match BlockTopic::parse(&msg.topic) {
             Ok(t) if t.chain_id == self.chain_id => t,
             _ => {
-                self.push_verdict(now, msg.handle, msg.source, Reason::UnknownTopic);
+                self.push_verdict(now, msg.handle, msg.source, Reason::UnknownTopic, true);
                 return;
             }
         };
-        let outcome = self.validator.validate(now, topic.version, &msg.data);
-        self.push_verdict(now, msg.handle, msg.source, outcome.reason);
+        let stale = &self.stale;
+        let outcome =
+            self.validator
+                .validate_probing(wall, topic.version, &msg.data, |addr, hash| {
+                    stale.wants_probe(now, addr, hash)
+                });
+        let judgement = self.stale.judge(now, wall, msg.source, &outcome);
+        self.health.on_gossip(now, outcome.reason);
+        let charge = match judgement {
+            Judgement::Charge => true,
+            Judgement::Spare { cause, announce } => {
+                self.stats.count_spared(cause);
+                if let Some(address) = announce {
+                    tracing::warn!(
+                        %address,
+                        "blocks signed by an address other than our unsafe signer keep arriving \
+                         from peers: our signer may be outdated (check --p2p.unsafe-signer or \
+                         the L1 SystemConfig); not penalising the peers"
+                    );
+                    self.actions.push_back(Action::SignerSuspect { address });
+                }
+                false
+            }
+        };
+        self.push_verdict(now, msg.handle, msg.source, outcome.reason, charge);
         if let Some(envelope) = outcome.block {
             if let Some(store) = &mut self.store {
                 let _ = store.insert(envelope.clone());
@@ -248,6 +296,7 @@ impl Node {
         handle: MessageHandle,
         source: Option<PeerId>,
         reason: Reason,
+        charge: bool,
     ) {
         self.stats.count_verdict(reason);
         let verdict = reason.verdict();
@@ -259,6 +308,7 @@ impl Node {
         });
         if let Some(peer) = source
             && verdict == Verdict::Reject
+            && charge
         {
             self.scores.on_gossip_verdict(now, peer, verdict);
             self.send_app_score(peer);
@@ -297,7 +347,7 @@ impl Node {
         }
     }
 
-    fn publish(&mut self, _now: UnixMillis, req: PublishRequest) -> Result<Action, PublishError> {
+    fn publish(&mut self, now: UnixMillis, req: PublishRequest) -> Result<Action, PublishError> {
         let (payload, root, signature) = match req {
             PublishRequest::Sign {
                 payload,
@@ -330,6 +380,7 @@ impl Node {
         let block = (v1.block_number, v1.block_hash);
         // Our own block arriving back from peers is a duplicate, never delivered to us again.
         self.validator.record_published(got, block.0, block.1);
+        self.health.on_published(now);
         if let Some(store) = &mut self.store {
             let _ = store.insert(Arc::new(OpNetworkPayloadEnvelope {
                 payload_hash: op_alloy_rpc_types_engine::PayloadHash(
@@ -388,6 +439,10 @@ impl Node {
             if !lifted.is_empty() {
                 self.persist_pending.gater = true;
             }
+            if self.ban_records.len() > 0 {
+                self.prune_ban_records(now);
+            }
+            self.health_tick(now);
             self.book.expire(now);
             if let Some(d) = &mut self.discovery
                 && d.expire(now) > 0
@@ -414,6 +469,7 @@ impl Node {
                 .filter(|(_, r)| r.connectedness.is_connected())
                 .map(|(p, r)| self.peer_scores(p, r))
                 .collect(),
+            clock_offset_ms: self.stale.clock_offset_ms(self.clock),
         }
     }
 
@@ -432,5 +488,7 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+mod selfiso_tests;
 #[cfg(test)]
 mod tests;

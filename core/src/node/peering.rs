@@ -410,6 +410,12 @@ impl Node {
         match self.gater.ban_peer(ban.peer, ban.until) {
             Ok(()) => {
                 self.stats.count_ban(ban.cause);
+                self.record_ban(super::BanRecord {
+                    kind: super::BanKind::Peer(ban.peer),
+                    source: super::BanSource::Score(ban.cause),
+                    since: now,
+                    until: ban.until,
+                });
                 self.persist_pending.gater = true;
             }
             Err(e) => tracing::warn!(peer = %ban.peer, error = %e, "ban list full"),
@@ -428,6 +434,15 @@ impl Node {
         }
         tracing::info!(%ip, until = ban.until, peer = %ban.peer, "banning the IP of a peer banned for invalid gossip");
         self.stats.count_ip_ban();
+        self.record_ban(super::BanRecord {
+            kind: super::BanKind::Ip(ip),
+            source: super::BanSource::IpOfPeer {
+                peer: ban.peer,
+                cause: ban.cause,
+            },
+            since: now,
+            until: ban.until,
+        });
         self.persist_pending.gater = true;
         // As op-node's `BanIP`: the other peers on that IP go too (none is static or protected).
         for other in self.gater.connected_on_ip(ip) {

@@ -74,8 +74,12 @@ impl Node {
                 .map_err(Into::into),
             R::UnblockPeer(p) => {
                 self.gater.unblock_peer(&p);
+                // Beyond op-node (whose unblock leaves its monitor's ban): a score ban and the
+                // IP ban made with it are lifted too (see `bans`).
+                self.lift_score_ban(&p);
                 Ok(AdminResponse::Null)
             }
+            R::ListBans => Ok(AdminResponse::Bans(self.list_bans(now))),
             R::ListBlockedPeers => Ok(AdminResponse::BlockedPeers(self.gater.blocked_peers())),
             R::BlockAddr(ip) => self
                 .gater

@@ -164,7 +164,7 @@ impl Node {
     pub fn export_state(&self) -> NodeState {
         NodeState {
             version: STATE_VERSION,
-            gater: self.gater.export(self.clock),
+            gater: self.gater_for_disk(),
             peers: self.book.export(),
             discovery: self
                 .discovery
@@ -181,7 +181,7 @@ impl Node {
     pub fn export_parts(&self, changes: StateChanges) -> StateUpdate {
         StateUpdate {
             version: STATE_VERSION,
-            gater: changes.gater.then(|| self.gater.export(self.clock)),
+            gater: changes.gater.then(|| self.gater_for_disk()),
             peers: (changes.peers || changes.learned).then(|| self.book.export()),
             discovery: changes.learned.then(|| {
                 self.discovery

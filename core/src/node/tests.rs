@@ -5,7 +5,7 @@ use crate::testkit::{BlockBuilder, dev_key, peer_id};
 
 const NOW: u64 = 1_750_000_000;
 
-fn node() -> Node {
+pub(super) fn node() -> Node {
     Node::new(Config::new(
         901,
         dev_key(0).address(),
@@ -15,7 +15,7 @@ fn node() -> Node {
     ))
 }
 
-fn gossip(handle: u64, topic: &str, data: Vec<u8>) -> Input {
+pub(super) fn gossip(handle: u64, topic: &str, data: Vec<u8>) -> Input {
     Input::Gossip(GossipMessage {
         handle: MessageHandle(handle),
         topic: topic.into(),
@@ -24,7 +24,7 @@ fn gossip(handle: u64, topic: &str, data: Vec<u8>) -> Input {
     })
 }
 
-fn drain(n: &mut Node) -> Vec<Action> {
+pub(super) fn drain(n: &mut Node) -> Vec<Action> {
     std::iter::from_fn(|| n.poll_action()).collect()
 }
 
@@ -123,13 +123,13 @@ use crate::peers::score_ban::BanConfig;
 use crate::testkit::enr;
 use std::net::{IpAddr, Ipv4Addr};
 
-fn addr(ip: [u8; 4], port: u16) -> Multiaddr {
+pub(super) fn addr(ip: [u8; 4], port: u16) -> Multiaddr {
     format!("/ip4/{}.{}.{}.{}/tcp/{port}", ip[0], ip[1], ip[2], ip[3])
         .parse()
         .unwrap()
 }
 
-fn connect(n: &mut Node, now: u64, i: u64, ip: [u8; 4], direction: Direction) -> bool {
+pub(super) fn connect(n: &mut Node, now: u64, i: u64, ip: [u8; 4], direction: Direction) -> bool {
     let a = addr(ip, 9000 + i as u16);
     let p = peer_id(i);
     if !n.allow_established(now, &p, &a, direction) {
@@ -146,7 +146,7 @@ fn connect(n: &mut Node, now: u64, i: u64, ip: [u8; 4], direction: Direction) ->
     true
 }
 
-fn admin(
+pub(super) fn admin(
     n: &mut Node,
     now: u64,
     id: u64,
@@ -832,7 +832,7 @@ fn static_status_follows_the_configuration_across_restarts() {
     assert!(after.book.get(&kept).is_some_and(|r| r.is_static));
 }
 
-fn gossip_from(handle: u64, data: &[u8], from: PeerId) -> Input {
+pub(super) fn gossip_from(handle: u64, data: &[u8], from: PeerId) -> Input {
     Input::Gossip(GossipMessage {
         handle: MessageHandle(handle),
         topic: "/optimism/901/3/blocks".into(),
@@ -844,7 +844,7 @@ fn gossip_from(handle: u64, data: &[u8], from: PeerId) -> Input {
 // ---- bans at once on invalid gossip, and IP bans -------------------------------------------
 
 /// An invalid v4 block (signed by a key that is not the chain's signer: REJECT `WrongSigner`).
-fn invalid_block() -> Vec<u8> {
+pub(super) fn invalid_block() -> Vec<u8> {
     BlockBuilder::new(BlockVersion::V4, 1, NOW)
         .sign(&dev_key(9), 901)
         .unwrap()
@@ -852,7 +852,7 @@ fn invalid_block() -> Vec<u8> {
 
 /// A node at `t0` (its first tick done, so the ban monitor made its check at `t0` and makes
 /// the next one at `t0 + 1 s`) with 30 honest peers connected, each from its own /24.
-fn node_with_30_honest_peers(t0: u64) -> Node {
+pub(super) fn node_with_30_honest_peers(t0: u64) -> Node {
     let mut n = node();
     n.handle_input(t0, Input::Tick);
     for i in 1..=30u64 {
@@ -870,7 +870,7 @@ fn node_with_30_honest_peers(t0: u64) -> Node {
 
 /// Feeds `from`'s invalid messages one input each at `now` until an input's actions disconnect
 /// it as banned (at most `max`); returns how many it took and every disconnect seen.
-fn spam_until_banned(
+pub(super) fn spam_until_banned(
     n: &mut Node,
     now: u64,
     from: PeerId,

@@ -12,7 +12,7 @@
 //! | any but `/metrics`, `/healthz`, from a host not allowed ([`VirtualHosts`]) | `403 invalid host specified` (`400` if malformed) | `404` |
 //! | `POST` any path but the two below | JSON-RPC 2.0 (single or batch) over `opp2p_*` | `404` |
 //! | `GET /metrics` | Prometheus exposition, OpenMetrics text ([`METRICS_CONTENT_TYPE`]) | same |
-//! | `GET /healthz` | `200 ok` | same |
+//! | `GET /healthz` | `200` JSON `{"status":"ok"\|"degraded","reasons":[...]}` ([`crate::health`]) | same |
 //! | another method on `/metrics`, `/healthz` | `405` with `Allow: GET` | same |
 //! | another method on `/` | `405` with `Allow: POST` | `404` |
 //! | anything else | `404` | `404` |
@@ -29,7 +29,7 @@
 //!   request: `-32600 invalid request`. `[]`: `-32600 empty batch`. More than [`MAX_BATCH`]
 //!   calls: one `-32600 batch too large` error.
 //! - `jsonrpc` may be absent (go-ethereum accepts it); when present it must be `"2.0"`.
-//! - Each call goes through [`AdminRequest::parse`] (unknown or non-`opp2p_` methods get
+//! - Each call goes through [`AdminRequest::parse`] (unknown methods get
 //!   `-32601`, bad params `-32602` with go-ethereum's messages), then [`AdminClient::call`].
 //!   Batch calls run one after the other, in order, as go-ethereum runs them.
 //! - Notifications (no `id` member) are executed and get no entry; a request or batch of only
@@ -91,6 +91,8 @@ pub struct HttpState {
     admin: Option<(AdminClient, VirtualHosts)>,
     /// Everything `GET /metrics` exposes.
     registry: Arc<Registry>,
+    /// What `GET /healthz` reports (`ok` until the driver's first observation).
+    health: crate::health::HealthReport,
 }
 
 impl HttpState {
@@ -100,6 +102,7 @@ impl HttpState {
         Self {
             admin: Some((admin, vhosts)),
             registry,
+            health: Default::default(),
         }
     }
 
@@ -109,7 +112,14 @@ impl HttpState {
         Self {
             admin: None,
             registry,
+            health: Default::default(),
         }
+    }
+
+    /// Serves `report` on `GET /healthz` (the driver keeps it current).
+    pub fn with_health(mut self, report: crate::health::HealthReport) -> Self {
+        self.health = report;
+        self
     }
 
     /// Whether this state serves the admin API.
@@ -145,7 +155,12 @@ where
     let method = req.method();
     let resp = match (path, &state.admin) {
         ("/metrics", _) if method == Method::GET => metrics(&state.registry),
-        ("/healthz", _) if method == Method::GET => plain(StatusCode::OK, "ok"),
+        // 200 whether ok or degraded: a liveness probe must not restart a degraded node.
+        ("/healthz", _) if method == Method::GET => response(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from(state.health.to_json()),
+        ),
         ("/metrics" | "/healthz", _) => method_not_allowed("GET"),
         (_, Some((admin, vhosts))) => match vhosts.check(&req) {
             Err(vhosts::HostRefusal::NotAllowed) => plain(StatusCode::FORBIDDEN, INVALID_HOST),
@@ -1118,7 +1133,14 @@ mod tests {
         assert!(t.ends_with("# EOF\n"));
 
         let a = f.get("/healthz");
-        assert_eq!((a.status, a.text()), (StatusCode::OK, "ok"));
+        assert_eq!(
+            (a.status, a.content_type.as_deref(), a.text()),
+            (
+                StatusCode::OK,
+                Some("application/json"),
+                r#"{"status":"ok","reasons":[]}"#
+            )
+        );
 
         assert_eq!(f.get("/nope").status, StatusCode::NOT_FOUND);
         let a = f.get("/");
