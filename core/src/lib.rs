@@ -57,6 +57,7 @@ pub mod gossip;
 mod node;
 pub mod peers;
 pub mod presets;
+pub mod publish;
 pub mod reqresp;
 pub mod stats;
 
@@ -84,9 +85,9 @@ pub use multiaddr::Multiaddr;
 pub use node::{
     Action, Config, DeliveredBlock, Direction, DisconnectReason, GossipMessage,
     HOUSEKEEPING_INTERVAL_MS, Input, LocalInfo, MessageHandle, Node, NodeState, PublishError,
-    PublishRequest, ReqRespConfig, RequestId, RestoreReport, SIGNER_SUSPECT_INTERVAL_MS,
-    STATE_VERSION, SignerSourceStatus, SplitMix64, StateChanges, StateError, StateUpdate,
-    StreamHandle, UnixMillis,
+    PublishFailed, PublishOutcome, PublishRequest, ReqRespConfig, RequestId, RestoreReport,
+    SIGNER_SUSPECT_INTERVAL_MS, STATE_VERSION, SignerSourceStatus, SplitMix64, StateChanges,
+    StateError, StateUpdate, StreamHandle, UnixMillis,
 };
 
 /// Re-exported so embedders name the same primitive types the core uses.
