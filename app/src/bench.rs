@@ -1543,9 +1543,9 @@ mod tests {
             Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         );
         assert_eq!((c.tcp_port, c.udp_port, c.core.rng_seed), (0, 0, 0));
-        assert!(c.core.sequencer_key.is_some());
+        assert!(c.signer.is_some());
         let spam = spam_config(3);
-        assert!(spam.core.sequencer_key.is_none());
+        assert!(spam.signer.is_none());
         assert_eq!(spam.core.rng_seed, SPAM_INDEX_BASE + 3);
     }
 

@@ -369,14 +369,8 @@ mod tests {
         assert!(seq.discovery() && seq.core.discovery.is_some() && seq.bootnodes.is_empty());
         assert_eq!(seq.core.static_peers.len(), 1);
         assert_eq!(seq.core.rng_seed, 1);
-        assert!(seq.core.sequencer_key.is_some());
-        assert!(
-            node_config(2, vec![], &[])
-                .unwrap()
-                .core
-                .sequencer_key
-                .is_none()
-        );
+        assert!(seq.signer.is_some());
+        assert!(node_config(2, vec![], &[]).unwrap().signer.is_none());
         // An outside static peer without /p2p/<id> is refused, not skipped.
         assert!(matches!(
             node_config(0, vec![], &["/ip4/10.0.0.9/tcp/1".parse().unwrap()]),

@@ -211,6 +211,7 @@ async fn spawn_inner<R: Runtime>(
         local,
         metrics: Some(metrics),
         libp2p_metrics: Some(libp2p_metrics),
+        signer: config.signer.clone(),
     };
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).

@@ -236,7 +236,7 @@ pub fn dev_config(i: u64) -> NodeConfig {
 /// [`dev_config`] that also signs and publishes with the dev chain's key, `dev_key(0)`.
 pub fn sequencer_config(i: u64) -> NodeConfig {
     let mut c = dev_config(i);
-    c.core.sequencer_key = Some(dev_key(0));
+    c.signer = Some(std::sync::Arc::new(op_p2p_node::signer::LocalSigner(dev_key(0))));
     c
 }
 
