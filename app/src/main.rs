@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use op_p2p_cli::cli::{self, KeygenArgs, NodeArgs};
-use op_p2p_cli::tools::{examples, verdicts};
+use op_p2p_cli::tools::{examples, test_signer, verdicts};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_node::NodeConfig;
@@ -46,6 +46,17 @@ enum Command {
     ExampleGossip {
         /// Directory to write into.
         #[arg(long, default_value = "examples/gossip")]
+        out: PathBuf,
+    },
+    /// A test op-signer: op-signer's block-signing JSON-RPC over HTTPS with mutual TLS, with
+    /// injected latency, errors, wrong-key answers and hangs (tests and devnets only).
+    #[command(hide = true)]
+    TestSigner(Box<test_signer::TestSignerArgs>),
+    /// Write a throw-away CA and server/client certificates for `test-signer`.
+    #[command(hide = true)]
+    TestSignerCerts {
+        /// Directory to write ca.pem, server.pem/.key and client.pem/.key into.
+        #[arg(long)]
         out: PathBuf,
     },
 }
@@ -194,6 +205,8 @@ fn run_node(config: NodeConfig, events_json: bool) -> Result<(), Box<dyn std::er
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Command::TestSigner(args) => Ok(test_signer::serve(*args)?),
+        Command::TestSignerCerts { out } => Ok(test_signer::gen_certs(&out)?),
         Command::Node(args) => {
             let config = cli::node_config(&args, cli::os_secret()?)?;
             tracing::info!(
