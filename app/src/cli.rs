@@ -219,7 +219,11 @@ pub struct NodeArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct PublishArgs {
     /// Hex private key the sequencer signs gossiped blocks with.
-    #[arg(long = "p2p.sequencer.key", env = "OP_P2P_SEQUENCER_KEY", hide_env_values = true)]
+    #[arg(
+        long = "p2p.sequencer.key",
+        env = "OP_P2P_SEQUENCER_KEY",
+        hide_env_values = true
+    )]
     pub sequencer_key: Option<String>,
     /// Remote op-signer JSON-RPC endpoint (https://…); takes precedence over the local key.
     #[arg(long = "signer.endpoint", env = "OP_P2P_SIGNER_ENDPOINT")]
@@ -277,7 +281,9 @@ fn apply_publish(
                 .split_once('=')
                 .filter(|(k, _)| !k.trim().is_empty())
                 .ok_or_else(|| CliError::SignerHeader(echo(h)))?;
-            remote.headers.push((k.trim().to_string(), v.trim().to_string()));
+            remote
+                .headers
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
         b = b.remote_signer(remote);
     }

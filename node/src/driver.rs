@@ -166,7 +166,11 @@ pub(crate) struct Driver<R: Runtime> {
 }
 
 /// A signer's answer: the block, the result, how long the call took.
-type SignedMsg = (PublishId, Result<alloy_primitives::Signature, PublishFailed>, Duration);
+type SignedMsg = (
+    PublishId,
+    Result<alloy_primitives::Signature, PublishFailed>,
+    Duration,
+);
 
 /// Signer answers buffered for the loop (at most one call is current; superseded or expired
 /// calls may still answer late).
@@ -305,10 +309,14 @@ impl<R: Runtime> Driver<R> {
                 id,
                 chain_id,
                 payload_hash,
-            } => self.sign(st, id, crate::signer::SignRequest {
-                chain_id,
-                payload_hash,
-            }),
+            } => self.sign(
+                st,
+                id,
+                crate::signer::SignRequest {
+                    chain_id,
+                    payload_hash,
+                },
+            ),
             Action::Publish {
                 id,
                 topic,
@@ -440,7 +448,8 @@ impl<R: Runtime> Driver<R> {
             }
         };
         let now = self.runtime.now_ms();
-        self.node().handle_input(now, Input::Published { id, result });
+        self.node()
+            .handle_input(now, Input::Published { id, result });
     }
 
     fn on_outcome(&mut self, st: &mut State, id: PublishId, outcome: PublishOutcome) {

@@ -892,7 +892,8 @@ impl PublishMetrics {
 
     /// The queue's current length.
     pub fn set_queue_length(&self, len: usize) {
-        self.queue_length.set(i64::try_from(len).unwrap_or(i64::MAX));
+        self.queue_length
+            .set(i64::try_from(len).unwrap_or(i64::MAX));
     }
 
     /// One signer call took `latency`.
@@ -908,7 +909,9 @@ impl PublishMetrics {
                 self.published.inc();
             }
             PublishOutcome::Dropped(why) => {
-                self.dropped.get_or_create(&[("reason", why.as_str())]).inc();
+                self.dropped
+                    .get_or_create(&[("reason", why.as_str())])
+                    .inc();
             }
             PublishOutcome::Failed(f) => {
                 self.failures

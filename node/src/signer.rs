@@ -76,9 +76,11 @@ impl BlockSigner for LocalSigner {
     }
 
     fn sign(&self, r: &SignRequest) -> Result<Signature, SignError> {
-        Ok(self
-            .0
-            .sign_hash(&signing_hash(BLOCK_SIGNING_DOMAIN, r.chain_id, r.payload_hash)))
+        Ok(self.0.sign_hash(&signing_hash(
+            BLOCK_SIGNING_DOMAIN,
+            r.chain_id,
+            r.payload_hash,
+        )))
     }
 }
 
@@ -225,7 +227,8 @@ impl RemoteSigner {
 
     fn call(&self, method: &str, params: serde_json::Value) -> Result<Signature, SignError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": [params]});
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": [params]});
         let mut req = self
             .agent
             .post(&self.config.endpoint)
@@ -265,7 +268,8 @@ impl RemoteSigner {
             .get("result")
             .and_then(|r| r.as_str())
             .ok_or_else(|| SignError::Malformed("no string result".into()))?;
-        parse_signature(result).ok_or_else(|| SignError::Malformed("not a 65-byte signature".into()))
+        parse_signature(result)
+            .ok_or_else(|| SignError::Malformed("not a 65-byte signature".into()))
     }
 }
 
@@ -354,15 +358,24 @@ mod tests {
             message: "busy".into(),
         };
         assert_eq!(rpc.kind(), FailureKind::Transient);
-        assert_eq!(SignError::Malformed("x".into()).kind(), FailureKind::Permanent);
+        assert_eq!(
+            SignError::Malformed("x".into()).kind(),
+            FailureKind::Permanent
+        );
     }
 
     #[test]
     fn a_client_cert_needs_its_key_and_the_endpoint_a_scheme() {
         let mut c = RemoteSignerConfig::new("https://127.0.0.1:1", Address::ZERO);
         c.tls_cert = Some("/nonexistent".into());
-        assert!(matches!(RemoteSigner::new(c), Err(SignerSetupError::HalfClientCert)));
+        assert!(matches!(
+            RemoteSigner::new(c),
+            Err(SignerSetupError::HalfClientCert)
+        ));
         let c = RemoteSignerConfig::new("127.0.0.1:1", Address::ZERO);
-        assert!(matches!(RemoteSigner::new(c), Err(SignerSetupError::Endpoint(_))));
+        assert!(matches!(
+            RemoteSigner::new(c),
+            Err(SignerSetupError::Endpoint(_))
+        ));
     }
 }

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use op_p2p_core::alloy_primitives::{B256, hex};
 use op_p2p_core::gossip::signature::{SequencerKey, signing_hash};
@@ -46,12 +46,12 @@ pub struct TestSignerArgs {
     /// Delay before every answer, milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Answer the first N requests with a JSON-RPC error.
+    /// Answer the first N requests (after the hanging ones) with a JSON-RPC error.
     #[arg(long, default_value_t = 0)]
     pub fail_first: u64,
-    /// Requests arriving within this many ms of start hang for `--hang-ms` before answering.
+    /// The first N requests hang for `--hang-ms` before answering.
     #[arg(long, default_value_t = 0)]
-    pub hang_window_ms: u64,
+    pub hang_first: u64,
     /// How long a hanging request hangs, milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub hang_ms: u64,
@@ -159,9 +159,11 @@ fn tls_config(args: &TestSignerArgs) -> Result<Arc<rustls::ServerConfig>, TestSi
     for cert in CertificateDer::pem_file_iter(&args.tls_ca).map_err(pem(&args.tls_ca))? {
         roots.add(cert.map_err(pem(&args.tls_ca))?)?;
     }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()?;
     let certs = CertificateDer::pem_file_iter(&args.tls_cert)
         .map_err(pem(&args.tls_cert))?
         .collect::<Result<Vec<_>, _>>()
@@ -177,7 +179,6 @@ fn tls_config(args: &TestSignerArgs) -> Result<Arc<rustls::ServerConfig>, TestSi
 struct Signer {
     args: TestSignerArgs,
     key: SequencerKey,
-    started: Instant,
     requests: AtomicU64,
 }
 
@@ -192,7 +193,6 @@ pub fn serve(args: TestSignerArgs) -> Result<(), TestSignerError> {
     let signer = Arc::new(Signer {
         args,
         key,
-        started: Instant::now(),
         requests: AtomicU64::new(0),
     });
     let open = Arc::new(AtomicUsize::new(0));
@@ -267,10 +267,9 @@ fn serve_one(
 }
 
 fn answer(signer: &Signer, body: &[u8]) -> String {
-    let arrived = signer.started.elapsed();
     let n = signer.requests.fetch_add(1, Ordering::SeqCst);
     let args = &signer.args;
-    if arrived < Duration::from_millis(args.hang_window_ms) {
+    if n < args.hang_first {
         std::thread::sleep(Duration::from_millis(args.hang_ms));
     }
     if args.latency_ms > 0 {
@@ -282,7 +281,7 @@ fn answer(signer: &Signer, body: &[u8]) -> String {
         serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
             .to_string()
     };
-    if n < args.fail_first {
+    if n >= args.hang_first && n - args.hang_first < args.fail_first {
         return error(-32000, "injected failure");
     }
     let method = req.get("method").and_then(|m| m.as_str()).unwrap_or("");
