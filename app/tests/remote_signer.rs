@@ -174,11 +174,10 @@ fn a_hung_signer_stalls_neither_receiving_nor_forwarding_and_publishing_resumes_
         assert!(ours.is_empty(), "nothing of ours went out: {ours:?}");
 
         // The signer's hanging calls are used up: it answers again.
-        let tickets = futures::future::join_all((3..=6).map(|n| {
-            let seq = &seq;
-            async move { seq.submit(v4_block(n)).await.expect("queued") }
-        }))
-        .await;
+        let mut tickets = Vec::new();
+        for n in 3..=6 {
+            tickets.push(seq.submit(v4_block(n)).await.expect("queued"));
+        }
         let mut numbers = Vec::new();
         for t in tickets {
             match within(BOUND, "outcome", t).await {

@@ -203,11 +203,11 @@ impl Sim {
         c
     }
 
-    /// Adds a node with the default config at `ip`; returns its index.
+    /// Adds a node with the default config at `ip`; returns its index. A sequencer signs with
+    /// [`Sim::sequencer_key`] (the sim answers its [`Action::Sign`]).
     pub fn add_node(&mut self, role: Role, ip: Ipv4Addr) -> usize {
         let i = self.nodes.len() as u64;
         let c = self.node_config(i);
-        if role == Role::Sequencer {}
         self.add_node_with(role, ip, c)
     }
 

@@ -4,7 +4,7 @@
 //! it on the runtime's blocking pool and never awaits it on its event loop; the core's publish
 //! queue orders, retries and times out (see [`op_p2p_core::publish`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -164,16 +164,16 @@ pub struct RemoteSigner {
     v1_only: AtomicBool,
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, SignerSetupError> {
+fn read(path: &Path) -> Result<Vec<u8>, SignerSetupError> {
     std::fs::read(path).map_err(|source| SignerSetupError::Read {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     })
 }
 
-fn pem_err(path: &PathBuf) -> impl FnOnce(ureq::Error) -> SignerSetupError + '_ {
+fn pem_err(path: &Path) -> impl FnOnce(ureq::Error) -> SignerSetupError + '_ {
     move |e| SignerSetupError::Pem {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source: Box::new(e),
     }
 }
