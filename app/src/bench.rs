@@ -513,7 +513,12 @@ const SPAM_INDEX_BASE: u64 = 1_000_000;
 
 /// The spammer's `k`-th identity: a bench node config under an index no mesh node has.
 fn spam_config(k: u64) -> NodeConfig {
-    child_config(SPAM_INDEX_BASE + k)
+    let mut c = child_config(SPAM_INDEX_BASE + k);
+    // The spammer publishes badly signed blocks on purpose, and wants a refused send back at
+    // once (it then pauses or changes identity), not retried for the default 10 s.
+    c.core.publish.verify_signer = false;
+    c.core.publish.deadline_ms = 20;
+    c
 }
 
 /// `addr` with its first `/ip4` or `/ip6` component replaced by `ip`.

@@ -39,6 +39,10 @@ pub struct QueueConfig {
     pub retry_initial_ms: u64,
     /// Longest wait between two retries.
     pub retry_max_ms: u64,
+    /// Check that a signature recovers to the unsafe block signer before sending (a
+    /// permanent `WrongSigner` failure otherwise). Only load tools that publish invalid
+    /// blocks on purpose (the bench's spammer) turn it off.
+    pub verify_signer: bool,
 }
 
 /// Most blocks waiting by default (16 s of 1 s blocks).
@@ -56,6 +60,7 @@ impl Default for QueueConfig {
             max_age_ms: DEFAULT_MAX_AGE_MS,
             retry_initial_ms: 100,
             retry_max_ms: 1_000,
+            verify_signer: true,
         }
     }
 }

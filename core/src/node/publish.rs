@@ -146,23 +146,25 @@ impl Node {
             return;
         };
         let hash = signing_hash(BLOCK_SIGNING_DOMAIN, chain_id, pending.payload_hash);
-        let got = match recover_signer(&sig, &hash) {
-            Ok(a) => a,
-            Err(_) => {
-                self.fail(
-                    now,
-                    id,
-                    PublishFailed::permanent(PublishError::BadSignature),
-                );
+        if self.config.publish.verify_signer {
+            let got = match recover_signer(&sig, &hash) {
+                Ok(a) => a,
+                Err(_) => {
+                    self.fail(
+                        now,
+                        id,
+                        PublishFailed::permanent(PublishError::BadSignature),
+                    );
+                    return;
+                }
+            };
+            if self.validator.signer().matches(got, now).is_none() {
+                // Our own validator (and every peer's) would reject it: loud, never retried.
+                tracing::error!(id = id.0, %got, %want, "signer answered with the wrong key");
+                let f = PublishFailed::permanent(PublishError::WrongSigner { got, want });
+                self.fail(now, id, f);
                 return;
             }
-        };
-        if self.validator.signer().matches(got, now).is_none() {
-            // Our own validator (and every peer's) would reject it: loud, never retried.
-            tracing::error!(id = id.0, %got, %want, "signer answered with the wrong key");
-            let f = PublishFailed::permanent(PublishError::WrongSigner { got, want });
-            self.fail(now, id, f);
-            return;
         }
         let Some(pending) = self.publish.in_flight_item(id) else {
             return;

@@ -830,6 +830,33 @@ fn a_signed_envelope_skips_signing_but_not_the_signer_check() {
 }
 
 #[test]
+fn without_signer_verification_any_signature_goes_out() {
+    let mut cfg = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    cfg.publish.verify_signer = false;
+    let mut n = Node::new(cfg);
+    let acts = enqueue(
+        &mut n,
+        NOW * 1000,
+        1,
+        sign_request(BlockVersion::V4, 3, NOW),
+    );
+    let acts = answer_sign(&mut n, NOW * 1000, &acts[0], &dev_key(9));
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Publish {
+            id: PublishId(1),
+            ..
+        }]
+    ));
+}
+
+#[test]
 fn a_block_older_than_the_gossip_threshold_is_dropped_unsigned() {
     let mut n = node();
     let acts = enqueue(
