@@ -583,6 +583,10 @@ where
     let mut identities = 1u64;
     let mut refused = 0u64;
     let mut sent = 0u64;
+    // The spammer's identities publish through a node that does not check signatures
+    // ([`spam_config`]): the first one replaces the bench node this process ran.
+    let old = std::mem::replace(node, spawn(spam_config(0)).await?);
+    old.shutdown().await;
     if !connect(node, &target).await {
         return Err("spammer could not connect to the target".into());
     }
