@@ -231,6 +231,91 @@ pub struct NodeArgs {
           default_value = "60s", value_parser = parse_go_duration)]
     pub gossip_timestamp_threshold: Duration,
     // ---- end operator flags ----
+    /// Publishing as a sequencer.
+    #[command(flatten)]
+    pub publish: PublishArgs,
+}
+
+// ---- publishing as a sequencer (issue 14) ----
+
+/// Who signs published blocks, and the publish queue (op-node's flag names where it has them).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PublishArgs {
+    /// Hex private key the sequencer signs gossiped blocks with.
+    #[arg(
+        long = "p2p.sequencer.key",
+        env = "OP_P2P_SEQUENCER_KEY",
+        hide_env_values = true
+    )]
+    pub sequencer_key: Option<String>,
+    /// Remote op-signer JSON-RPC endpoint (https://…); takes precedence over the local key.
+    #[arg(long = "signer.endpoint", env = "OP_P2P_SIGNER_ENDPOINT")]
+    pub signer_endpoint: Option<String>,
+    /// The address the remote signer signs as.
+    #[arg(long = "signer.address", env = "OP_P2P_SIGNER_ADDRESS")]
+    pub signer_address: Option<op_p2p_core::alloy_primitives::Address>,
+    /// PEM CA bundle that signs the signer's server certificate.
+    #[arg(long = "signer.tls.ca", env = "OP_P2P_SIGNER_TLS_CA")]
+    pub signer_tls_ca: Option<PathBuf>,
+    /// PEM client certificate for mTLS to the signer.
+    #[arg(long = "signer.tls.cert", env = "OP_P2P_SIGNER_TLS_CERT")]
+    pub signer_tls_cert: Option<PathBuf>,
+    /// PEM client key for mTLS to the signer.
+    #[arg(long = "signer.tls.key", env = "OP_P2P_SIGNER_TLS_KEY")]
+    pub signer_tls_key: Option<PathBuf>,
+    /// Extra HTTP header for the signer, "Key=Value"; repeatable.
+    #[arg(long = "signer.header")]
+    pub signer_headers: Vec<String>,
+    /// Whole-request timeout of one signer call.
+    #[arg(long = "signer.timeout", default_value = "5s", value_parser = parse_go_duration)]
+    pub signer_timeout: Duration,
+    /// Most blocks waiting to be published; the oldest is dropped beyond it.
+    #[arg(long = "p2p.publish.queue-size", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub queue_size: u64,
+    /// How long a block may wait to be signed and published before it is dropped.
+    #[arg(long = "p2p.publish.deadline", default_value = "10s", value_parser = parse_go_duration)]
+    pub deadline: Duration,
+}
+
+/// Applies [`PublishArgs`] to the builder.
+fn apply_publish(
+    args: &PublishArgs,
+    mut b: NodeConfigBuilder,
+) -> Result<NodeConfigBuilder, CliError> {
+    if let Some(hex_key) = &args.sequencer_key {
+        let bytes: [u8; 32] = op_p2p_core::alloy_primitives::hex::decode(hex_key.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(CliError::SequencerKey)?;
+        let key = op_p2p_core::gossip::signature::SequencerKey::from_bytes(&bytes)
+            .map_err(|_| CliError::SequencerKey)?;
+        b = b.sequencer_key(key);
+    }
+    if let Some(endpoint) = &args.signer_endpoint {
+        let address = args.signer_address.ok_or(CliError::SignerAddress)?;
+        let mut remote = op_p2p_node::signer::RemoteSignerConfig::new(endpoint.trim(), address);
+        remote.tls_ca = args.signer_tls_ca.clone();
+        remote.tls_cert = args.signer_tls_cert.clone();
+        remote.tls_key = args.signer_tls_key.clone();
+        remote.timeout = args.signer_timeout;
+        for h in &args.signer_headers {
+            let (k, v) = h
+                .split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| CliError::SignerHeader(echo(h)))?;
+            remote
+                .headers
+                .push((k.trim().to_string(), v.trim().to_string()));
+        }
+        b = b.remote_signer(remote);
+    }
+    let deadline_ms = u64::try_from(args.deadline.as_millis()).unwrap_or(u64::MAX);
+    Ok(b.publish_queue(op_p2p_core::publish::QueueConfig {
+        capacity: usize::try_from(args.queue_size).unwrap_or(usize::MAX),
+        deadline_ms,
+        ..Default::default()
+    }))
 }
 
 // ---- reading the signer from L1 ----
@@ -294,6 +379,15 @@ pub struct KeygenArgs {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
+    /// `--p2p.sequencer.key` is not a 32-byte hex secp256k1 key.
+    #[error("--p2p.sequencer.key must be a 32-byte hex secp256k1 key")]
+    SequencerKey,
+    /// `--signer.endpoint` without `--signer.address`.
+    #[error("--signer.endpoint needs --signer.address")]
+    SignerAddress,
+    /// A `--signer.header` that is not `Key=Value`.
+    #[error("--signer.header must be Key=Value, got {0:?}")]
+    SignerHeader(String),
     /// `--network` is not a preset name.
     #[error("unknown network {0:?}; expected one of op-mainnet, base, op-sepolia, base-sepolia")]
     UnknownNetwork(String),
@@ -500,7 +594,7 @@ fn builder(
         b = b.bootnodes_file(file);
     }
     b = b.gossip_timestamp_threshold(args.gossip_timestamp_threshold);
-    Ok(b)
+    apply_publish(&args.publish, b)
 }
 
 /// The node key kept on disk as the module docs describe (created if missing), or `None`

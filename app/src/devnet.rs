@@ -45,6 +45,8 @@ pub struct DevnetOptions {
     pub static_peers: Vec<Multiaddr>,
     /// Print the progress line.
     pub progress: bool,
+    /// Sign the sequencer's blocks through this remote op-signer instead of its local key.
+    pub remote_signer: Option<op_p2p_node::signer::RemoteSignerConfig>,
 }
 
 /// Latency percentiles, milliseconds.
@@ -93,6 +95,9 @@ pub enum DevnetError {
     /// A node did not start.
     #[error(transparent)]
     Spawn(#[from] op_p2p_tokio::SpawnError),
+    /// The remote signer cannot be set up.
+    #[error(transparent)]
+    Signer(#[from] op_p2p_node::signer::SignerSetupError),
     /// The network did not form in time.
     #[error("the network did not form within {0:?}")]
     NoMesh(Duration),
@@ -166,13 +171,13 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         .collect();
     let mut nodes: Vec<NodeHandle> = Vec::new();
     for i in 1..=opts.nodes.max(2) as u64 {
-        nodes.push(
-            spawn(
-                node_config(i, boot_enr.clone(), &opts.static_peers)?,
-                ev.clone(),
-            )
-            .await?,
-        );
+        let mut config = node_config(i, boot_enr.clone(), &opts.static_peers)?;
+        if let (1, Some(remote)) = (i, &opts.remote_signer) {
+            config.signer = Some(Arc::new(op_p2p_node::signer::RemoteSigner::new(
+                remote.clone(),
+            )?));
+        }
+        nodes.push(spawn(config, ev.clone()).await?);
     }
     let rejects = Arc::new(Mutex::new(0u64));
     let bans = Arc::new(Mutex::new(0u64));
@@ -369,14 +374,8 @@ mod tests {
         assert!(seq.discovery() && seq.core.discovery.is_some() && seq.bootnodes.is_empty());
         assert_eq!(seq.core.static_peers.len(), 1);
         assert_eq!(seq.core.rng_seed, 1);
-        assert!(seq.core.sequencer_key.is_some());
-        assert!(
-            node_config(2, vec![], &[])
-                .unwrap()
-                .core
-                .sequencer_key
-                .is_none()
-        );
+        assert!(seq.signer.is_some());
+        assert!(node_config(2, vec![], &[]).unwrap().signer.is_none());
         // An outside static peer without /p2p/<id> is refused, not skipped.
         assert!(matches!(
             node_config(0, vec![], &["/ip4/10.0.0.9/tcp/1".parse().unwrap()]),

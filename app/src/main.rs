@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use op_p2p_cli::cli::{self, KeygenArgs, NodeArgs};
 use op_p2p_cli::ops;
-use op_p2p_cli::tools::{examples, verdicts};
+use op_p2p_cli::tools::{examples, test_signer, verdicts};
 use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_node::NodeConfig;
@@ -61,6 +61,17 @@ enum Command {
         #[arg(long, default_value = "examples/gossip")]
         out: PathBuf,
     },
+    /// A test op-signer: op-signer's block-signing JSON-RPC over HTTPS with mutual TLS, with
+    /// injected latency, errors, wrong-key answers and hangs (tests and devnets only).
+    #[command(hide = true)]
+    TestSigner(Box<test_signer::TestSignerArgs>),
+    /// Write a throw-away CA and server/client certificates for `test-signer`.
+    #[command(hide = true)]
+    TestSignerCerts {
+        /// Directory to write ca.pem, server.pem/.key and client.pem/.key into.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +97,67 @@ struct DevnetArgs {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Sign the sequencer's blocks through a test op-signer process (HTTPS, mutual TLS).
+    #[arg(long)]
+    remote_signer: bool,
+    /// With --remote-signer: the signer's added latency per call, milliseconds.
+    #[arg(long, default_value_t = 0, requires = "remote_signer")]
+    signer_latency_ms: u64,
+}
+
+/// A test signer child process for `devnet --remote-signer`: killed and its certificates
+/// removed when dropped.
+struct DevnetSigner {
+    child: std::process::Child,
+    dir: PathBuf,
+    config: op_p2p_node::signer::RemoteSignerConfig,
+}
+
+impl DevnetSigner {
+    fn start(latency_ms: u64) -> Result<Self, Box<dyn std::error::Error>> {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("op-p2p-devnet-signer-{}", std::process::id()));
+        test_signer::gen_certs(&dir)?;
+        let key =
+            op_p2p_core::alloy_primitives::hex::encode(op_p2p_core::testkit::dev_key_bytes(0));
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("test-signer")
+            .arg("--tls.ca")
+            .arg(dir.join("ca.pem"))
+            .arg("--tls.cert")
+            .arg(dir.join("server.pem"))
+            .arg("--tls.key")
+            .arg(dir.join("server.key"))
+            .args(["--key", &key, "--latency-ms", &latency_ms.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("test-signer has no stdout")?;
+        let mut line = String::new();
+        // The child prints its address once bound, or exits (EOF) on an error.
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .ok_or("test-signer did not start")?
+            .to_string();
+        let mut config = op_p2p_node::signer::RemoteSignerConfig::new(
+            format!("https://{addr}"),
+            op_p2p_core::testkit::dev_key(0).address(),
+        );
+        config.tls_ca = Some(dir.join("ca.pem"));
+        config.tls_cert = Some(dir.join("client.pem"));
+        config.tls_key = Some(dir.join("client.key"));
+        Ok(Self { child, dir, config })
+    }
+}
+
+impl Drop for DevnetSigner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +273,8 @@ fn run_node(config: NodeConfig, events_json: bool) -> Result<(), Box<dyn std::er
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Command::TestSigner(args) => Ok(test_signer::serve(*args)?),
+        Command::TestSignerCerts { out } => Ok(test_signer::gen_certs(&out)?),
         Command::Node(args) => {
             let config = cli::node_config(&args, cli::os_secret()?)?;
             tracing::info!(
@@ -219,6 +293,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 txs: a.txs,
                 static_peers: a.static_peers,
                 progress: !a.json,
+                remote_signer: None,
+            };
+            let signer = if a.remote_signer {
+                Some(DevnetSigner::start(a.signer_latency_ms)?)
+            } else {
+                None
+            };
+            let opts = op_p2p_cli::devnet::DevnetOptions {
+                remote_signer: signer.as_ref().map(|s| s.config.clone()),
+                ..opts
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

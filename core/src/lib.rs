@@ -57,6 +57,7 @@ pub mod gossip;
 mod node;
 pub mod peers;
 pub mod presets;
+pub mod publish;
 pub mod reqresp;
 pub mod stats;
 
@@ -85,9 +86,9 @@ pub use node::{
     Action, BanKind, BanRecord, BanSource, Config, DISCOVERY_EMPTY_MS, DeliveredBlock, Direction,
     DisconnectReason, GossipMessage, HOUSEKEEPING_INTERVAL_MS, Health, HealthCode, HealthReason,
     HealthStatus, Input, LOW_PEERS_MS, LocalInfo, MessageHandle, NO_BLOCK_BLOCK_TIMES, Node,
-    NodeState, PublishError, PublishRequest, ReqRespConfig, RequestId, RestoreReport,
-    SIGNER_SUSPECT_INTERVAL_MS, STATE_VERSION, SignerSourceStatus, SplitMix64, StateChanges,
-    StateError, StateUpdate, StreamHandle, UnixMillis,
+    NodeState, PublishError, PublishFailed, PublishOutcome, PublishRequest, ReqRespConfig,
+    RequestId, RestoreReport, SIGNER_SUSPECT_INTERVAL_MS, STATE_VERSION, SignerSourceStatus,
+    SplitMix64, StateChanges, StateError, StateUpdate, StreamHandle, UnixMillis,
 };
 
 /// Re-exported so embedders name the same primitive types the core uses.

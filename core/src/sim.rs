@@ -203,13 +203,11 @@ impl Sim {
         c
     }
 
-    /// Adds a node with the default config at `ip`; returns its index.
+    /// Adds a node with the default config at `ip`; returns its index. A sequencer signs with
+    /// [`Sim::sequencer_key`] (the sim answers its [`Action::Sign`]).
     pub fn add_node(&mut self, role: Role, ip: Ipv4Addr) -> usize {
         let i = self.nodes.len() as u64;
-        let mut c = self.node_config(i);
-        if role == Role::Sequencer {
-            c.sequencer_key = Some(self.sequencer_key.clone());
-        }
+        let c = self.node_config(i);
         self.add_node_with(role, ip, c)
     }
 
@@ -344,12 +342,41 @@ impl Sim {
                 self.record(i, 2, hash.as_slice());
                 *self.nodes[i].delivered.entry(hash).or_default() += 1;
             }
+            Action::Sign {
+                id,
+                chain_id,
+                payload_hash,
+            } => {
+                let hash = crate::gossip::signature::signing_hash(
+                    crate::gossip::signature::BLOCK_SIGNING_DOMAIN,
+                    chain_id,
+                    payload_hash,
+                );
+                let signature = self.sequencer_key.sign_hash(&hash);
+                let now = self.now;
+                self.nodes[i].node.handle_input(
+                    now,
+                    Input::Signed {
+                        id,
+                        result: Ok(signature),
+                    },
+                );
+            }
             Action::Publish {
+                id,
                 topic,
                 data,
                 message_id,
                 ..
             } => {
+                let now = self.now;
+                self.nodes[i].node.handle_input(
+                    now,
+                    Input::Published {
+                        id,
+                        result: Ok(Vec::new()),
+                    },
+                );
                 self.record(i, 3, &message_id.0);
                 self.nodes[i]
                     .seen
@@ -381,7 +408,13 @@ impl Sim {
                     self.close(i, to);
                 }
             }
-            Action::PublishFailed(e) => panic!("node {i} could not publish: {e}"),
+            // A block the sequencer's own validator refuses (a key the nodes no longer
+            // accept, in rotation scenarios) is never sent: like a block lost in transit.
+            Action::PublishOutcome { id, outcome } => {
+                if !matches!(outcome, crate::PublishOutcome::Published { .. }) {
+                    self.record(i, 8, &id.0.to_be_bytes());
+                }
+            }
             Action::SetAppScore { .. }
             | Action::AdminResponse { .. }
             | Action::PayloadResponse { .. } => {}
@@ -457,10 +490,13 @@ impl Sim {
             .build();
         self.input(
             sequencer,
-            Input::Publish(PublishRequest::Sign {
-                payload: Box::new(payload),
-                parent_beacon_block_root: root,
-            }),
+            Input::Publish {
+                id: crate::publish::PublishId(number),
+                request: PublishRequest::Sign {
+                    payload: Box::new(payload),
+                    parent_beacon_block_root: root,
+                },
+            },
         );
     }
 

@@ -19,12 +19,17 @@ use crate::gossip::wire::EncodeError;
 
 /// A deterministic development key: keccak256("op-p2p dev key" ‖ i), never zero in practice.
 pub fn dev_key(i: u64) -> SequencerKey {
+    SequencerKey::from_bytes(&dev_key_bytes(i)).expect("dev_key_bytes are a valid key")
+}
+
+/// The 32 secret bytes of [`dev_key`] `i` (for tools that take a key as hex).
+pub fn dev_key_bytes(i: u64) -> [u8; 32] {
     let mut seed = b"op-p2p dev key ".to_vec();
     seed.extend_from_slice(&i.to_be_bytes());
     let mut secret = keccak256(&seed).0;
     loop {
-        if let Ok(k) = SequencerKey::from_bytes(&secret) {
-            return k;
+        if SequencerKey::from_bytes(&secret).is_ok() {
+            return secret;
         }
         secret = keccak256(secret).0;
     }

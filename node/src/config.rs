@@ -78,6 +78,11 @@ pub struct NodeConfig {
     /// follows L1's `SystemConfig` (see [`crate::l1_signer`]) and `core`'s signer is only the
     /// one it starts with.
     pub l1: Option<L1Config>,
+    // ---- publishing (issue 14) ----
+    /// Who signs the blocks this node publishes: the local sequencer key or a remote
+    /// op-signer; `None` refuses [`PublishRequest::Sign`](op_p2p_core::PublishRequest::Sign)
+    /// (already-signed envelopes still go out). The queue's bounds are in `core.publish`.
+    pub signer: Option<std::sync::Arc<dyn crate::signer::BlockSigner>>,
 }
 
 /// Why a node configuration is refused, by [`NodeConfigBuilder::build`],
@@ -94,6 +99,9 @@ pub enum ConfigError {
         /// The chain id given.
         chain_id: u64,
     },
+    /// The remote block signer cannot be set up (TLS files, endpoint).
+    #[error("remote signer: {0}")]
+    RemoteSigner(#[from] crate::signer::SignerSetupError),
     /// Chain id 0 is not a chain.
     #[error("the chain id must not be 0")]
     ZeroChainId,
@@ -292,6 +300,7 @@ impl NodeConfig {
             agent_version: default_agent_version(),
             ip_colocation_whitelist: Vec::new(),
             l1: None,
+            signer: None,
         };
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
@@ -453,6 +462,8 @@ pub struct NodeConfigBuilder {
     // Operator settings (see the "operator settings" setters).
     bootnodes_file: Option<PathBuf>,
     gossip_timestamp_threshold: Option<Duration>,
+    remote_signer: Option<crate::signer::RemoteSignerConfig>,
+    publish_queue: op_p2p_core::publish::QueueConfig,
 }
 
 /// The builder's L1 settings, as given.
@@ -507,6 +518,8 @@ impl NodeConfigBuilder {
             l1: L1Settings::default(),
             bootnodes_file: None,
             gossip_timestamp_threshold: None,
+            remote_signer: None,
+            publish_queue: Default::default(),
         }
     }
 
@@ -738,9 +751,22 @@ impl NodeConfigBuilder {
         self
     }
 
-    /// The key this node signs published blocks with (sequencers only).
+    /// The key this node signs published blocks with (sequencers only; `--p2p.sequencer.key`).
+    /// A [`remote_signer`](Self::remote_signer) given too takes precedence.
     pub fn sequencer_key(mut self, key: SequencerKey) -> Self {
         self.sequencer_key = Some(key);
+        self
+    }
+
+    /// Signs published blocks with a remote op-signer (`--signer.*`).
+    pub fn remote_signer(mut self, signer: crate::signer::RemoteSignerConfig) -> Self {
+        self.remote_signer = Some(signer);
+        self
+    }
+
+    /// The publish queue's bound, deadline and age limit [default: 16 blocks, 10 s, 60 s].
+    pub fn publish_queue(mut self, queue: op_p2p_core::publish::QueueConfig) -> Self {
+        self.publish_queue = queue;
         self
     }
 
@@ -928,10 +954,18 @@ impl NodeConfigBuilder {
         if netrestrict.is_some() {
             core.gater.netrestrict = netrestrict;
         }
-        core.sequencer_key = self.sequencer_key;
         if let Some(secs) = timestamp_threshold {
             core.validator.max_past_secs = secs;
         }
+        core.publish = self.publish_queue;
+        let signer: Option<std::sync::Arc<dyn crate::signer::BlockSigner>> =
+            match (self.remote_signer, self.sequencer_key) {
+                (Some(remote), _) => Some(std::sync::Arc::new(crate::signer::RemoteSigner::new(
+                    remote,
+                )?)),
+                (None, Some(key)) => Some(std::sync::Arc::new(crate::signer::LocalSigner(key))),
+                (None, None) => None,
+            };
         core.rng_seed = self.rng_seed.unwrap_or_else(os_seed);
         core.static_peers = group_static_peers(&static_peers);
         core.discovery = self.discovery.then(Default::default);
@@ -954,6 +988,7 @@ impl NodeConfigBuilder {
             agent_version,
             ip_colocation_whitelist: self.ip_colocation_whitelist,
             l1,
+            signer,
         };
         config.validate()?;
         Ok(config)
@@ -1349,7 +1384,7 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(c.agent_version, default_agent_version());
-        assert!(c.ip_colocation_whitelist.is_empty() && c.core.sequencer_key.is_none());
+        assert!(c.ip_colocation_whitelist.is_empty() && c.signer.is_none());
         assert_eq!(c.rpc_vhosts, ["localhost"]);
         assert_eq!(c.rpc_virtual_hosts().unwrap(), VirtualHosts::default());
 
@@ -1414,7 +1449,7 @@ mod tests {
         );
         assert_eq!(c.core.rng_seed, 99);
         assert_eq!(
-            c.core.sequencer_key.as_ref().map(SequencerKey::address),
+            c.signer.as_ref().map(|s| s.address()),
             Some(dev_key(0).address())
         );
         assert!(c.bootnodes.is_empty(), "an explicit empty list means none");

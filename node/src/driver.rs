@@ -25,39 +25,48 @@ use op_p2p_core::admin::AdminRequest;
 use op_p2p_core::discovery::{DefaultKey, parse_enr};
 use op_p2p_core::gossip::wire::MessageId;
 use op_p2p_core::peers::book::GossipScores;
+use op_p2p_core::publish::{DropReason, PublishId};
 use op_p2p_core::{
     Action, DeliveredBlock, GossipMessage, Input, LocalInfo, MessageHandle, PublishError,
-    PublishRequest, RequestId, StreamHandle,
+    PublishFailed, PublishOutcome, PublishRequest, RequestId, StreamHandle,
 };
 use op_p2p_core::{Node, Reason, UnixMillis, Verdict};
 
 /// Commands from the [`crate::NodeHandle`].
 #[derive(Debug)]
 pub enum Command {
-    /// Publish a block; the reply carries its message id.
-    Publish(
-        PublishRequest,
-        oneshot::Sender<Result<MessageId, PublishFailure>>,
-    ),
+    /// Queue a block for publishing; the reply carries its outcome.
+    Publish(PublishRequest, oneshot::Sender<PublishOutcome>),
     /// Replace the unsafe block signer.
     SetUnsafeSigner(Address),
     /// Persist state and stop.
     Shutdown,
 }
 
-/// Why a publish failed.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a publish did not happen ([`crate::NodeHandle::publish`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishFailure {
-    /// The core refused it.
+    /// A queue rule dropped it (full, superseded, deadline, too old).
+    #[error("dropped: {0}")]
+    Dropped(#[source] DropReason),
+    /// It failed: permanently (wrong signer, wrong version...) or transiently until its
+    /// deadline (signer down, no peers on the topic).
     #[error(transparent)]
-    Refused(#[from] PublishError),
-    /// Gossipsub could not send it (for example no peers on the topic yet).
-    #[error("gossipsub refused to publish: {0}")]
-    Gossipsub(#[source] std::sync::Arc<gossipsub::PublishError>),
+    Failed(#[from] PublishFailed),
     /// The node stopped.
     #[error(transparent)]
     Stopped(#[from] crate::NodeStopped),
+}
+
+impl PublishFailure {
+    /// The failure's core error, if it is one.
+    pub fn error(&self) -> Option<&PublishError> {
+        match self {
+            PublishFailure::Failed(f) => Some(&f.error),
+            _ => None,
+        }
+    }
 }
 
 /// Things worth telling an operator (the binary's `--events-json`) or an embedder.
@@ -165,7 +174,20 @@ pub(crate) struct Driver<R: Runtime> {
     pub(crate) l1: Option<crate::l1_signer::ReaderLink>,
     /// The health `GET /healthz` serves, refreshed with the metrics.
     pub(crate) health: Option<crate::health::HealthReport>,
+    /// Signs published blocks, off this loop.
+    pub(crate) signer: Option<std::sync::Arc<dyn crate::signer::BlockSigner>>,
 }
+
+/// A signer's answer: the block, the result, how long the call took.
+type SignedMsg = (
+    PublishId,
+    Result<alloy_primitives::Signature, PublishFailed>,
+    Duration,
+);
+
+/// Signer answers buffered for the loop (at most one call is current; superseded or expired
+/// calls may still answer late).
+const SIGNED_QUEUE: usize = 16;
 
 struct State {
     held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String)>,
@@ -174,7 +196,11 @@ struct State {
     next_admin: u64,
     streams: BTreeMap<u64, ResponseChannel<Vec<u8>>>,
     next_stream: u64,
-    publish_reply: Option<oneshot::Sender<Result<MessageId, PublishFailure>>>,
+    /// Callers waiting for their block's outcome, by publish id. Bounded by the command
+    /// queue and the core's publish queue: every queued block gets exactly one outcome.
+    publish_replies: BTreeMap<u64, oneshot::Sender<PublishOutcome>>,
+    next_publish: u64,
+    signed_tx: mpsc::Sender<SignedMsg>,
     app_scores: BTreeMap<PeerId, f64>,
     persist: PersistSchedule,
     last_snapshot: UnixMillis,
@@ -292,48 +318,26 @@ impl<R: Runtime> Driver<R> {
                     );
                 }
             }
+            Action::Sign {
+                id,
+                chain_id,
+                payload_hash,
+            } => self.sign(
+                st,
+                id,
+                crate::signer::SignRequest {
+                    chain_id,
+                    payload_hash,
+                },
+            ),
             Action::Publish {
+                id,
                 topic,
                 data,
                 message_id,
                 block,
-            } => {
-                let res = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(IdentTopic::new(topic.clone()), data.to_vec())
-                    .map(|_| message_id)
-                    .map_err(|e| PublishFailure::Gossipsub(std::sync::Arc::new(e)));
-                match &res {
-                    Ok(_) => {
-                        self.gossip_event(crate::metrics::GossipEvent::PublishMessage);
-                        tracing::debug!(%topic, number = block.0, hash = %block.1, "published");
-                        self.emit(NodeEvent::Published {
-                            topic,
-                            message_id,
-                            block,
-                        });
-                    }
-                    Err(e) => {
-                        if let Some(m) = &self.metrics {
-                            m.on_publish_error(self.runtime.now_ms() / 1000);
-                        }
-                        tracing::warn!(%topic, number = block.0, error = %e, "publish failed")
-                    }
-                }
-                if let Some(reply) = st.publish_reply.take() {
-                    let _ = reply.send(res);
-                }
-            }
-            Action::PublishFailed(e) => {
-                if let Some(m) = &self.metrics {
-                    m.on_publish_error(self.runtime.now_ms() / 1000);
-                }
-                if let Some(reply) = st.publish_reply.take() {
-                    let _ = reply.send(Err(PublishFailure::Refused(e)));
-                }
-            }
+            } => self.publish(id, topic, data.to_vec(), message_id, block),
+            Action::PublishOutcome { id, outcome } => self.on_outcome(st, id, outcome),
             Action::Dial { peer, addrs } => {
                 let opts = DialOpts::peer_id(peer)
                     .addresses(addrs)
@@ -385,6 +389,103 @@ impl<R: Runtime> Driver<R> {
             }
             // `Action` is non-exhaustive; an action this driver does not know is logged.
             other => tracing::warn!(?other, "action not carried out"),
+        }
+    }
+
+    // ---- publishing (issue 14) ----
+
+    /// Runs the signer on the blocking pool; its answer comes back through `signed_rx`. Never
+    /// awaited here: a slow or hung signer holds one blocking thread until its own timeout.
+    fn sign(&mut self, st: &mut State, id: PublishId, request: crate::signer::SignRequest) {
+        let Some(signer) = self.signer.clone() else {
+            let now = self.runtime.now_ms();
+            let result = Err(PublishFailed::permanent(PublishError::NoKey));
+            self.node().handle_input(now, Input::Signed { id, result });
+            return;
+        };
+        let rt = self.runtime.clone();
+        let mut tx = st.signed_tx.clone();
+        self.runtime.spawn(Box::pin(async move {
+            let started = std::time::Instant::now();
+            let answer = crate::runtime::blocking(&rt, move || signer.sign(&request)).await;
+            let result = match answer {
+                Some(Ok(sig)) => Ok(sig),
+                Some(Err(e)) => Err(PublishFailed {
+                    kind: e.kind(),
+                    error: PublishError::Signer(e.to_string()),
+                }),
+                None => Err(PublishFailed::transient(PublishError::Signer(
+                    "signer call panicked".into(),
+                ))),
+            };
+            let _ = futures::SinkExt::send(&mut tx, (id, result, started.elapsed())).await;
+        }));
+    }
+
+    /// Hands a signed block to gossipsub and tells the core how it went.
+    fn publish(
+        &mut self,
+        id: PublishId,
+        topic: String,
+        data: Vec<u8>,
+        message_id: MessageId,
+        block: (u64, B256),
+    ) {
+        let topic = IdentTopic::new(topic);
+        let hash = topic.hash();
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        let result = match gs.publish(topic.clone(), data) {
+            Ok(_) => {
+                // Without flood publishing gossipsub sends to the mesh (or the fanout, which
+                // it does not expose: then every peer on the topic is named).
+                let mut peers: Vec<PeerId> = gs.mesh_peers(&hash).copied().collect();
+                if peers.is_empty() {
+                    peers = gs
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&hash))
+                        .map(|(p, _)| *p)
+                        .collect();
+                }
+                self.gossip_event(crate::metrics::GossipEvent::PublishMessage);
+                tracing::debug!(topic = %hash, number = block.0, hash = %block.1, peers = peers.len(), "published");
+                self.emit(NodeEvent::Published {
+                    topic: hash.to_string(),
+                    message_id,
+                    block,
+                });
+                Ok(peers)
+            }
+            Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.on_publish_error(self.runtime.now_ms() / 1000);
+                }
+                let transient = matches!(
+                    e,
+                    gossipsub::PublishError::NoPeersSubscribedToTopic
+                        | gossipsub::PublishError::AllQueuesFull(_)
+                );
+                tracing::debug!(topic = %hash, number = block.0, error = %e, "gossipsub did not publish");
+                let error = PublishError::Gossip(e.to_string());
+                Err(if transient {
+                    PublishFailed::transient(error)
+                } else {
+                    PublishFailed::permanent(error)
+                })
+            }
+        };
+        let now = self.runtime.now_ms();
+        self.node()
+            .handle_input(now, Input::Published { id, result });
+    }
+
+    fn on_outcome(&mut self, st: &mut State, id: PublishId, outcome: PublishOutcome) {
+        if let Some(m) = &self.metrics {
+            m.publish.on_outcome(&outcome);
+            m.publish
+                .set_queue_length(self.swarm.behaviour().gate.node.publish_queue_len());
+        }
+        if let Some(reply) = st.publish_replies.remove(&id.0) {
+            let _ = reply.send(outcome);
         }
     }
 
@@ -598,6 +699,7 @@ impl<R: Runtime> Driver<R> {
     /// Runs until a [`Command::Shutdown`] (or until the handle is dropped), then writes the
     /// state one last time and waits for the write.
     pub(crate) async fn run(mut self) {
+        let (signed_tx, mut signed_rx) = mpsc::channel::<SignedMsg>(SIGNED_QUEUE);
         let mut st = State {
             held: BTreeMap::new(),
             next_handle: 0,
@@ -605,7 +707,9 @@ impl<R: Runtime> Driver<R> {
             next_admin: 0,
             streams: BTreeMap::new(),
             next_stream: 0,
-            publish_reply: None,
+            publish_replies: BTreeMap::new(),
+            next_publish: 0,
+            signed_tx,
             app_scores: BTreeMap::new(),
             persist: PersistSchedule::default(),
             last_snapshot: 0,
@@ -632,11 +736,10 @@ impl<R: Runtime> Driver<R> {
                     None => break,
                     Some(Command::SetUnsafeSigner(a)) => self.input(&mut st, Input::SetUnsafeSigner(a)),
                     Some(Command::Publish(req, reply)) => {
-                        st.publish_reply = Some(reply);
-                        self.input(&mut st, Input::Publish(req));
-                        if let Some(reply) = st.publish_reply.take() {
-                            let _ = reply.send(Err(PublishFailure::Stopped(crate::NodeStopped)));
-                        }
+                        let id = st.next_publish;
+                        st.next_publish += 1;
+                        st.publish_replies.insert(id, reply);
+                        self.input(&mut st, Input::Publish { id: PublishId(id), request: req });
                     }
                 },
                 call = self.admin_rx.next() => if let Some((request, reply)) = call {
@@ -649,6 +752,12 @@ impl<R: Runtime> Driver<R> {
                     self.handle_ready_swarm_events(&mut st, MAX_EVENTS_PER_ADMIN_CALL);
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
+                signed = signed_rx.next() => if let Some((id, result, took)) = signed {
+                    if let Some(m) = &self.metrics {
+                        m.publish.on_signed(took);
+                    }
+                    self.input(&mut st, Input::Signed { id, result });
+                },
                 enr = self.discovered_rx.next() => if let Some(text) = enr {
                     match parse_enr::<DefaultKey>(&text) {
                         Ok(enr) => self.input(&mut st, Input::Discovered(Box::new(enr))),

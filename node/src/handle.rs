@@ -59,6 +59,30 @@ impl From<NodeStopped> for AdminError {
     }
 }
 
+/// A queued block's outcome, from [`NodeHandle::submit`]: a future of
+/// [`op_p2p_core::PublishOutcome`]. A node that stops first resolves it to
+/// `Failed(transient, "node stopped")`.
+#[derive(Debug)]
+#[must_use = "a ticket does nothing unless awaited; dropping it does not cancel the publish"]
+pub struct PublishTicket(oneshot::Receiver<op_p2p_core::PublishOutcome>);
+
+impl std::future::Future for PublishTicket {
+    type Output = op_p2p_core::PublishOutcome;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| {
+                op_p2p_core::PublishOutcome::Failed(op_p2p_core::PublishFailed::transient(
+                    op_p2p_core::PublishError::Signer("node stopped".into()),
+                ))
+            })
+        })
+    }
+}
+
 /// Completes once the node has stopped entirely (driver, state written, HTTP, discv5).
 pub(crate) type Stopped = Shared<oneshot::Receiver<()>>;
 
@@ -163,20 +187,35 @@ impl NodeHandle {
         self.events.take()
     }
 
-    /// Publishes a block: a payload the node signs with its sequencer key, or an envelope
-    /// already signed. Returns the gossip message id.
-    pub async fn publish(
+    /// Queues a block for publishing and returns as soon as it is queued (waiting only for
+    /// room in the command queue), with a [`PublishTicket`] that resolves to its typed
+    /// outcome. The block is a payload the node's signer signs, or an envelope already
+    /// signed; see [`op_p2p_core::publish`] for the queue's rules.
+    pub async fn submit(
         &self,
         request: op_p2p_core::PublishRequest,
-    ) -> Result<op_p2p_core::MessageId, driver::PublishFailure> {
+    ) -> Result<PublishTicket, NodeStopped> {
         let (reply, answer) = oneshot::channel();
         let mut tx = self.commands.clone();
         tx.send(Command::Publish(request, reply))
             .await
-            .map_err(|_| driver::PublishFailure::Stopped(NodeStopped))?;
-        answer
-            .await
-            .map_err(|_| driver::PublishFailure::Stopped(NodeStopped))?
+            .map_err(|_| NodeStopped)?;
+        Ok(PublishTicket(answer))
+    }
+
+    /// Publishes a block and waits for its outcome: [`NodeHandle::submit`] then the ticket.
+    /// Returns the gossip message id. Kept for callers that want one result; a sequencer
+    /// that must not wait uses `submit`.
+    pub async fn publish(
+        &self,
+        request: op_p2p_core::PublishRequest,
+    ) -> Result<op_p2p_core::MessageId, driver::PublishFailure> {
+        match self.submit(request).await?.await {
+            op_p2p_core::PublishOutcome::Published { message_id, .. } => Ok(message_id),
+            op_p2p_core::PublishOutcome::Dropped(why) => Err(driver::PublishFailure::Dropped(why)),
+            op_p2p_core::PublishOutcome::Failed(f) => Err(driver::PublishFailure::Failed(f)),
+            _ => Err(driver::PublishFailure::Stopped(NodeStopped)),
+        }
     }
 
     /// Replaces the unsafe block signer (the previous one stays valid for the grace window).

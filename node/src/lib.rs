@@ -36,6 +36,7 @@ pub mod l1_signer;
 pub mod metrics;
 pub mod probe;
 mod runtime;
+pub mod signer;
 mod spawn;
 mod state_writer;
 #[cfg(any(test, feature = "test-util"))]
@@ -45,7 +46,7 @@ pub use config::{
     ConfigError, DEFAULT_BLOCK_TIME_SECS, DEFAULT_P2P_PORT, NodeConfig, NodeConfigBuilder,
     StaticPeerError, default_agent_version,
 };
-pub use handle::{ADMIN_QUEUE, AdminClient, AdminReply, NodeHandle, NodeStopped};
+pub use handle::{ADMIN_QUEUE, AdminClient, AdminReply, NodeHandle, NodeStopped, PublishTicket};
 pub use runtime::{
     BoxedTransport, Runtime, UPGRADE_TIMEOUT, blocking, system_now_ms, upgrade_transport,
 };

@@ -27,6 +27,11 @@
 //! | `op_p2p_p2p_req_total` | counter | `p2p_role` = `server`, `p2p_method` = `payload_by_number`, `result_code` = 0..3 |
 //! | `op_p2p_unsafe_payloads_total`, `op_p2p_last_unsafe_payloads_unix` | counter, gauge | |
 //! | `op_p2p_publishing_errors_total`, `op_p2p_last_publishing_errors_unix` | counter, gauge | |
+//! | `op_p2p_publish_queue_length` | gauge | — ours: blocks waiting to be signed or published |
+//! | `op_p2p_published_blocks_total` | counter | — ours |
+//! | `op_p2p_publish_dropped_total` | counter | `reason` ([`op_p2p_core::publish::DropReason`]) — ours |
+//! | `op_p2p_publish_failures_total` | counter | `kind` = `transient`/`permanent` — ours |
+//! | `op_p2p_signing_latency_seconds` | histogram | — ours: one signer call |
 //! | `op_p2p_gossip_verdicts_total` | counter | `verdict`, `reason` ([`op_p2p_core::Reason`]) — ours |
 //! | `op_p2p_bans_total` | counter | — ours: score bans issued |
 //! | `op_p2p_score_bans_total` | counter | `cause` = `invalid_gossip`/`score_drift` ([`op_p2p_core::peers::score_ban::BanCause`]) — ours |
@@ -175,6 +180,8 @@ pub struct Metrics {
     publishing_errors: Counter,
     last_publishing_error: Gauge,
     core: Arc<Mutex<CoreSnapshot>>,
+    /// The publish queue's series.
+    pub publish: PublishMetrics,
 }
 
 impl Metrics {
@@ -190,7 +197,9 @@ impl Metrics {
             publishing_errors: Counter::default(),
             last_publishing_error: Gauge::default(),
             core: Arc::new(Mutex::new(CoreSnapshot::default())),
+            publish: PublishMetrics::default(),
         };
+        m.publish.register(r);
         // Every event series exists from the start, at 0, so rates work from the first scrape.
         for ev in GossipEvent::ALL {
             drop(m.gossip_events.get_or_create(&[("type", ev.as_str())]));
@@ -882,5 +891,103 @@ mod tests {
         let m2 = Metrics::new(&mut reg2);
         m2.observe(&node());
         assert_eq!(ours(&t), ours(&text(&reg2)));
+    }
+}
+
+// ---- the publish queue (issue 14) ----
+
+/// The publish queue's series (see the table in the module docs).
+#[derive(Debug, Clone)]
+pub struct PublishMetrics {
+    queue_length: Gauge,
+    published: Counter,
+    dropped: Family<[(&'static str, &'static str); 1], Counter>,
+    failures: Family<[(&'static str, &'static str); 1], Counter>,
+    signing_latency: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// Buckets of the signing latency, seconds.
+pub const SIGNING_LATENCY_BUCKETS: [f64; 10] =
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+impl Default for PublishMetrics {
+    fn default() -> Self {
+        Self {
+            queue_length: Gauge::default(),
+            published: Counter::default(),
+            dropped: Family::default(),
+            failures: Family::default(),
+            signing_latency: prometheus_client::metrics::histogram::Histogram::new(
+                SIGNING_LATENCY_BUCKETS,
+            ),
+        }
+    }
+}
+
+impl PublishMetrics {
+    fn register(&self, r: &mut Registry) {
+        for why in op_p2p_core::publish::DropReason::ALL {
+            drop(self.dropped.get_or_create(&[("reason", why.as_str())]));
+        }
+        for kind in ["transient", "permanent"] {
+            drop(self.failures.get_or_create(&[("kind", kind)]));
+        }
+        r.register(
+            "publish_queue_length",
+            "Blocks waiting to be signed or published",
+            self.queue_length.clone(),
+        );
+        r.register(
+            "published_blocks",
+            "Blocks this node published",
+            self.published.clone(),
+        );
+        r.register(
+            "publish_dropped",
+            "Blocks dropped from the publish queue, by reason",
+            self.dropped.clone(),
+        );
+        r.register(
+            "publish_failures",
+            "Blocks that failed to publish, by kind",
+            self.failures.clone(),
+        );
+        r.register(
+            "signing_latency_seconds",
+            "Time one block-signer call took",
+            self.signing_latency.clone(),
+        );
+    }
+
+    /// The queue's current length.
+    pub fn set_queue_length(&self, len: usize) {
+        self.queue_length
+            .set(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
+    /// One signer call took `latency`.
+    pub fn on_signed(&self, latency: std::time::Duration) {
+        self.signing_latency.observe(latency.as_secs_f64());
+    }
+
+    /// A block's outcome.
+    pub fn on_outcome(&self, outcome: &op_p2p_core::PublishOutcome) {
+        use op_p2p_core::PublishOutcome;
+        match outcome {
+            PublishOutcome::Published { .. } => {
+                self.published.inc();
+            }
+            PublishOutcome::Dropped(why) => {
+                self.dropped
+                    .get_or_create(&[("reason", why.as_str())])
+                    .inc();
+            }
+            PublishOutcome::Failed(f) => {
+                self.failures
+                    .get_or_create(&[("kind", f.kind.as_str())])
+                    .inc();
+            }
+            _ => {}
+        }
     }
 }

@@ -225,6 +225,7 @@ async fn spawn_inner<R: Runtime>(
         libp2p_metrics: Some(libp2p_metrics),
         l1,
         health: Some(health.clone()),
+        signer: config.signer.clone(),
     };
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).

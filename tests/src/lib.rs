@@ -236,7 +236,9 @@ pub fn dev_config(i: u64) -> NodeConfig {
 /// [`dev_config`] that also signs and publishes with the dev chain's key, `dev_key(0)`.
 pub fn sequencer_config(i: u64) -> NodeConfig {
     let mut c = dev_config(i);
-    c.core.sequencer_key = Some(dev_key(0));
+    c.signer = Some(std::sync::Arc::new(op_p2p_node::signer::LocalSigner(
+        dev_key(0),
+    )));
     c
 }
 
@@ -1473,3 +1475,93 @@ pub async fn node_metric(node: &NodeHandle, series: &str) -> f64 {
 }
 
 // ---- end anvil ----
+
+// ---------------------------------------------------------------------------------------------
+// The test op-signer (`op-p2p test-signer`, issue 14)
+// ---------------------------------------------------------------------------------------------
+
+/// A running `op-p2p test-signer` (op-signer's JSON-RPC over mTLS) with its certificates;
+/// killed when dropped. Needs a tokio runtime.
+pub struct SignerProcess {
+    _child: tokio::process::Child,
+    /// Where it listens (`https://127.0.0.1:<port>`).
+    pub endpoint: String,
+    /// The directory with `ca.pem`, `server.*` and `client.*`.
+    pub certs: PathBuf,
+}
+
+impl SignerProcess {
+    /// Writes fresh certificates into `dir` with `bin` (`env!("CARGO_BIN_EXE_op-p2p")`) and
+    /// starts a signer that signs with `dev_key(0)`, plus `extra` flags (`--latency-ms`,
+    /// `--fail-first`, `--wrong-key`, `--hang-first`, `--hang-ms`).
+    pub async fn start(bin: &str, dir: &std::path::Path, extra: &[&str]) -> SignerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let certs = dir.to_path_buf();
+        let status = tokio::process::Command::new(bin)
+            .args(["test-signer-certs", "--out"])
+            .arg(&certs)
+            .status()
+            .await
+            .expect("run test-signer-certs");
+        assert!(status.success(), "test-signer-certs failed");
+        let key = op_p2p_core::alloy_primitives::hex::encode(dev_key_secret(0));
+        let mut child = tokio::process::Command::new(bin)
+            .arg("test-signer")
+            .arg("--tls.ca")
+            .arg(certs.join("ca.pem"))
+            .arg("--tls.cert")
+            .arg(certs.join("server.pem"))
+            .arg("--tls.key")
+            .arg(certs.join("server.key"))
+            .args(["--key", &key])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start test-signer");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = within(BOUND, "test-signer listening", lines.next_line())
+            .await
+            .expect("read stdout")
+            .expect("a listening line");
+        let addr = line
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        SignerProcess {
+            _child: child,
+            endpoint: format!("https://{addr}"),
+            certs,
+        }
+    }
+
+    /// A client of this signer as `dev_key(0)`, with the client certificate (mTLS) and a
+    /// per-call `timeout`.
+    pub fn client_config(&self, timeout: Duration) -> op_p2p_node::signer::RemoteSignerConfig {
+        let mut c = op_p2p_node::signer::RemoteSignerConfig::new(
+            self.endpoint.clone(),
+            op_p2p_core::testkit::dev_key(0).address(),
+        );
+        c.tls_ca = Some(self.certs.join("ca.pem"));
+        c.tls_cert = Some(self.certs.join("client.pem"));
+        c.tls_key = Some(self.certs.join("client.key"));
+        c.timeout = timeout;
+        c
+    }
+
+    /// [`dev_config`] `i` signing through this signer.
+    pub fn sequencer_config(&self, i: u64, timeout: Duration) -> NodeConfig {
+        let mut c = dev_config(i);
+        let signer = op_p2p_node::signer::RemoteSigner::new(self.client_config(timeout))
+            .expect("remote signer config");
+        c.signer = Some(std::sync::Arc::new(signer));
+        c
+    }
+}
+
+/// The 32 secret bytes of `dev_key(i)` (the test signer takes them as hex).
+pub fn dev_key_secret(i: u64) -> [u8; 32] {
+    op_p2p_core::testkit::dev_key_bytes(i)
+}

@@ -224,7 +224,6 @@ fn rotation(grace_ms: u64) -> usize {
         let mut c = sim.node_config(i as u64);
         c.validator.rotation_grace_ms = grace_ms;
         if i == 0 {
-            c.sequencer_key = Some(sim.sequencer_key.clone());
             sim.add_node_with(Role::Sequencer, honest_ip(i), c);
         } else {
             sim.add_node_with(Role::Honest, honest_ip(i), c);
@@ -246,7 +245,6 @@ fn rotation(grace_ms: u64) -> usize {
     // The sequencer switches keys.
     sim.sequencer_key = new_key;
     let mut c = sim.node_config(0);
-    c.sequencer_key = Some(sim.sequencer_key.clone());
     c.validator.rotation_grace_ms = grace_ms;
     let state = sim.nodes[0].node.export_state();
     sim.restart(0, c, state);

@@ -7,13 +7,13 @@ use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 
 use crate::discovery::TableConfig;
-use crate::gossip::signature::SequencerKey;
 use crate::gossip::validate::ValidatorConfig;
 use crate::peers::book::PeerBookConfig;
 use crate::peers::gater::GaterConfig;
 use crate::peers::score_ban::BanConfig;
 use crate::peers::scoring::AppScoreConfig;
 use crate::peers::tides::ConnConfig;
+use crate::publish::QueueConfig;
 use crate::reqresp::ChainClock;
 use crate::reqresp::limit::RateLimitConfig;
 use crate::reqresp::store::StoreConfig;
@@ -45,8 +45,9 @@ pub struct Config {
     /// Serving `payload_by_number`: `None` answers every request with `1` (not found), the stub
     /// the spec recommends now that op-node stopped requesting.
     pub reqresp: Option<ReqRespConfig>,
-    /// Key used to sign [`PublishRequest::Sign`](super::PublishRequest::Sign) (sequencers only).
-    pub sequencer_key: Option<SequencerKey>,
+    /// The publish queue's bounds, deadline and age limit (sequencers; see [`crate::publish`]).
+    /// The signing key is not here: the runtime signs ([`Action::Sign`](super::Action::Sign)).
+    pub publish: QueueConfig,
     /// Seed of the node's RNG (dial shuffles). Fixed in simulations, from the OS in production.
     pub rng_seed: u64,
     /// Most admin `connectPeer` calls waiting at once.
@@ -93,7 +94,7 @@ impl Config {
             discovery: Some(TableConfig::default()),
             static_peers: Vec::new(),
             reqresp: None,
-            sequencer_key: None,
+            publish: QueueConfig::default(),
             rng_seed: 0,
             max_pending_connects: 64,
             max_throttled_requests: 256,

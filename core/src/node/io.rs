@@ -19,6 +19,8 @@ use crate::gossip::topic::BlockVersion;
 use crate::gossip::validate::{Reason, Verdict};
 use crate::gossip::wire::MessageId;
 use crate::peers::book::GossipScores;
+use crate::publish::{DropReason, FailureKind, PublishId};
+use alloy_primitives::Signature;
 
 pub use super::state::StateChanges;
 
@@ -77,7 +79,7 @@ pub struct GossipMessage {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum PublishRequest {
-    /// Sign with [`Config::sequencer_key`](super::Config::sequencer_key) and publish.
+    /// Have the runtime's signer sign it ([`Action::Sign`]), then publish.
     Sign {
         /// The payload.
         payload: Box<OpExecutionPayload>,
@@ -92,9 +94,26 @@ pub enum PublishRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
-    /// [`PublishRequest::Sign`] without a sequencer key.
-    #[error("no sequencer key configured")]
+    /// [`PublishRequest::Sign`] without a sequencer key or remote signer.
+    #[error("no sequencer key or remote signer configured")]
     NoKey,
+    /// The signature recovers to an address our own validator does not accept.
+    #[error("signature recovers to {got}, but the unsafe block signer is {want}")]
+    WrongSigner {
+        /// The address the signature recovers to.
+        got: Address,
+        /// The configured unsafe block signer.
+        want: Address,
+    },
+    /// The signature recovers no address.
+    #[error("signature does not recover a public key")]
+    BadSignature,
+    /// The signer could not sign (its message).
+    #[error("signer: {0}")]
+    Signer(String),
+    /// Gossipsub could not send it (its message; for example no peers on the topic yet).
+    #[error("gossipsub: {0}")]
+    Gossip(String),
     /// The payload's version is not the one the fork schedule gives its timestamp.
     #[error("payload is {got} but a block at this timestamp is published as {want}")]
     WrongVersion {
@@ -106,6 +125,52 @@ pub enum PublishError {
     /// The payload could not be encoded.
     #[error(transparent)]
     Encode(#[from] crate::gossip::wire::EncodeError),
+}
+
+/// A failed step of a publish, and whether it may succeed on a retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} failure: {error}", kind.as_str())]
+pub struct PublishFailed {
+    /// Transient (retried until the deadline) or permanent (dropped).
+    pub kind: FailureKind,
+    /// What went wrong.
+    #[source]
+    pub error: PublishError,
+}
+
+impl PublishFailed {
+    /// A failure that may go away on a retry.
+    pub fn transient(error: PublishError) -> Self {
+        Self {
+            kind: FailureKind::Transient,
+            error,
+        }
+    }
+
+    /// A failure that will not.
+    pub fn permanent(error: PublishError) -> Self {
+        Self {
+            kind: FailureKind::Permanent,
+            error,
+        }
+    }
+}
+
+/// How a queued block ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishOutcome {
+    /// Gossipsub sent it.
+    Published {
+        /// op-node's message id.
+        message_id: MessageId,
+        /// The peers it was sent to.
+        peers: Vec<PeerId>,
+    },
+    /// A queue rule dropped it (full, superseded, deadline, too old).
+    Dropped(DropReason),
+    /// It failed: permanently, or transiently until its deadline passed.
+    Failed(PublishFailed),
 }
 
 /// Something that happened, fed to the node.
@@ -186,8 +251,29 @@ pub enum Input {
         /// The parsed call.
         request: AdminRequest,
     },
-    /// Publish a block; answered by [`Action::Publish`] or [`Action::PublishFailed`].
-    Publish(PublishRequest),
+    /// Queue a block for publishing (see [`crate::publish`]); answered by exactly one
+    /// [`Action::PublishOutcome`] with the same id, after any number of [`Action::Sign`] and
+    /// [`Action::Publish`].
+    Publish {
+        /// The runtime's token for it.
+        id: PublishId,
+        /// The block.
+        request: PublishRequest,
+    },
+    /// The answer to an [`Action::Sign`]: the signature, or why there is none.
+    Signed {
+        /// The block.
+        id: PublishId,
+        /// The signature, or the failure (transient ones are retried).
+        result: Result<Signature, PublishFailed>,
+    },
+    /// The answer to an [`Action::Publish`]: the peers gossipsub sent it to, or why it did not.
+    Published {
+        /// The block.
+        id: PublishId,
+        /// The peers, or the failure (transient ones are retried).
+        result: Result<Vec<PeerId>, PublishFailed>,
+    },
     /// An inbound `payload_by_number` request (the bytes the client wrote before half-closing);
     /// answered by one [`Action::PayloadResponse`].
     PayloadRequest {
@@ -226,8 +312,21 @@ pub enum Action {
     },
     /// Hand an accepted block to the application.
     Deliver(DeliveredBlock),
-    /// Publish these bytes on this topic (anonymous, no from/seqno/signature).
+    /// Sign block gossip: answer with [`Input::Signed`]. Signing may take long (a remote
+    /// signer): the runtime must do it off its event loop.
+    Sign {
+        /// The block.
+        id: PublishId,
+        /// The chain id of the signing message.
+        chain_id: u64,
+        /// `keccak256` of the signed bytes (op-signer's `payloadHash`).
+        payload_hash: B256,
+    },
+    /// Publish these bytes on this topic (anonymous, no from/seqno/signature); answer with
+    /// [`Input::Published`].
     Publish {
+        /// The block.
+        id: PublishId,
         /// Topic string.
         topic: String,
         /// Gossip `data`.
@@ -237,8 +336,13 @@ pub enum Action {
         /// Block number and hash, for logs.
         block: (u64, B256),
     },
-    /// A publish was refused.
-    PublishFailed(PublishError),
+    /// How a queued block ended: exactly one per [`Input::Publish`].
+    PublishOutcome {
+        /// The block.
+        id: PublishId,
+        /// How it ended.
+        outcome: PublishOutcome,
+    },
     /// Dial the peer at these addresses.
     Dial {
         /// The peer.

@@ -12,7 +12,7 @@
 //! `payload_by_number`, and [`crate::admin`] for the `opp2p_*` API.
 //!
 //! The files: this one holds [`Node`] itself (input dispatch, gossip verdicts, publishing,
-//! timers); `config` its settings ([`Config`]); `io` the plain data in and out ([`Input`],
+//! timers); `publish` the publish queue's steps (signing, publishing, outcomes); `config` its settings ([`Config`]); `io` the plain data in and out ([`Input`],
 //! [`Action`] and what they carry); `peering` connections, dials, discovery and score bans;
 //! `rpc` the admin calls; `serve` `payload_by_number`; `state` the persisted state; `rng` the
 //! node's RNG; `inspect` (tests and `test-util` only) read access to the internal tables and
@@ -25,6 +25,7 @@ mod health;
 mod inspect;
 mod io;
 mod peering;
+mod publish;
 mod rng;
 mod rpc;
 mod serve;
@@ -32,11 +33,9 @@ mod state;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
-use op_alloy_rpc_types_engine::OpNetworkPayloadEnvelope;
 
 use crate::discovery::DiscoveryTable;
 use crate::gossip::stale_view::{Judgement, StaleView};
@@ -47,6 +46,7 @@ use crate::peers::gater::Gater;
 use crate::peers::score_ban::BanMonitor;
 use crate::peers::scoring::AppScores;
 use crate::peers::tides::ConnManager;
+use crate::publish::PublishQueue;
 use crate::reqresp::limit::ServerRateLimits;
 use crate::reqresp::store::PayloadStore;
 use crate::stats::{NodeStats, Stats};
@@ -59,8 +59,8 @@ pub use health::{
 };
 pub use io::{
     Action, DeliveredBlock, Direction, DisconnectReason, GossipMessage, Input, LocalInfo,
-    MessageHandle, PublishError, PublishRequest, RequestId, SIGNER_SUSPECT_INTERVAL_MS,
-    SignerSourceStatus, StreamHandle, UnixMillis,
+    MessageHandle, PublishError, PublishFailed, PublishOutcome, PublishRequest, RequestId,
+    SIGNER_SUSPECT_INTERVAL_MS, SignerSourceStatus, StreamHandle, UnixMillis,
 };
 pub use rng::SplitMix64;
 pub use state::{NodeState, RestoreReport, STATE_VERSION, StateChanges, StateError, StateUpdate};
@@ -109,6 +109,8 @@ pub struct Node {
     ban_records: bans::BanRecords,
     /// What the health report needs to remember (see `health`).
     health: health::HealthState,
+    /// Blocks waiting to be signed and published, in seal order.
+    publish: PublishQueue<Box<publish::Pending>>,
 }
 
 /// One waiting `opp2p_connectPeer` call.
@@ -171,6 +173,7 @@ impl Node {
             stale: StaleView::new(config.block_time_secs),
             ban_records: bans::BanRecords::default(),
             health: health::HealthState::default(),
+            publish: PublishQueue::new(config.publish),
             config,
         }
     }
@@ -233,7 +236,9 @@ impl Node {
             Input::Discovered(enr) => self.on_discovered(now, *enr),
             Input::SetLocalInfo(info) => self.local = *info,
             Input::Admin { id, request } => self.handle_admin(now, id, request),
-            Input::Publish(req) => self.handle_publish(now, req),
+            Input::Publish { id, request } => self.handle_publish(now, id, request),
+            Input::Signed { id, result } => self.on_signed(now, id, result),
+            Input::Published { id, result } => self.on_published(now, id, result),
             Input::PayloadRequest { stream, peer, data } => {
                 self.handle_payload_request(now, stream, peer, &data)
             }
@@ -337,68 +342,6 @@ impl Node {
         self.actions.push_back(Action::SetAppScore { peer, score });
     }
 
-    fn handle_publish(&mut self, now: UnixMillis, req: PublishRequest) {
-        match self.publish(now, req) {
-            Ok(action) => self.actions.push_back(action),
-            Err(e) => {
-                tracing::warn!(error = %e, "publish refused");
-                self.actions.push_back(Action::PublishFailed(e));
-            }
-        }
-    }
-
-    fn publish(&mut self, now: UnixMillis, req: PublishRequest) -> Result<Action, PublishError> {
-        let (payload, root, signature) = match req {
-            PublishRequest::Sign {
-                payload,
-                parent_beacon_block_root,
-            } => {
-                let key = self
-                    .config
-                    .sequencer_key
-                    .as_ref()
-                    .ok_or(PublishError::NoKey)?;
-                let signed = crate::gossip::wire::signed_bytes(&payload, parent_beacon_block_root)?;
-                let sig = key.sign_block(self.chain_id, &signed);
-                (*payload, parent_beacon_block_root, sig)
-            }
-            PublishRequest::Signed(env) => {
-                let env = Arc::unwrap_or_clone(env);
-                (env.payload, env.parent_beacon_block_root, env.signature)
-            }
-        };
-        let got = crate::gossip::wire::payload_version(&payload);
-        let v1 = payload.as_v1();
-        let want = self.config.validator.forks.publish_version(v1.timestamp);
-        if got != want {
-            return Err(PublishError::WrongVersion { got, want });
-        }
-        let signed = crate::gossip::wire::signed_bytes(&payload, root)?;
-        let data = crate::gossip::wire::encode_message(&signature, &signed)?;
-        let topic = BlockTopic::new(self.chain_id, got).to_string();
-        let message_id = crate::gossip::wire::message_id(&topic, &data);
-        let block = (v1.block_number, v1.block_hash);
-        // Our own block arriving back from peers is a duplicate, never delivered to us again.
-        self.validator.record_published(got, block.0, block.1);
-        self.health.on_published(now);
-        if let Some(store) = &mut self.store {
-            let _ = store.insert(Arc::new(OpNetworkPayloadEnvelope {
-                payload_hash: op_alloy_rpc_types_engine::PayloadHash(
-                    crate::gossip::signature::payload_hash(&signed),
-                ),
-                payload,
-                signature,
-                parent_beacon_block_root: root,
-            }));
-        }
-        Ok(Action::Publish {
-            topic,
-            data: data.into(),
-            message_id,
-            block,
-        })
-    }
-
     /// The next action, if any.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -425,6 +368,7 @@ impl Node {
                 .min(),
         );
         consider(self.throttled.iter().map(|(t, _, _)| *t).min());
+        consider(self.publish.next_deadline());
         t.map(|t| t.max(self.clock))
     }
 
@@ -433,6 +377,7 @@ impl Node {
         self.peering_tick(now);
         self.serve_due(now);
         self.expire_pending_connects(now);
+        self.publish_step(now);
         if now >= self.next_housekeeping {
             self.next_housekeeping = now.saturating_add(HOUSEKEEPING_INTERVAL_MS);
             let lifted = self.gater.expire(now);

@@ -1,7 +1,9 @@
 use super::*;
 use crate::fork::ForkSchedule;
 use crate::gossip::topic::BlockVersion;
+use crate::publish::{FailureKind, PublishId};
 use crate::testkit::{BlockBuilder, dev_key, peer_id};
+use std::sync::Arc;
 
 const NOW: u64 = 1_750_000_000;
 
@@ -502,38 +504,110 @@ fn connect_peer_waits_for_the_connection_or_times_out() {
     assert_eq!(n.pending_counts().0, 0);
 }
 
+pub(super) fn sign_request(version: BlockVersion, number: u64, ts: u64) -> PublishRequest {
+    let (payload, root) = BlockBuilder::new(version, number, ts).build();
+    PublishRequest::Sign {
+        payload: Box::new(payload),
+        parent_beacon_block_root: root,
+    }
+}
+
+pub(super) fn enqueue(n: &mut Node, now: u64, id: u64, req: PublishRequest) -> Vec<Action> {
+    n.handle_input(
+        now,
+        Input::Publish {
+            id: PublishId(id),
+            request: req,
+        },
+    );
+    drain(n)
+}
+
+/// The runtime's answer to an [`Action::Sign`]: signs with `key`.
+pub(super) fn answer_sign(
+    n: &mut Node,
+    now: u64,
+    action: &Action,
+    key: &crate::gossip::signature::SequencerKey,
+) -> Vec<Action> {
+    let Action::Sign {
+        id,
+        chain_id,
+        payload_hash,
+    } = action
+    else {
+        panic!("expected a sign action, got {action:?}")
+    };
+    let hash = crate::gossip::signature::signing_hash(
+        crate::gossip::signature::BLOCK_SIGNING_DOMAIN,
+        *chain_id,
+        *payload_hash,
+    );
+    n.handle_input(
+        now,
+        Input::Signed {
+            id: *id,
+            result: Ok(key.sign_hash(&hash)),
+        },
+    );
+    drain(n)
+}
+
+pub(super) fn published(n: &mut Node, now: u64, id: u64) -> Vec<Action> {
+    n.handle_input(
+        now,
+        Input::Published {
+            id: PublishId(id),
+            result: Ok(vec![peer_id(7)]),
+        },
+    );
+    drain(n)
+}
+
+fn outcome_of(actions: &[Action], id: u64) -> Option<PublishOutcome> {
+    actions.iter().find_map(|a| match a {
+        Action::PublishOutcome { id: i, outcome } if i.0 == id => Some(outcome.clone()),
+        _ => None,
+    })
+}
+
 #[test]
 fn published_blocks_are_not_delivered_back_and_have_op_node_ids() {
-    let mut cfg = Config::new(
-        901,
-        dev_key(0).address(),
-        ForkSchedule::ALL_AT_GENESIS,
-        2,
-        peer_id(0),
-    );
-    cfg.sequencer_key = Some(dev_key(0));
-    let mut n = Node::new(cfg);
-    let (payload, root) = BlockBuilder::new(BlockVersion::V4, 3, NOW).build();
-    n.handle_input(
-        NOW * 1000,
-        Input::Publish(PublishRequest::Sign {
-            payload: Box::new(payload),
-            parent_beacon_block_root: root,
-        }),
-    );
+    let mut n = node();
+    let now = NOW * 1000;
+    let acts = enqueue(&mut n, now, 1, sign_request(BlockVersion::V4, 3, NOW));
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Sign {
+            id: PublishId(1),
+            chain_id: 901,
+            ..
+        }]
+    ));
+    let acts = answer_sign(&mut n, now, &acts[0], &dev_key(0));
     let Some(Action::Publish {
+        id,
         topic,
         data,
         message_id,
         block,
-    }) = drain(&mut n).into_iter().next()
+    }) = acts.into_iter().next()
     else {
         panic!()
     };
+    assert_eq!(id, PublishId(1));
     assert_eq!(topic, "/optimism/901/3/blocks");
     assert_eq!(message_id, crate::gossip::wire::message_id(&topic, &data));
     assert_eq!(block.0, 3);
-    n.handle_input(NOW * 1000, gossip(1, &topic, data.to_vec()));
+    assert_eq!(
+        outcome_of(&published(&mut n, now, 1), 1),
+        Some(PublishOutcome::Published {
+            message_id,
+            peers: vec![peer_id(7)]
+        })
+    );
+    assert_eq!(n.publish_queue_len(), 0);
+    n.handle_input(now, gossip(1, &topic, data.to_vec()));
     let acts = drain(&mut n);
     assert!(matches!(
         acts.as_slice(),
@@ -542,19 +616,266 @@ fn published_blocks_are_not_delivered_back_and_have_op_node_ids() {
             ..
         }]
     ));
-    // A v3 payload at an Isthmus timestamp is refused.
-    let (v3, root) = BlockBuilder::new(BlockVersion::V3, 4, NOW).build();
-    n.handle_input(
-        NOW * 1000,
-        Input::Publish(PublishRequest::Sign {
-            payload: Box::new(v3),
-            parent_beacon_block_root: root,
-        }),
+    // A v3 payload at an Isthmus timestamp is refused: permanently, never signed.
+    let acts = enqueue(&mut n, now, 2, sign_request(BlockVersion::V3, 4, NOW));
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::PublishOutcome {
+            outcome: PublishOutcome::Failed(PublishFailed {
+                kind: FailureKind::Permanent,
+                error: PublishError::WrongVersion { .. }
+            }),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_signature_from_the_wrong_key_is_a_permanent_failure_and_the_next_block_goes_on() {
+    let mut n = node();
+    let now = NOW * 1000;
+    let acts = enqueue(&mut n, now, 1, sign_request(BlockVersion::V4, 3, NOW));
+    enqueue(&mut n, now, 2, sign_request(BlockVersion::V4, 4, NOW));
+    let acts = answer_sign(&mut n, now, &acts[0], &dev_key(5));
+    let Some(PublishOutcome::Failed(f)) = outcome_of(&acts, 1) else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(f.kind, FailureKind::Permanent);
+    assert!(
+        matches!(f.error, PublishError::WrongSigner { got, want } if got == dev_key(5).address() && want == dev_key(0).address())
     );
+    // Nothing of block 1 was published; block 2 is signed next.
+    assert!(!acts.iter().any(|a| matches!(a, Action::Publish { .. })));
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Sign {
+            id: PublishId(2),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_transient_signer_failure_retries_the_same_block_after_the_backoff() {
+    let mut n = node();
+    let now = NOW * 1000;
+    enqueue(&mut n, now, 1, sign_request(BlockVersion::V4, 3, NOW));
+    enqueue(&mut n, now, 2, sign_request(BlockVersion::V4, 4, NOW));
+    n.handle_input(
+        now,
+        Input::Signed {
+            id: PublishId(1),
+            result: Err(PublishFailed::transient(PublishError::Signer(
+                "timeout".into(),
+            ))),
+        },
+    );
+    assert!(
+        drain(&mut n).is_empty(),
+        "no outcome, no other block starts"
+    );
+    assert_eq!(n.poll_timeout(), Some(now + 100));
+    n.handle_input(now + 100, Input::Tick);
+    let acts = drain(&mut n);
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Sign {
+            id: PublishId(1),
+            ..
+        }]
+    ));
+    let acts = answer_sign(&mut n, now + 100, &acts[0], &dev_key(0));
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Publish {
+            id: PublishId(1),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_gossipsub_failure_is_retried_without_signing_again() {
+    let mut n = node();
+    let now = NOW * 1000;
+    let acts = enqueue(&mut n, now, 1, sign_request(BlockVersion::V4, 3, NOW));
+    answer_sign(&mut n, now, &acts[0], &dev_key(0));
+    n.handle_input(
+        now,
+        Input::Published {
+            id: PublishId(1),
+            result: Err(PublishFailed::transient(PublishError::Gossip(
+                "no peers".into(),
+            ))),
+        },
+    );
+    assert!(drain(&mut n).is_empty());
+    n.handle_input(now + 100, Input::Tick);
     assert!(matches!(
         drain(&mut n).as_slice(),
-        [Action::PublishFailed(PublishError::WrongVersion { .. })]
+        [Action::Publish {
+            id: PublishId(1),
+            ..
+        }]
     ));
+    assert!(matches!(
+        outcome_of(&published(&mut n, now + 100, 1), 1),
+        Some(PublishOutcome::Published { .. })
+    ));
+}
+
+#[test]
+fn a_hung_signer_leaves_the_block_to_its_deadline_and_a_late_signature_is_ignored() {
+    let mut n = node();
+    let now = NOW * 1000;
+    let first = enqueue(&mut n, now, 1, sign_request(BlockVersion::V4, 3, NOW));
+    n.handle_input(now + 10_000, Input::Tick);
+    let acts = drain(&mut n);
+    assert_eq!(
+        outcome_of(&acts, 1),
+        Some(PublishOutcome::Dropped(
+            crate::publish::DropReason::DeadlinePassed
+        ))
+    );
+    // The signer answers at last: too late, nothing goes out.
+    assert!(answer_sign(&mut n, now + 10_001, &first[0], &dev_key(0)).is_empty());
+    // The next block is signed as usual.
+    let acts = enqueue(
+        &mut n,
+        now + 10_001,
+        2,
+        sign_request(BlockVersion::V4, 4, NOW + 10),
+    );
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Sign {
+            id: PublishId(2),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_resealed_block_supersedes_the_one_being_signed() {
+    let mut n = node();
+    let now = NOW * 1000;
+    let first = enqueue(&mut n, now, 1, sign_request(BlockVersion::V4, 3, NOW));
+    let (payload, root) = BlockBuilder::new(BlockVersion::V4, 3, NOW + 1).build();
+    let acts = enqueue(
+        &mut n,
+        now,
+        2,
+        PublishRequest::Sign {
+            payload: Box::new(payload),
+            parent_beacon_block_root: root,
+        },
+    );
+    assert_eq!(
+        outcome_of(&acts, 1),
+        Some(PublishOutcome::Dropped(
+            crate::publish::DropReason::Superseded
+        ))
+    );
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Sign {
+            id: PublishId(2),
+            ..
+        }
+    )));
+    assert!(
+        answer_sign(&mut n, now, &first[0], &dev_key(0)).is_empty(),
+        "stale signature"
+    );
+}
+
+#[test]
+fn a_signed_envelope_skips_signing_but_not_the_signer_check() {
+    let mut n = node();
+    let now = NOW * 1000;
+    let envelope = |key: &crate::gossip::signature::SequencerKey| {
+        let b = BlockBuilder::new(BlockVersion::V4, 3, NOW);
+        let data = b.sign(key, 901).unwrap();
+        let mut raw = Vec::new();
+        crate::gossip::wire::decompress_into(&data, &mut raw).unwrap();
+        crate::gossip::wire::decode_envelope(BlockVersion::V4, &raw).unwrap()
+    };
+    let acts = enqueue(
+        &mut n,
+        now,
+        1,
+        PublishRequest::Signed(Arc::new(envelope(&dev_key(0)))),
+    );
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Publish {
+            id: PublishId(1),
+            ..
+        }]
+    ));
+    published(&mut n, now, 1);
+    let acts = enqueue(
+        &mut n,
+        now,
+        2,
+        PublishRequest::Signed(Arc::new(envelope(&dev_key(3)))),
+    );
+    assert!(matches!(
+        outcome_of(&acts, 2),
+        Some(PublishOutcome::Failed(PublishFailed {
+            error: PublishError::WrongSigner { .. },
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn without_signer_verification_any_signature_goes_out() {
+    let mut cfg = Config::new(
+        901,
+        dev_key(0).address(),
+        ForkSchedule::ALL_AT_GENESIS,
+        2,
+        peer_id(0),
+    );
+    cfg.publish.verify_signer = false;
+    let mut n = Node::new(cfg);
+    let acts = enqueue(
+        &mut n,
+        NOW * 1000,
+        1,
+        sign_request(BlockVersion::V4, 3, NOW),
+    );
+    let acts = answer_sign(&mut n, NOW * 1000, &acts[0], &dev_key(9));
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Publish {
+            id: PublishId(1),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_block_older_than_the_gossip_threshold_is_dropped_unsigned() {
+    let mut n = node();
+    let acts = enqueue(
+        &mut n,
+        NOW * 1000,
+        1,
+        sign_request(BlockVersion::V4, 3, NOW - 61),
+    );
+    assert_eq!(
+        acts.iter()
+            .map(|a| matches!(a, Action::Sign { .. }))
+            .filter(|x| *x)
+            .count(),
+        0
+    );
+    assert_eq!(
+        outcome_of(&acts, 1),
+        Some(PublishOutcome::Dropped(crate::publish::DropReason::TooOld))
+    );
 }
 
 #[test]

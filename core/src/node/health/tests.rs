@@ -1,6 +1,8 @@
 //! Each health reason: driven into its state and out of it.
 
-use super::super::tests::{connect, drain, gossip_from, node};
+use super::super::tests::{
+    answer_sign, connect, drain, enqueue, gossip_from, node, published, sign_request,
+};
 use super::*;
 use crate::gossip::topic::BlockVersion;
 use crate::node::{Direction, Input};
@@ -172,19 +174,27 @@ fn a_stale_signer_is_reported_while_its_blocks_arrive_and_clears_after_the_windo
 fn a_sequencer_publishing_its_own_blocks_is_not_without_blocks() {
     let mut n = node();
     n.discovery = None;
-    n.config.sequencer_key = Some(dev_key(0));
     assert!(connect(&mut n, T0, 1, [10, 0, 0, 1], Direction::Inbound));
     for i in 0..30u64 {
         let now = T0 + i * 2000;
-        let (payload, root) = BlockBuilder::new(BlockVersion::V4, i + 1, now / 1000).build();
-        n.handle_input(
+        let actions = enqueue(
+            &mut n,
             now,
-            Input::Publish(crate::node::PublishRequest::Sign {
-                payload: Box::new(payload),
-                parent_beacon_block_root: root,
-            }),
+            i,
+            sign_request(BlockVersion::V4, i + 1, now / 1000),
         );
-        drain(&mut n);
+        let sign = actions
+            .iter()
+            .find(|a| matches!(a, crate::node::Action::Sign { .. }))
+            .expect("the queue asks for a signature");
+        let after = answer_sign(&mut n, now, sign, &dev_key(0));
+        assert!(
+            after
+                .iter()
+                .any(|a| matches!(a, crate::node::Action::Publish { .. })),
+            "{after:?}"
+        );
+        published(&mut n, now, i);
         n.handle_input(now + 1000, Input::Tick);
         drain(&mut n);
     }
