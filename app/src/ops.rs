@@ -394,7 +394,7 @@ pub async fn run_bootnode(args: &BootnodeArgs, fresh_secret: [u8; 32]) -> Result
         seeds: Vec::new(),
     };
     // Handlers first: a SIGTERM right after the record is printed must stop us cleanly.
-    let signals = Signals::install()?;
+    let signals = crate::run::Signals::install().map_err(OpsError::Signal)?;
     let runtime = op_p2p_tokio::TokioRuntime;
     let (tx, mut rx) = futures::channel::mpsc::channel(op_p2p_node::discovery::DISCOVERED_QUEUE);
     let discovery = Discovery::start(&runtime, config, tx).await?;
@@ -409,49 +409,11 @@ pub async fn run_bootnode(args: &BootnodeArgs, fresh_secret: [u8; 32]) -> Result
             tracing::debug!(seen, "record discovered");
         }
     });
-    let stopped = signals.wait().await;
+    let stopped = signals.wait().await.map_err(OpsError::Signal);
     tracing::info!("stopping");
     discovery.stop(&runtime).await;
     counter.abort();
     stopped
-}
-
-/// SIGINT and SIGTERM handlers, registered when made (not when first awaited).
-struct Signals {
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Self, OpsError> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Self {
-                int: signal(SignalKind::interrupt()).map_err(OpsError::Signal)?,
-                term: signal(SignalKind::terminate()).map_err(OpsError::Signal)?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Self {})
-    }
-
-    /// Until SIGINT or SIGTERM (Ctrl-C elsewhere).
-    async fn wait(self) -> Result<(), OpsError> {
-        #[cfg(unix)]
-        {
-            let Self { mut int, mut term } = self;
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await.map_err(OpsError::Signal)?;
-        Ok(())
-    }
 }
 
 // ---- op-p2p bootnodes check ----

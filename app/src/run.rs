@@ -78,6 +78,9 @@ pub fn event_json(e: &NodeEvent) -> serde_json::Value {
 /// Runs a node until SIGINT or SIGTERM, printing one JSON line per event if `events_json`,
 /// then shuts it down (writing its state).
 pub async fn run_node(config: NodeConfig, events_json: bool) -> Result<(), RunError> {
+    // Handlers before the node starts: a SIGTERM right after start must stop it cleanly
+    // (tokio's `ctrl_c()` registers only when first polled).
+    let signals = Signals::install().map_err(RunError::Signal)?;
     let mut node = spawn(config, SpawnOptions::default().with_events(events_json)).await?;
     tracing::info!(peer_id = %node.peer_id(), enr = ?node.enr(), addrs = ?node.listen_addrs(), rpc = ?node.rpc_addr(), "node running");
     let printer = node.events().map(|mut events| {
@@ -90,24 +93,54 @@ pub async fn run_node(config: NodeConfig, events_json: bool) -> Result<(), RunEr
     // Keep the delivered-block stream drained: the binary has no consumer for blocks.
     let mut blocks = node.blocks().expect("taken once");
     let drain = tokio::spawn(async move { while blocks.next().await.is_some() {} });
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(RunError::Signal)?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    let stopped = signals.wait().await;
     tracing::info!("stopping");
     node.shutdown().await;
     drain.abort();
     if let Some(p) = printer {
         p.abort();
     }
-    Ok(())
+    stopped.map_err(RunError::Signal)
+}
+
+/// SIGINT and SIGTERM handlers, registered when made (not when first awaited), for the
+/// binary's long-running commands (`node`, `bootnode`).
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers both handlers now.
+    pub(crate) fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Until SIGINT or SIGTERM (Ctrl-C elsewhere).
+    pub(crate) async fn wait(self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            let Self { mut int, mut term } = self;
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
