@@ -157,22 +157,10 @@ pub enum OpsError {
     /// `--network` is not a preset name.
     #[error("unknown network {0:?}; expected one of op-mainnet, base, op-sepolia, base-sepolia")]
     UnknownNetwork(String),
-    /// Neither `--network` nor `--chain-id`.
-    #[error("no chain: give --network or --chain-id")]
-    NoChain,
-    /// `--chain-id` contradicts `--network`.
-    #[error("chain id {given} contradicts network {network} (chain {preset})")]
-    ChainIdMismatch {
-        /// The preset's name.
-        network: &'static str,
-        /// The preset's chain id.
-        preset: u64,
-        /// The chain id given.
-        given: u64,
-    },
-    /// Chain id 0.
-    #[error("the chain id must not be 0")]
-    ZeroChainId,
+    /// No chain, a `--chain-id` that contradicts `--network`, or chain id 0 (the builder's
+    /// rule, [`op_p2p_node::resolve_chain_id`]).
+    #[error(transparent)]
+    Chain(op_p2p_node::ConfigError),
     /// `op-p2p enr` has no stored key to read.
     #[error("no node key: give --datadir or --p2p.priv.path")]
     NoKey,
@@ -237,21 +225,7 @@ fn chain(
         }
         None => None,
     };
-    let id = match (preset, chain_id) {
-        (Some(p), Some(given)) if given != p.chain_id => {
-            return Err(OpsError::ChainIdMismatch {
-                network: p.name,
-                preset: p.chain_id,
-                given,
-            });
-        }
-        (Some(p), _) => p.chain_id,
-        (None, Some(id)) => id,
-        (None, None) => return Err(OpsError::NoChain),
-    };
-    if id == 0 {
-        return Err(OpsError::ZeroChainId);
-    }
+    let id = op_p2p_node::resolve_chain_id(preset, chain_id).map_err(OpsError::Chain)?;
     Ok((id, preset))
 }
 
@@ -715,6 +689,7 @@ pub fn render(report: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use op_p2p_node::ConfigError;
 
     #[test]
     fn eth_fork_ids_decode() {
@@ -735,10 +710,19 @@ mod tests {
         assert_eq!(chain(Some("base"), Some(8453)).unwrap().0, 8453);
         assert!(matches!(
             chain(Some("base"), Some(10)),
-            Err(OpsError::ChainIdMismatch { given: 10, .. })
+            Err(OpsError::Chain(ConfigError::ChainIdMismatch {
+                given: 10,
+                ..
+            }))
         ));
-        assert!(matches!(chain(None, None), Err(OpsError::NoChain)));
-        assert!(matches!(chain(None, Some(0)), Err(OpsError::ZeroChainId)));
+        assert!(matches!(
+            chain(None, None),
+            Err(OpsError::Chain(ConfigError::NoChain))
+        ));
+        assert!(matches!(
+            chain(None, Some(0)),
+            Err(OpsError::Chain(ConfigError::ZeroChainId))
+        ));
         assert!(matches!(
             chain(Some("goerli"), None),
             Err(OpsError::UnknownNetwork(_))
@@ -806,7 +790,7 @@ mod tests {
         ));
         assert!(matches!(
             check_entries(&args(&["--network=base", "--chain-id=10"])),
-            Err(OpsError::ChainIdMismatch { .. })
+            Err(OpsError::Chain(ConfigError::ChainIdMismatch { .. }))
         ));
     }
 

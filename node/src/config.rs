@@ -996,18 +996,7 @@ impl NodeConfigBuilder {
 
     fn resolve_chain(&self) -> Result<Chain, ConfigError> {
         let preset = self.preset;
-        let chain_id = match (preset, self.chain_id) {
-            (Some(p), Some(given)) if given != p.chain_id => {
-                return Err(ConfigError::ChainIdMismatch {
-                    preset: p.name,
-                    preset_chain_id: p.chain_id,
-                    given,
-                });
-            }
-            (Some(p), _) => p.chain_id,
-            (None, Some(id)) => id,
-            (None, None) => return Err(ConfigError::NoChain),
-        };
+        let chain_id = resolve_chain_id(preset, self.chain_id)?;
         let block_time_secs = self
             .block_time_secs
             .or(preset.map(|p| p.block_time_secs))
@@ -1122,6 +1111,31 @@ fn check_l1(l1: &L1Config) -> Result<(), ConfigError> {
         return Err(ConfigError::L1RequestTimeout);
     }
     Ok(())
+}
+
+/// The L2 chain id a preset and an explicit id give: the preset's, the id, or both when they
+/// agree; neither, a contradiction or 0 is an error. The builder and the binary's record tools
+/// (`op-p2p enr`, `bootnode`, `bootnodes check`) resolve the chain with it.
+pub fn resolve_chain_id(
+    preset: Option<&Preset>,
+    chain_id: Option<u64>,
+) -> Result<u64, ConfigError> {
+    let id = match (preset, chain_id) {
+        (Some(p), Some(given)) if given != p.chain_id => {
+            return Err(ConfigError::ChainIdMismatch {
+                preset: p.name,
+                preset_chain_id: p.chain_id,
+                given,
+            });
+        }
+        (Some(p), _) => p.chain_id,
+        (None, Some(id)) => id,
+        (None, None) => return Err(ConfigError::NoChain),
+    };
+    if id == 0 {
+        return Err(ConfigError::ZeroChainId);
+    }
+    Ok(id)
 }
 
 fn check_chain(chain_id: u64, block_time_secs: u64) -> Result<(), ConfigError> {

@@ -44,7 +44,7 @@ pub mod testkit;
 
 pub use config::{
     ConfigError, DEFAULT_BLOCK_TIME_SECS, DEFAULT_P2P_PORT, NodeConfig, NodeConfigBuilder,
-    StaticPeerError, default_agent_version,
+    StaticPeerError, default_agent_version, resolve_chain_id,
 };
 pub use handle::{ADMIN_QUEUE, AdminClient, AdminReply, NodeHandle, NodeStopped, PublishTicket};
 pub use runtime::{
