@@ -740,7 +740,10 @@ fn fresh_identities_that_handshake_and_drop_leave_no_leaks() {
 
 /// 500 fresh identities, half held 500 ms after identify, with the gater's loopback exemption
 /// off: at most `max_peers_per_ip` (10) peers from 127.0.0.1 are ever connected at once, the
-/// rest are refused right after the handshake, and honest blocks keep arriving.
+/// rest are refused at accept or right after the handshake, and honest blocks keep arriving.
+/// And the source's accept rate holds: no more fresh identities get through than its burst
+/// plus one per refill period (before the rate limit, every identity below the cap got in:
+/// hundreds per run from one address that is never IP-banned).
 #[test]
 fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exempt() {
     let _serial = one_at_a_time();
@@ -797,6 +800,16 @@ fn the_per_ip_cap_holds_against_fresh_identities_when_loopback_is_not_exempt() {
             "the cap refused attackers: {ended:?}"
         );
         assert!(w.max_attackers >= 2, "some attackers got in below the cap");
+        let gater = op_p2p_core::peers::gater::GaterConfig::default();
+        let rate_bound = 1 // the honest sequencer
+            + gater.accept_burst as usize
+            + (t.elapsed().as_millis() as u64 / gater.accept_refill_ms) as usize;
+        assert!(
+            w.connects <= rate_bound,
+            "{} connections came up in {:?}; the accept rate allows {rate_bound}",
+            w.connects,
+            t.elapsed()
+        );
         assert!(
             w.max_latency < Duration::from_secs(2),
             "admin took {:?}",

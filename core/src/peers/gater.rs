@@ -37,6 +37,7 @@ use ipnet::IpNet;
 use libp2p_identity::PeerId;
 use serde::{Deserialize, Serialize};
 
+use crate::peers::accept_rate::AcceptRate;
 use crate::peers::netpolicy::{AddrRefusal, NetPolicy};
 
 /// Default cap on connected peers sharing one IP. op-node's gossipsub scoring penalises IP
@@ -118,11 +119,15 @@ pub enum DenyReason {
     /// private, link-local, …; see [`crate::peers::netpolicy::non_public`]) with no
     /// [`GaterConfig::netrestrict`] list set.
     NonPublicAddr,
+    /// The source (IPv4 address or IPv6 /64) opened inbound connections faster than
+    /// [`GaterConfig::accept_burst`] / [`GaterConfig::accept_refill_ms`] allow (see
+    /// [`crate::peers::accept_rate`]).
+    AcceptRate,
 }
 
 impl DenyReason {
     /// Every reason, in a fixed order (the order of the counters in [`DecisionCounts`]).
-    pub const ALL: [DenyReason; 10] = [
+    pub const ALL: [DenyReason; 11] = [
         DenyReason::PeerBlocked,
         DenyReason::PeerBanned,
         DenyReason::IpBlocked,
@@ -133,6 +138,7 @@ impl DenyReason {
         DenyReason::SubnetLimit,
         DenyReason::NetRestrict,
         DenyReason::NonPublicAddr,
+        DenyReason::AcceptRate,
     ];
 
     /// A stable snake_case label.
@@ -148,6 +154,7 @@ impl DenyReason {
             DenyReason::SubnetLimit => "subnet_limit",
             DenyReason::NetRestrict => "netrestrict",
             DenyReason::NonPublicAddr => "non_public_addr",
+            DenyReason::AcceptRate => "accept_rate",
         }
     }
 
@@ -257,6 +264,13 @@ pub struct GaterConfig {
     /// (loopback, private, link-local, …). Addresses the operator gave are exempt. See
     /// [`crate::peers::netpolicy`]. Local devnets and tests set `127.0.0.0/8`.
     pub netrestrict: Option<Vec<IpNet>>,
+    /// Inbound connections one source (IPv4 address, IPv6 /64) may open back to back, before
+    /// the handshake ([`crate::peers::accept_rate`]); 0 turns the rate limit off. Loopback is
+    /// limited unless [`GaterConfig::exempt_loopback_from_caps`].
+    pub accept_burst: u32,
+    /// Time for one more inbound connection to become available to a source, in ms; 0 turns
+    /// the rate limit off.
+    pub accept_refill_ms: u64,
     /// Bound on permanently blocked peer ids.
     pub max_blocked_peers: usize,
     /// Bound on permanently blocked IPs.
@@ -278,6 +292,8 @@ impl Default for GaterConfig {
             subnet_prefix_v6: DEFAULT_SUBNET_PREFIX_V6,
             exempt_loopback_from_caps: false,
             netrestrict: None,
+            accept_burst: crate::peers::accept_rate::DEFAULT_ACCEPT_BURST,
+            accept_refill_ms: crate::peers::accept_rate::DEFAULT_ACCEPT_REFILL_MS,
             max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
             max_blocked_ips: DEFAULT_MAX_BLOCKED_IPS,
             max_blocked_subnets: DEFAULT_MAX_BLOCKED_SUBNETS,
@@ -432,6 +448,7 @@ pub struct Gater {
     per_ip: BTreeMap<IpAddr, usize>,
     per_subnet: BTreeMap<IpNet, usize>,
     policy: NetPolicy,
+    accept_rate: AcceptRate,
     stats: GaterStats,
 }
 
@@ -489,6 +506,7 @@ impl Gater {
         let policy = NetPolicy::new(config.netrestrict.as_deref());
         Self {
             policy,
+            accept_rate: AcceptRate::new(config.accept_burst, config.accept_refill_ms),
             config,
             max_connected,
             blocked_peers: BTreeSet::new(),
@@ -563,17 +581,23 @@ impl Gater {
     }
 
     /// Inbound, before the handshake: may a connection from `ip` proceed? Checks the IP's
-    /// blocks and bans. The peer id is not known yet; its rules, and the caps (which exempt
-    /// protected peers and do not count a peer twice), apply in [`Gater::allow_established`].
+    /// blocks and bans, the per-IP and per-subnet caps, then charges the source's accept rate
+    /// ([`crate::peers::accept_rate`]). The peer id is not known yet; its rules apply in
+    /// [`Gater::allow_established`].
     pub fn allow_accept(&mut self, now: u64, ip: IpAddr) -> Decision {
         let ip = canonical_ip(ip);
         // The per-IP and per-subnet caps apply here already, where the address is all that is
         // known: a connection from a full IP or subnet is refused before it costs a handshake.
-        // ⚠ A protected peer (static or RPC-protected) behind a full IP is refused at accept
-        // too, since its id is not known yet; it still connects when we dial it.
+        // ⚠ A protected peer (static or RPC-protected) behind a full IP or over its source's
+        // accept rate is refused at accept too, since its id is not known yet; it still
+        // connects when we dial it.
+        let exempt = self.config.exempt_loopback_from_caps && ip.is_loopback();
         let decision = self
             .ip_rules(now, ip)
             .or_else(|| self.ip_cap_rules(ip))
+            .or_else(|| {
+                (!exempt && !self.accept_rate.try_accept(now, ip)).then_some(DenyReason::AcceptRate)
+            })
             .map_or(Decision::Allow, Decision::Deny);
         self.stats.accepts.count(decision);
         log_deny("accept", decision, None, Some(ip));
@@ -1420,6 +1444,46 @@ mod tests {
         assert_eq!(g.expire(NOW + 10).ips, vec![a]);
         assert_eq!(g.stats().ip_unbans, 1);
         assert!(!g.unban_ip(a));
+    }
+
+    #[test]
+    fn accepts_from_one_source_are_rate_limited_before_the_handshake() {
+        let config = GaterConfig {
+            accept_burst: 4,
+            accept_refill_ms: 1_000,
+            ..GaterConfig::default()
+        };
+        let mut g = Gater::new(config.clone(), 100);
+        let a = ip("203.0.113.9");
+        assert!((0..4).all(|_| g.allow_accept(NOW, a).is_allow()));
+        assert_eq!(
+            g.allow_accept(NOW, a),
+            Decision::Deny(DenyReason::AcceptRate)
+        );
+        // Another source is not held back; a refill lets one more through.
+        assert!(g.allow_accept(NOW, ip("203.0.113.10")).is_allow());
+        assert!(g.allow_accept(NOW + 1_000, a).is_allow());
+        assert_eq!(g.stats().accepts.denied(DenyReason::AcceptRate), 1);
+        // A banned IP is refused as banned and charged nothing.
+        let b = ip("203.0.113.11");
+        g.ban_ip(b, NOW + 10).unwrap();
+        assert!((0..10).all(|_| g.allow_accept(NOW, b) == Decision::Deny(DenyReason::IpBanned)));
+        assert!(g.allow_accept(NOW + 10, b).is_allow());
+        // Loopback is limited like any source unless the operator exempts it.
+        let lo = ip("127.0.0.1");
+        assert!((0..4).all(|_| g.allow_accept(NOW, lo).is_allow()));
+        assert_eq!(
+            g.allow_accept(NOW, lo),
+            Decision::Deny(DenyReason::AcceptRate)
+        );
+        let mut exempt = Gater::new(
+            GaterConfig {
+                exempt_loopback_from_caps: true,
+                ..config
+            },
+            100,
+        );
+        assert!((0..100).all(|_| exempt.allow_accept(NOW, lo).is_allow()));
     }
 
     #[test]
