@@ -135,6 +135,20 @@ pub struct NodeArgs {
         value_delimiter = ','
     )]
     pub netrestrict: Vec<String>,
+    /// Inbound connections one source (an IPv4 address, an IPv6 /64) may open back to back,
+    /// before the handshake; 0 turns the accept rate limit off. Raise it when many honest
+    /// peers reach this node through one address.
+    #[arg(
+        long = "p2p.accept.burst",
+        env = "OP_P2P_ACCEPT_BURST",
+        default_value_t = op_p2p_core::peers::accept_rate::DEFAULT_ACCEPT_BURST
+    )]
+    pub accept_burst: u32,
+    /// Time for one more inbound connection to become available to a source after its burst
+    /// (e.g. 4s); 0 turns the accept rate limit off.
+    #[arg(long = "p2p.accept.interval", env = "OP_P2P_ACCEPT_INTERVAL", default_value = "4s",
+          value_parser = parse_go_duration)]
+    pub accept_interval: Duration,
     /// Disable discv5.
     #[arg(long = "p2p.no-discovery", env = "OP_P2P_NO_DISCOVERY", default_value_t = false,
           num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -565,6 +579,7 @@ fn builder(
         b = b.netrestrict_strings(netrestrict);
     }
     b = b
+        .accept_rate(args.accept_burst, args.accept_interval)
         .static_peer_strings(non_blank(&args.static_peers))
         .peers_lo(args.peers_lo)
         .peers_hi(args.peers_hi)
@@ -729,6 +744,35 @@ mod tests {
         assert!(a.netrestrict.is_empty());
         assert_eq!(c.core.gater.netrestrict, None);
         assert!(!c.core.gater.exempt_loopback_from_caps);
+    }
+
+    /// The inbound accept rate per source: 16 back to back and one per 4 s by default; both
+    /// flags reach the gater; 0 turns the limit off.
+    #[test]
+    fn accept_rate_flags_reach_the_gater() {
+        let c = node_config(&parse(&["--network=base"]), SECRET).unwrap();
+        assert_eq!(
+            (c.core.gater.accept_burst, c.core.gater.accept_refill_ms),
+            (16, 4_000)
+        );
+        let c = node_config(
+            &parse(&[
+                "--network=base",
+                "--p2p.accept.burst=64",
+                "--p2p.accept.interval=250ms",
+            ]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.core.gater.accept_burst, c.core.gater.accept_refill_ms),
+            (64, 250)
+        );
+        let off = node_config(
+            &parse(&["--network=base", "--p2p.accept.interval=0"]),
+            SECRET,
+        );
+        assert_eq!(off.unwrap().core.gater.accept_refill_ms, 0);
     }
 
     /// op-node's `--p2p.netrestrict` (`OP_P2P_NETRESTRICT`): comma-separated CIDR ranges into

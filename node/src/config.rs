@@ -738,6 +738,17 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// How fast one source (an IPv4 address, an IPv6 /64) may open inbound connections: `burst`
+    /// back to back, then one per `refill` [default: 16, one per 4 s]; a `burst` of 0 or a zero
+    /// `refill` turns the limit off ([`op_p2p_core::peers::accept_rate`]). Raise it for a node
+    /// that many honest peers reach through one address (a NAT, a load balancer). Set after
+    /// [`gater`](Self::gater), which replaces it.
+    pub fn accept_rate(mut self, burst: u32, refill: Duration) -> Self {
+        self.gater.accept_burst = burst;
+        self.gater.accept_refill_ms = u64::try_from(refill.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
     /// IPs exempt from gossipsub's IP-colocation penalty (see
     /// [`NodeConfig::ip_colocation_whitelist`]; only for many nodes on one host).
     pub fn ip_colocation_whitelist(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
