@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
-use futures::future::RemoteHandle;
+use futures::future::{BoxFuture, RemoteHandle};
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
@@ -28,6 +28,7 @@ use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
 use op_p2p_core::{
     BlockVersion, Config, DeliveredBlock, MessageId, PublishRequest, SplitMix64, UnixMillis,
 };
+use op_p2p_node::http::ServeLimits;
 use op_p2p_node::{NodeConfig, NodeHandle, Runtime, SpawnError, SpawnOptions};
 use serde_json::{Value, json};
 
@@ -168,9 +169,25 @@ impl Rt {
 
     /// [`serve_fixture`] on this runtime.
     pub async fn serve_fixture(self, now: UnixMillis) -> HttpServer {
+        self.serve_fixture_with(now, ServeLimits::default(), true)
+            .await
+    }
+
+    /// [`serve_fixture_with`] on this runtime.
+    pub async fn serve_fixture_with(
+        self,
+        now: UnixMillis,
+        limits: ServeLimits,
+        answer_admin: bool,
+    ) -> HttpServer {
         match self {
-            Rt::Tokio => serve_fixture(op_p2p_tokio::TokioRuntime, now).await,
-            Rt::AsyncStd => serve_fixture(op_p2p_async_std::AsyncStdRuntime, now).await,
+            Rt::Tokio => {
+                serve_fixture_with(op_p2p_tokio::TokioRuntime, now, limits, answer_admin).await
+            }
+            Rt::AsyncStd => {
+                serve_fixture_with(op_p2p_async_std::AsyncStdRuntime, now, limits, answer_admin)
+                    .await
+            }
         }
     }
 }
@@ -785,6 +802,8 @@ pub struct HttpServer {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     done: RemoteHandle<()>,
+    /// The admin side of a fixture that never answers, kept alive (unpolled) so calls hang.
+    _idle_admin: Option<BoxFuture<'static, ()>>,
 }
 
 impl HttpServer {
@@ -798,17 +817,39 @@ impl HttpServer {
 /// Binds 127.0.0.1:0 with `runtime.bind_http` and runs the one HTTP accept loop on it over a
 /// fresh node's admin API and metrics (answering as of `now`, Unix ms).
 pub async fn serve_fixture<R: Runtime>(runtime: R, now: UnixMillis) -> HttpServer {
+    serve_fixture_with(runtime, now, ServeLimits::default(), true).await
+}
+
+/// [`serve_fixture`] with other accept-loop bounds; with `answer_admin` false, admin calls are
+/// taken but never answered (a stuck node), so requests run into their deadline.
+pub async fn serve_fixture_with<R: Runtime>(
+    runtime: R,
+    now: UnixMillis,
+    limits: ServeLimits,
+    answer_admin: bool,
+) -> HttpServer {
     let f = op_p2p_node::testkit::http_fixture(now);
-    runtime.spawn(f.answer_admin);
+    let idle_admin = if answer_admin {
+        runtime.spawn(f.answer_admin);
+        None
+    } else {
+        Some(f.answer_admin)
+    };
     let (listener, addr) = runtime.bind_http(local0()).await.expect("bind http");
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
         let _ = stopped.await;
     };
     let (task, done) =
-        op_p2p_node::http::serve(runtime.clone(), listener, f.state, shutdown).remote_handle();
+        op_p2p_node::http::serve_with_limits(runtime.clone(), listener, f.state, limits, shutdown)
+            .remote_handle();
     runtime.spawn(task.boxed());
-    HttpServer { addr, stop, done }
+    HttpServer {
+        addr,
+        stop,
+        done,
+        _idle_admin: idle_admin,
+    }
 }
 
 // ---- this process and its children, from /proc ---------------------------------------------

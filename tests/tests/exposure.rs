@@ -250,6 +250,85 @@ async fn stalled_bodies_get_408_and_hold_at_most_the_per_ip_cap(rt: Rt) {
     srv.stop().await;
 }
 
+/// The whole-request deadline in the next test (the node's is `REQUEST_DEADLINE`, 40 s).
+const SHORT_DEADLINE: Duration = Duration::from_millis(1_500);
+
+/// The total connection cap and the whole-request deadline on real sockets. 256 silent
+/// clients from 8 addresses (32 each, the per-IP cap) take every place: a 257th client's
+/// request from another address is accepted by the kernel but not served while they stay;
+/// when one of them leaves, it is served at once. Then, against a node whose admin side never
+/// answers (a stuck node), an admin call gets `503` at the deadline (here shortened to 1.5 s
+/// through `ServeLimits`; the node's own is 40 s) and not before, and the listener still
+/// serves `/healthz`.
+async fn the_total_cap_holds_and_a_stuck_call_gets_503_at_its_deadline(rt: Rt) {
+    use async_std::io::{ReadExt, WriteExt};
+    use op_p2p_node::http::{MAX_CONNECTIONS, ServeLimits};
+    let limits = ServeLimits::default().with_request_deadline(SHORT_DEADLINE);
+    let srv = rt.serve_fixture_with(NOW, limits, false).await;
+    let sources = MAX_CONNECTIONS / MAX_CONNECTIONS_PER_IP;
+    let mut held = Vec::with_capacity(MAX_CONNECTIONS);
+    for i in 0..sources {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 10 + i as u8));
+        for _ in 0..MAX_CONNECTIONS_PER_IP {
+            // Silent: held by the header timeout (10 s), not by the request deadline, which
+            // starts once a request's headers are in.
+            held.push(op_p2p_tests::connect_from(ip, srv.addr));
+        }
+    }
+    let closed = futures::future::join_all(held.iter_mut().map(closed_by_server)).await;
+    assert_eq!(
+        closed.iter().filter(|c| **c).count(),
+        0,
+        "all {MAX_CONNECTIONS} are held"
+    );
+
+    // The 257th: connected by the kernel, its request waits for a place.
+    let late_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 99));
+    let mut late = op_p2p_tests::connect_from(late_ip, srv.addr);
+    late.write_all(&HttpRequest::new("GET", "/healthz").to_bytes(srv.addr))
+        .await
+        .expect("write");
+    let mut first = [0u8; 1];
+    let waited = async_std::future::timeout(Duration::from_secs(1), late.read(&mut first)).await;
+    assert!(
+        waited.is_err(),
+        "the 257th client got an answer or was closed while every place was taken: {waited:?}"
+    );
+    let t = Instant::now();
+    drop(held.pop());
+    let raw = within(
+        PROMPT,
+        "the waiting request is served",
+        read_to_close(&mut late),
+    )
+    .await;
+    let resp = parse_http_response(&raw);
+    assert_eq!(resp.status, 200, "{resp:?}");
+    eprintln!(
+        "{rt:?}: {MAX_CONNECTIONS} held from {sources} addresses; the next served {:?} after one left",
+        t.elapsed()
+    );
+    drop(held);
+    sleep(Duration::from_millis(100)).await;
+
+    // A stuck admin call: 503 at the deadline.
+    let t = Instant::now();
+    let r = HttpRequest::json_rpc("opp2p_peerStats", json!([]))
+        .from_ip(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 100)))
+        .send(srv.addr)
+        .await;
+    let took = t.elapsed();
+    eprintln!(
+        "{rt:?}: a call to a stuck node answered {} after {took:?}",
+        r.status
+    );
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(took >= SHORT_DEADLINE, "503 after {took:?}");
+    assert!(took < SHORT_DEADLINE + PROMPT, "503 after {took:?}");
+    assert_eq!(http_get(srv.addr, "/healthz").await.status, 200);
+    srv.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Admin calls cannot starve the swarm
 // ---------------------------------------------------------------------------------------------
@@ -403,5 +482,6 @@ on_both_runtimes!(
     the_metrics_port_refuses_the_admin_api_and_serves_metrics,
     the_rpc_refuses_a_rebound_host_and_serves_localhost,
     stalled_bodies_get_408_and_hold_at_most_the_per_ip_cap,
+    the_total_cap_holds_and_a_stuck_call_gets_503_at_its_deadline,
     admin_calls_in_a_tight_loop_do_not_starve_gossip,
 );

@@ -39,7 +39,7 @@ mod serve;
 mod vhosts;
 pub use serve::{
     BODY_READ_TIMEOUT, BodyTimedOut, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP,
-    REQUEST_DEADLINE, SHUTDOWN_GRACE, serve,
+    REQUEST_DEADLINE, SHUTDOWN_GRACE, ServeLimits, serve, serve_with_limits,
 };
 pub use vhosts::{DEFAULT_VHOSTS, INVALID_HOST, VhostError, VirtualHosts};
 

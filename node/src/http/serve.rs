@@ -58,6 +58,43 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The accept loop's bounds. [`ServeLimits::default`] is what every node serves with (the
+/// constants of this module); tests shorten the timeouts to exercise them on real sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeLimits {
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
+    /// See [`REQUEST_DEADLINE`]; it starts once a request's headers are in.
+    pub request_deadline: Duration,
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`MAX_CONNECTIONS_PER_IP`].
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
+            request_deadline: REQUEST_DEADLINE,
+            max_connections: MAX_CONNECTIONS,
+            max_connections_per_ip: MAX_CONNECTIONS_PER_IP,
+        }
+    }
+}
+
+impl ServeLimits {
+    /// These limits with a whole-request deadline of `deadline`.
+    pub fn with_request_deadline(mut self, deadline: Duration) -> Self {
+        self.request_deadline = deadline;
+        self
+    }
+}
+
 /// Serves `state` on `listener` until `shutdown` completes, then shuts down gracefully (see
 /// the module docs). Returns when every connection has ended or been dropped.
 pub async fn serve<R: Runtime>(
@@ -66,16 +103,27 @@ pub async fn serve<R: Runtime>(
     state: Arc<HttpState>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with_limits(runtime, listener, state, ServeLimits::default(), shutdown).await
+}
+
+/// [`serve`] with other bounds than the defaults.
+pub async fn serve_with_limits<R: Runtime>(
+    runtime: R,
+    listener: R::HttpListener,
+    state: Arc<HttpState>,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
     let svc = {
         let rt = runtime.clone();
         service_fn(move |req: Request<Incoming>| {
             let (parts, body) = req.into_parts();
             let body = TimedBody {
                 inner: body,
-                deadline: rt.sleep(BODY_READ_TIMEOUT).fuse(),
+                deadline: rt.sleep(limits.body_read_timeout).fuse(),
             };
             let answer = handle(state.clone(), Request::from_parts(parts, body));
-            let deadline = rt.sleep(REQUEST_DEADLINE);
+            let deadline = rt.sleep(limits.request_deadline);
             async move {
                 match futures::future::select(Box::pin(answer), deadline).await {
                     Either::Left((answer, _)) => answer,
@@ -90,7 +138,7 @@ pub async fn serve<R: Runtime>(
     let mut builder = http1::Builder::new();
     builder
         .timer(runtime.http_timer())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     // Each connection runs as its own task; dropping its handle cancels it. At most
     // MAX_CONNECTIONS are held; finished ones are reaped every loop and give back their IP.
@@ -99,7 +147,7 @@ pub async fn serve<R: Runtime>(
     let mut shutdown = std::pin::pin!(shutdown.fuse());
     loop {
         reap(&mut tasks, &mut per_ip);
-        if tasks.len() >= MAX_CONNECTIONS {
+        if tasks.len() >= limits.max_connections {
             futures::select! {
                 _ = shutdown => break,
                 ip = tasks.next() => {
@@ -126,7 +174,7 @@ pub async fn serve<R: Runtime>(
         // per-IP check, or an IP whose connections all ended is refused once more.
         reap(&mut tasks, &mut per_ip);
         let from_ip = per_ip.entry(remote.ip()).or_default();
-        if *from_ip >= MAX_CONNECTIONS_PER_IP {
+        if *from_ip >= limits.max_connections_per_ip {
             tracing::debug!(%remote, "http connection refused: too many from this IP");
             drop(stream);
             continue;
@@ -178,9 +226,9 @@ struct TimedBody<B> {
     deadline: futures::future::Fuse<BoxFuture<'static, ()>>,
 }
 
-/// The client did not send its body within [`BODY_READ_TIMEOUT`].
+/// The client did not send its body within its deadline ([`BODY_READ_TIMEOUT`] by default).
 #[derive(Debug, thiserror::Error)]
-#[error("request body not received within {BODY_READ_TIMEOUT:?}")]
+#[error("request body not received in time")]
 pub struct BodyTimedOut;
 
 impl<B> Body for TimedBody<B>
