@@ -280,6 +280,7 @@ pub fn enr(args: &EnrArgs) -> Result<EnrInfo, OpsError> {
         tcp_port: tcp,
         bootnodes: Vec::new(),
         seeds: Vec::new(),
+        public_only: false,
     };
     let text = local_record(&config, udp)?;
     info_of(&text, keypair.public().to_peer_id().to_string(), chain_id)
@@ -366,6 +367,11 @@ pub async fn run_bootnode(args: &BootnodeArgs, fresh_secret: [u8; 32]) -> Result
         tcp_port: 0,
         bootnodes,
         seeds: Vec::new(),
+        // A bootnode on a public or unspecified address keeps the network's private
+        // addresses out of its table (and so out of its answers); one on loopback or a
+        // private address serves a local network.
+        public_only: args.id.listen_ip.is_unspecified()
+            || op_p2p_core::peers::netpolicy::non_public(args.id.listen_ip).is_none(),
     };
     // Handlers first: a SIGTERM right after the record is printed must stop us cleanly.
     let signals = crate::run::Signals::install().map_err(OpsError::Signal)?;

@@ -77,6 +77,15 @@ pub struct DiscoveryConfig {
     pub bootnodes: Vec<Bootnode>,
     /// Records from the persisted table, to seed the DHT.
     pub seeds: Vec<String>,
+    /// Keep records with a non-public address (loopback, private, link-local, CGNAT, the cloud
+    /// metadata service, …; [`op_p2p_core::peers::netpolicy::non_public`]) out of discv5's
+    /// table and out of its query results, so discv5 itself never sends packets there (an
+    /// attacker's FINDNODE answers could otherwise point it at hosts inside the operator's
+    /// network). Bootnodes with such an address are refused too. The node sets it when it has
+    /// no `--p2p.netrestrict` list (public addresses only). ⚠ discv5's filter is a plain `fn`
+    /// and cannot hold an operator's list: with a list, discv5 contacts what it learns and the
+    /// list applies to the node's own dials only (as op-node applies it to discv5 only).
+    pub public_only: bool,
 }
 
 /// discv5 running on a tokio runtime. Stopping it (or dropping it) shuts discv5 down.
@@ -261,6 +270,14 @@ pub fn local_record(config: &DiscoveryConfig, udp_port: u16) -> Result<String, D
 
 // ---- end of our record without sockets ----
 
+/// discv5's table filter for [`DiscoveryConfig::public_only`]: a record passes when every IP it
+/// carries is public. A record with no IP passes (discv5 cannot contact it anyway).
+fn public_record(enr: &Enr) -> bool {
+    use op_p2p_core::peers::netpolicy::non_public;
+    enr.ip4().is_none_or(|ip| non_public(ip.into()).is_none())
+        && enr.ip6().is_none_or(|ip| non_public(ip.into()).is_none())
+}
+
 /// Starts discv5 on the current tokio runtime; discovered records go to `out`.
 async fn start(
     config: DiscoveryConfig,
@@ -280,6 +297,9 @@ async fn start(
     if !learn_ip {
         builder.disable_enr_update();
     }
+    if config.public_only {
+        builder.table_filter(public_record);
+    }
     let mut discv5 = Discv5::new(enr, key, builder.build()).map_err(DiscoveryError::Create)?;
     discv5.start().await.map_err(DiscoveryError::Start)?;
     let discv5 = Arc::new(discv5);
@@ -296,7 +316,11 @@ async fn start(
             Bootnode::Enr(r) => match r.to_base64().parse::<Enr>() {
                 Ok(r) => {
                     if let Err(e) = discv5.add_enr(r) {
-                        tracing::warn!(error = e, "bootnode not added");
+                        tracing::warn!(
+                            error = e,
+                            "bootnode not added (one with a private or loopback address needs \
+                             --p2p.netrestrict covering it)"
+                        );
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "bootnode record does not parse"),
@@ -409,6 +433,7 @@ mod tests {
             tcp_port,
             bootnodes: vec![],
             seeds: vec![],
+            public_only: false,
         }
     }
 
@@ -426,6 +451,71 @@ mod tests {
 
     fn started(listen: IpAddr, advertise: Option<IpAddr>) -> Enr {
         started_with(config(listen, advertise, 9222))
+    }
+
+    /// A record at `ip`:`udp`, signed by test key `i`.
+    fn record_at(i: u64, ip: IpAddr, udp: u16) -> Enr {
+        let key = discv5_key(&op_p2p_core::testkit::keypair(i)).unwrap();
+        local_enr(&key, 1, 901, Some(ip), 9222, udp).unwrap()
+    }
+
+    #[test]
+    fn the_public_only_filter_passes_public_records_only() {
+        for (ip, public) in [
+            ("8.8.8.8", true),
+            ("2a00:1450:4001::1", true),
+            ("127.0.0.1", false),
+            ("10.1.2.3", false),
+            ("192.168.0.1", false),
+            ("169.254.169.254", false),
+            ("100.64.0.1", false),
+            ("::1", false),
+            ("fe80::1", false),
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let expected = op_p2p_core::peers::netpolicy::non_public(ip).is_none();
+            assert_eq!(public_record(&record_at(1, ip, 30303)), expected, "{ip}");
+            if public {
+                assert!(expected, "{ip} is public");
+            }
+        }
+    }
+
+    /// On real sockets: a bootnode record pointing at a loopback UDP socket (an attacker's
+    /// FINDNODE answer could point anywhere inside the operator's network) gets packets from
+    /// a permissive discv5 and none at all from a `public_only` one.
+    #[test]
+    fn a_public_only_node_sends_nothing_to_a_loopback_record() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for public_only in [false, true] {
+                let target = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                    .await
+                    .unwrap();
+                let port = target.local_addr().unwrap().port();
+                let bootnode = record_at(7, Ipv4Addr::LOCALHOST.into(), port);
+                let text = bootnode.to_base64();
+                let mut c = config(Ipv4Addr::LOCALHOST.into(), None, 9222);
+                c.bootnodes = vec![Bootnode::parse(&text).unwrap()];
+                c.public_only = public_only;
+                let (tx, _rx) = mpsc::channel(4);
+                let service = start(c, tx).await.unwrap();
+                let mut buf = [0u8; 1500];
+                let got = tokio::time::timeout(Duration::from_secs(3), target.recv(&mut buf)).await;
+                drop(service);
+                if public_only {
+                    assert!(
+                        got.is_err(),
+                        "a public-only node sent a packet to 127.0.0.1"
+                    );
+                } else {
+                    assert!(got.is_ok(), "a permissive node contacts its bootnode");
+                }
+            }
+        });
     }
 
     /// `op-p2p enr` computes, without a socket, the record discv5 starts with.

@@ -429,6 +429,7 @@ fn discovery_config(config: &NodeConfig, tcp_port: u16, seeds: Vec<String>) -> D
         tcp_port,
         bootnodes: config.bootnodes.clone(),
         seeds,
+        public_only: config.core.gater.netrestrict.is_none(),
     }
 }
 

@@ -30,6 +30,7 @@ fn config(i: u64, udp_port: u16, bootnodes: Vec<Bootnode>) -> DiscoveryConfig {
         tcp_port: 9222,
         bootnodes,
         seeds: vec![],
+        public_only: false,
     }
 }
 
