@@ -715,6 +715,11 @@ pub struct BenchOptions {
     /// Loopback is exempt from IP bans, so the bench shows the ban by peer id; the IP ban is
     /// shown by the core's tests.
     pub spam_ip: Option<std::net::IpAddr>,
+    /// Run the spammer in a network namespace of its own ([`crate::netns`], needs root), so
+    /// the target sees it come from a non-loopback address ([`crate::netns::NetNs::PEER_IP`])
+    /// and bans its IP and limits its accept rate as it would an outside attacker's.
+    /// Overrides `spam_ip`.
+    pub spam_netns: bool,
 }
 
 /// What one scenario measured.
@@ -970,9 +975,13 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     let mut readers = Vec::new();
     // The spam target listens on every loopback address when the spammer is to come from
     // another one than 127.0.0.1 (the mesh still dials it at 127.0.0.1).
-    let spam_ip = opts.spam_rate.and(opts.spam_ip).filter(|ip| {
-        ip.is_loopback() && *ip != std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
-    });
+    let spam_ip = if opts.spam_netns {
+        opts.spam_rate.map(|_| crate::netns::NetNs::HOST_IP)
+    } else {
+        opts.spam_rate.and(opts.spam_ip).filter(|ip| {
+            ip.is_loopback() && *ip != std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+        })
+    };
     for i in 0..n {
         let mut cmd = child_command(&opts.exe, opts.runtime, i);
         if i == n - 1
@@ -1327,11 +1336,30 @@ async fn spam_phase(
     let n = children.len();
     let target = n - 1;
     let (addr, peer) = addrs.get(target).cloned().ok_or(BenchError::TooFew)?;
-    let spammer_ip = spam_ip.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
-    let addr = with_ip(&addr, spammer_ip);
-    // The spammer: one more child, outside the mesh, dialling only the target.
+    let dial_ip = spam_ip.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let addr = with_ip(&addr, dial_ip);
+    // The spammer: one more child, outside the mesh, dialling only the target; in a network
+    // namespace of its own when asked (removed when `_netns` drops, after the spammer).
     let spammer_index = n;
-    let mut cmd = child_command(&opts.exe, BenchRuntime::Tokio, spammer_index);
+    let (mut cmd, _netns, spammer_ip) = if opts.spam_netns {
+        let ns = crate::netns::NetNs::create("bench").map_err(|e| BenchError::Child {
+            index: spammer_index,
+            error: format!("network namespace for the spammer: {e}"),
+        })?;
+        let mut c = ns.command(&opts.exe);
+        c.args(["bench-node", "--index", &spammer_index.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        (c, Some(ns), crate::netns::NetNs::PEER_IP)
+    } else {
+        (
+            child_command(&opts.exe, BenchRuntime::Tokio, spammer_index),
+            None,
+            dial_ip,
+        )
+    };
     // Its publishes fail by design whenever its send queue is full or it was banned.
     cmd.env("OP_P2P_LOG", "error");
     let mut p = cmd.spawn().map_err(|e| BenchError::Child {

@@ -192,6 +192,10 @@ struct BenchArgs {
     /// Loopback only: a load test sends to this machine's loopback range and nowhere else.
     #[arg(long, value_parser = loopback_ip)]
     spam_ip: Option<std::net::IpAddr>,
+    /// Run the spammer in a network namespace of its own (needs root and iproute2), linked to
+    /// this host by a private /30, so the target sees a non-loopback address and bans its IP.
+    #[arg(long, conflicts_with = "spam_ip")]
+    spam_netns: bool,
     /// Print the results as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
@@ -343,6 +347,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             timeout: std::time::Duration::from_secs(a.timeout),
                             spam_rate: a.spam,
                             spam_ip: a.spam_ip,
+                            spam_netns: a.spam_netns,
                         };
                         eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
                         let r = rt.block_on(bench::run(&opts))?;

@@ -1,12 +1,13 @@
 //! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks, then
-//! three more while a spammer process floods the last node (from this machine's default-route
-//! address when it has one, so the target listens on every interface for the spam phase).
+//! three more while a spammer process floods the last node: from loopback, and from a network
+//! namespace of its own (a non-loopback address, which the target bans with its IP).
 
 use std::process::Command;
 use std::time::Duration;
 
-#[test]
-fn bench_runs_end_to_end_and_reports_every_block() {
+/// `op-p2p bench` on 3 tokio nodes, 3 blocks of 100 txs at 100 ms, spam at 500/s, plus
+/// `extra`; its JSON result (one scenario).
+fn run_bench(extra: &[&str]) -> serde_json::Value {
     let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
         .args([
             "bench",
@@ -26,6 +27,7 @@ fn bench_runs_end_to_end_and_reports_every_block() {
             "500",
             "--json",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start op-p2p bench");
@@ -44,7 +46,40 @@ fn bench_runs_end_to_end_and_reports_every_block() {
     let out = child.wait_with_output().expect("output");
     assert!(status.success(), "bench failed: {status}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
-    let r = &v[0];
+    v[0].clone()
+}
+
+/// The spammer in a network namespace of its own (`--spam-netns`; this machine's tests run as
+/// root): the target sees it at 10.213.0.2, neither loopback nor exempt, so its first identity's
+/// ban on invalid gossip bans the address too, and every later identity is refused. Honest
+/// blocks all arrive, and the namespace is gone afterwards.
+#[test]
+fn a_spammer_outside_loopback_burns_one_identity_and_its_ip_is_banned() {
+    let r = run_bench(&["--spam-netns"]);
+    let spam = &r["spam"];
+    assert_eq!(spam["spammer_ip"], "10.213.0.2", "{spam}");
+    assert_eq!(
+        spam["identities"], 1,
+        "one identity, then the IP ban: {spam}"
+    );
+    assert!(spam["refused"].as_u64().unwrap() >= 1, "{spam}");
+    assert!(
+        spam["target_rejects_per_s"].as_f64().unwrap() > 0.0,
+        "{spam}"
+    );
+    assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
+    let list = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ours = "opp2p-bench-";
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains(ours),
+        "a bench namespace was left behind: {list:?}"
+    );
+}
+
+#[test]
+fn bench_runs_end_to_end_and_reports_every_block() {
+    let r = run_bench(&[]);
+    let r = &r;
     assert_eq!(r["nodes"], 3);
     assert_eq!(r["size"], "100tx");
     assert_eq!(r["runtime"], "tokio");
