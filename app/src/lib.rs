@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod devnet;
 pub mod logging;
+pub mod multi;
 pub mod ops;
 pub mod run;
 pub mod tools;

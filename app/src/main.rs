@@ -239,18 +239,41 @@ fn loopback_ip(s: &str) -> Result<std::net::IpAddr, String> {
 }
 
 fn main() -> ExitCode {
+    // ---- many chains, one process (issue 16): `node --config …` or `node --network a --network b` ----
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(args) = op_p2p_cli::multi::intercept(&argv) {
+        let run = op_p2p_cli::multi::log_args(&args)
+            .map_err(Into::into)
+            .and_then(|log| {
+                log.init();
+                raise_fd_limit();
+                op_p2p_cli::multi::main(args)
+            });
+        return exit(run);
+    }
+    // ---- end many chains ----
     let cli = Cli::parse();
     cli.log.init();
-    // A 1,024 soft limit is common and below what a node's caps may use; the hard limit is
-    // ours to take. Each node logs its need against the result.
+    raise_fd_limit();
+    exit(run(cli))
+}
+
+/// A 1,024 soft limit is common and below what a node's caps may use; the hard limit is ours
+/// to take. Each node logs its need against the result.
+fn raise_fd_limit() {
     match op_p2p_node::fd_limit::raise_to_hard_limit() {
         Ok((soft, hard)) => tracing::debug!(soft, hard, "open-file limit raised"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
-    match run(cli) {
+}
+
+/// The exit code for `result`, printing an error and every cause under it as one line.
+fn exit(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // The error and every cause under it, as one line.
             let mut line = format!("op-p2p: {e}");
             let mut cause = e.source();
             while let Some(c) = cause {

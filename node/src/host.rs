@@ -409,7 +409,12 @@ impl Host {
                 })
                 .remote_handle();
             rt.spawn(server.boxed());
-            tracing::info!(%local, rpc = is_rpc, "host http listening");
+            let what = if is_rpc {
+                "json-rpc /chain/<id>, /metrics"
+            } else {
+                "/metrics only"
+            };
+            tracing::info!(%local, what, "host http listening");
             host.servers.push((stop, done));
             if is_rpc {
                 host.rpc_addr = Some(local);
