@@ -253,6 +253,9 @@ pub struct Plan {
     pub events_json: bool,
     /// Refuse to run unless every chain starts.
     pub require_all: bool,
+    /// Chains whose data dir or key file could not be used (not with `require_all`): reported
+    /// as failed while the others run.
+    pub failed: Vec<(String, MultiError)>,
 }
 
 /// The `node` arguments parsed on their own (log flags allowed, as on the real command line);
@@ -711,12 +714,29 @@ pub fn plan(
     }
     // The builder's checks, then one chain id per chain.
     let mut chains: Vec<Chain> = Vec::with_capacity(parsed.len());
+    let mut failed = Vec::new();
     for (c, args) in req.chains.iter().zip(&parsed) {
         let secret = fresh_secret().map_err(MultiError::Random)?;
-        let config = cli::node_config(args, secret).map_err(|source| MultiError::ChainConfig {
-            chain: c.name.clone(),
-            source,
-        })?;
+        let config = match cli::node_config(args, secret) {
+            Ok(config) => config,
+            // A locked or unreadable data dir or key file is this chain's trouble only.
+            Err(source @ CliError::DataDir(_)) if !req.require_all => {
+                failed.push((
+                    c.name.clone(),
+                    MultiError::ChainConfig {
+                        chain: c.name.clone(),
+                        source,
+                    },
+                ));
+                continue;
+            }
+            Err(source) => {
+                return Err(MultiError::ChainConfig {
+                    chain: c.name.clone(),
+                    source,
+                });
+            }
+        };
         let id = config.core.validator.chain_id;
         if let Some(other) = chains
             .iter()
@@ -744,6 +764,7 @@ pub fn plan(
         chains,
         events_json: shared.events_json,
         require_all: req.require_all,
+        failed,
     })
 }
 
@@ -769,6 +790,10 @@ pub async fn run(plan: Plan) -> Result<(), MultiError> {
     let signals = crate::run::Signals::install().map_err(MultiError::Signal)?;
     let rt = TokioRuntime;
     let host = Host::start(&rt, plan.host).await?;
+    for (name, e) in &plan.failed {
+        tracing::warn!(chain = %name, error = %error_line(e), "chain failed to start; the others keep running (listed as failed on /healthz)");
+        host.report_failed(name, None, e)?;
+    }
     let mut running: Vec<(String, NodeHandle)> = Vec::new();
     let mut tasks = Vec::new();
     for chain in plan.chains {
@@ -815,6 +840,7 @@ pub async fn run(plan: Plan) -> Result<(), MultiError> {
         }
     }
     if running.is_empty() {
+        tracing::error!("no chain started");
         stop_all(running, host, tasks).await;
         return Err(MultiError::NoneStarted);
     }

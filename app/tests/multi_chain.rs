@@ -337,3 +337,59 @@ fn bad_chains_files_are_refused_naming_the_chain_and_the_key() {
     let err = refused(&["--config", file.to_str().unwrap()]);
     assert!(err.contains("key \"chains\""), "{err}");
 }
+
+/// A chain that cannot bind its port and one whose data dir is locked by another process are
+/// reported (logged, `failed` on `/healthz`) while the third runs; with
+/// `--chains.require-all` the process refuses to run instead.
+#[test]
+fn failed_chains_are_reported_and_the_others_keep_running() {
+    Rt::Tokio.block_on_within(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().unwrap().port();
+        let beta = format!("\"p2p.listen.tcp\" = {port}");
+        let file = chains_file(dir.path(), "", &["", &beta]);
+        let lock = op_p2p_node::datadir::DataDir::open(dir.path().join("data").join("gamma"))
+            .expect("lock gamma's data dir");
+        let p = start(&file).await;
+        let rpc_addr = p.rpc.expect("the shared RPC listener");
+        let h = http_get(rpc_addr, "/healthz").await.json();
+        assert_eq!(h["status"], "degraded", "{h}");
+        let chains = h["chains"].as_array().unwrap();
+        let status = |name: &str| {
+            chains
+                .iter()
+                .find(|c| c["name"] == name)
+                .unwrap_or_else(|| panic!("{name} not listed: {h}"))
+                .clone()
+        };
+        assert_eq!(status("alpha")["status"], "ok", "{h}");
+        assert_eq!(status("beta")["status"], "failed", "{h}");
+        assert!(
+            status("beta")["error"].as_str().unwrap().contains("listen"),
+            "{h}"
+        );
+        assert_eq!(status("gamma")["status"], "failed", "{h}");
+        assert!(
+            status("gamma")["error"].as_str().unwrap().contains("gamma"),
+            "{h}"
+        );
+        assert!(p.log_line("failed to start").is_some());
+        rpc(rpc_addr, 901, "opp2p_self", json!([])).await;
+        let r = HttpRequest::json_rpc("opp2p_self", json!([]))
+            .path("/chain/902")
+            .send(rpc_addr)
+            .await;
+        assert_eq!(r.status, 503);
+        stop(p).await;
+        // Refused at once with require-all: gamma's locked data dir before anything starts,
+        // then (unlocked) beta's port.
+        let file_s = file.to_str().unwrap();
+        let err = refused(&["--config", file_s, "--chains.require-all"]);
+        assert!(err.contains("chain \"gamma\""), "{err}");
+        drop(lock);
+        let err = refused(&["--config", file_s, "--chains.require-all"]);
+        assert!(err.contains("chain \"beta\" failed to start"), "{err}");
+        drop(taken);
+    });
+}
