@@ -53,6 +53,18 @@ enum Command {
         #[arg(long)]
         index: u64,
     },
+    /// Memory and idle CPU of N chains in one process against N processes (issue 16).
+    BenchChains {
+        /// Chain counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        chains: Vec<usize>,
+        /// Seconds to let the processes settle before measuring.
+        #[arg(long, default_value_t = 5)]
+        settle_secs: u64,
+        /// Seconds of idle CPU measured.
+        #[arg(long, default_value_t = 10)]
+        window_secs: u64,
+    },
     /// Replay captured gossip through one core instance and print each verdict as JSON lines.
     Verdicts(VerdictsArgs),
     /// Write the example gossip set (real signed blocks, valid and broken) and its manifest.
@@ -379,6 +391,31 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 print!("{}", bench::render(&results));
             }
+            Ok(())
+        }
+        Command::BenchChains {
+            chains,
+            settle_secs,
+            window_secs,
+        } => {
+            use op_p2p_cli::bench_chains as bc;
+            let exe = std::env::current_exe()?;
+            let dir =
+                std::env::temp_dir().join(format!("op-p2p-bench-chains-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let (settle, window) = (
+                std::time::Duration::from_secs(settle_secs),
+                std::time::Duration::from_secs(window_secs),
+            );
+            let mut samples = Vec::new();
+            for n in chains.into_iter().filter(|n| *n > 0) {
+                let one = bc::one_process(&exe, &dir, n, settle, window)?;
+                let many = bc::many_processes(&exe, n, settle, window)?;
+                eprintln!("{n} chains: {one:?} / {many:?}");
+                samples.push((one, many));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            print!("{}", bc::table(&samples));
             Ok(())
         }
         Command::BenchNode { index } => {
