@@ -200,8 +200,10 @@ impl Chains {
             SlotState::Running { health, .. } => {
                 let h = health.health();
                 let ok = h.status == op_p2p_core::HealthStatus::Ok;
-                if let Ok(Value::Object(m)) = serde_json::to_value(&h) {
-                    v.as_object_mut().map(|o| o.extend(m));
+                if let (Ok(Value::Object(m)), Some(o)) =
+                    (serde_json::to_value(&h), v.as_object_mut())
+                {
+                    o.extend(m);
                 }
                 ok
             }
