@@ -180,24 +180,64 @@ pub fn many_processes(
     measure(n, &children, settle, window)
 }
 
-/// The markdown table of `samples` (pairs of one process and N processes per count).
+/// The markdown table of `samples` (one process and N processes per count, counts rising):
+/// total RSS, RSS per chain added over the first count, idle CPU.
 pub fn table(samples: &[(Sample, Sample)]) -> String {
     let mut out = String::from(
-        "| chains | one process: RSS | per chain | N processes: RSS | per chain | idle CPU one / N processes |\n\
+        "| chains | one process: RSS | per added chain | N processes: RSS | per added chain | idle CPU, one / N processes |\n\
          |---:|---:|---:|---:|---:|---:|\n",
     );
+    let Some((first_one, first_many)) = samples.first().copied() else {
+        return out;
+    };
+    let mib = |k: u64| k as f64 / 1024.0;
+    let added = |s: &Sample, first: &Sample| {
+        if s.chains > first.chains {
+            let per =
+                s.rss_kib.saturating_sub(first.rss_kib) as f64 / (s.chains - first.chains) as f64;
+            format!("{per:.0} KiB")
+        } else {
+            "—".to_owned()
+        }
+    };
     for (one, many) in samples {
-        let mib = |k: u64| k as f64 / 1024.0;
         out.push_str(&format!(
-            "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1}% / {:.1}% |\n",
+            "| {} | {:.1} MiB | {} | {:.1} MiB | {} | {:.1}% / {:.1}% |\n",
             one.chains,
             mib(one.rss_kib),
-            mib(one.rss_kib) / one.chains as f64,
+            added(one, &first_one),
             mib(many.rss_kib),
-            mib(many.rss_kib) / many.chains as f64,
+            added(many, &first_many),
             one.idle_cpu_pct,
             many.idle_cpu_pct,
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_shows_the_cost_of_each_added_chain() {
+        let s = |chains, processes, rss_kib| Sample {
+            chains,
+            processes,
+            rss_kib,
+            idle_cpu_pct: 0.5,
+        };
+        let t = table(&[
+            (s(1, 1, 20_000), s(1, 1, 20_000)),
+            (s(5, 1, 20_400), s(5, 5, 100_000)),
+        ]);
+        assert!(
+            t.contains("| 1 | 19.5 MiB | — | 19.5 MiB | — | 0.5% / 0.5% |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 5 | 19.9 MiB | 100 KiB | 97.7 MiB | 20000 KiB |"),
+            "{t}"
+        );
+    }
 }
