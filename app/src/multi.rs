@@ -910,3 +910,164 @@ fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn secret() -> Result<[u8; 32], getrandom::Error> {
+        Ok([0x42; 32])
+    }
+
+    #[test]
+    fn only_several_networks_or_a_config_take_the_several_chain_path() {
+        assert_eq!(
+            intercept(&s(&["op-p2p", "node", "--network", "base"])),
+            None
+        );
+        assert_eq!(intercept(&s(&["op-p2p", "bench", "--config", "x"])), None);
+        assert_eq!(intercept(&s(&["op-p2p"])), None);
+        assert_eq!(
+            intercept(&s(&[
+                "op-p2p",
+                "node",
+                "--network=base",
+                "--network",
+                "op-mainnet"
+            ])),
+            Some(s(&["--network=base", "--network", "op-mainnet"]))
+        );
+        assert_eq!(
+            intercept(&s(&[
+                "op-p2p",
+                "--log.level=info",
+                "node",
+                "--config",
+                "f.toml"
+            ])),
+            Some(s(&["--log.level=info", "--config", "f.toml"]))
+        );
+    }
+
+    #[test]
+    fn ports_are_allocated_from_the_shared_one_around_every_taken_port() {
+        let req = request(s(&[
+            "--network",
+            "base",
+            "--network=op-mainnet",
+            "--network",
+            "op-sepolia",
+            "--p2p.listen.tcp=9300",
+            "--rpc.port=9301",
+            "--p2p.no-discovery",
+        ]))
+        .unwrap();
+        let plan = plan(req, secret).unwrap();
+        let ports: Vec<(String, u16, Option<u16>)> = plan
+            .chains
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.config.tcp_port,
+                    c.config.rpc_addr.map(|a| a.port()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("base".to_owned(), 9300, None),
+                ("op-mainnet".to_owned(), 9302, None),
+                ("op-sepolia".to_owned(), 9303, None),
+            ]
+        );
+        assert_eq!(plan.host.rpc_addr.map(|a| a.port()), Some(9301));
+        assert_eq!(plan.host.metrics_addr, None);
+        for c in &plan.chains {
+            assert_eq!(c.config.udp_port, c.config.tcp_port, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn a_chain_table_sets_its_own_port_data_dir_and_rpc_and_arrays_are_comma_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let peer =
+            "/ip4/10.0.0.7/tcp/9222/p2p/16Uiu2HAm3wdopohoeMNywZCUDx8a5S1nm9zPqeoFpvUdGXZTaSxW";
+        let other =
+            "/ip4/10.0.0.8/tcp/9222/p2p/16Uiu2HAm3iHHVJND2MgWAcfjy6gfH2wXxH9K2N64jzZfAn8PW4bv";
+        std::fs::write(
+            &file,
+            format!(
+                "\"p2p.listen.tcp\" = 9400\n\"p2p.no-discovery\" = true\ndatadir = {:?}\n\
+                 [chain.a]\nnetwork = \"base\"\n\"p2p.listen.tcp\" = 9401\n\"rpc.port\" = 9550\n\
+                 \"p2p.static\" = [{peer:?}, {other:?}]\n\
+                 [chain.b]\nnetwork = \"op-mainnet\"\n",
+                dir.path().join("data").display().to_string()
+            ),
+        )
+        .unwrap();
+        let req = request(s(&["--config", file.to_str().unwrap()])).unwrap();
+        assert_eq!(
+            req.chains[0].argv,
+            s(&[
+                "--network=base",
+                "--p2p.listen.tcp=9401",
+                "--rpc.port=9550",
+                &format!("--p2p.static={peer},{other}"),
+            ])
+        );
+        let mut n = 0u8;
+        let distinct = move || {
+            n += 1;
+            Ok([n; 32])
+        };
+        let plan = plan(req, distinct).unwrap();
+        let (a, b) = (&plan.chains[0].config, &plan.chains[1].config);
+        assert_eq!((a.tcp_port, b.tcp_port), (9401, 9400));
+        assert_eq!(a.rpc_addr.map(|x| x.port()), Some(9550));
+        assert_eq!(b.rpc_addr, None);
+        assert_eq!(a.datadir, Some(dir.path().join("data").join("a")));
+        assert_eq!(b.datadir, Some(dir.path().join("data").join("b")));
+        assert_eq!(a.core.static_peers.len(), 2);
+        assert_ne!(a.keypair.public(), b.keypair.public(), "a key per chain");
+    }
+
+    #[test]
+    fn names_files_and_process_keys_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| {
+            let f = dir.path().join("c.toml");
+            std::fs::write(&f, text).unwrap();
+            request(s(&["--config", f.to_str().unwrap()]))
+        };
+        assert!(matches!(
+            write("[chain.\"../x\"]\nnetwork = \"base\"\n"),
+            Err(MultiError::ChainKey { chain, .. }) if chain == "../x"
+        ));
+        assert!(matches!(
+            write("[chain.a]\n\"events-json\" = true\n"),
+            Err(MultiError::ChainKey { key, .. }) if key == "events-json"
+        ));
+        assert!(matches!(
+            write("network = \"base\"\n"),
+            Err(MultiError::SharedKey { key, .. }) if key == "network"
+        ));
+        assert!(matches!(
+            write("[chain.a]\nnetwork = { x = 1 }\n"),
+            Err(MultiError::ChainKey { key, .. }) if key == "network"
+        ));
+        assert!(matches!(write("x = "), Err(MultiError::Toml { .. })));
+        let big = format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES as usize));
+        assert!(matches!(write(&big), Err(MultiError::TooLarge { .. })));
+        assert!(matches!(
+            plan(request(s(&["--p2p.no-discovery"])).unwrap(), secret),
+            Err(MultiError::NoChains)
+        ));
+    }
+}
