@@ -29,6 +29,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a P2P node: discv5 discovery, block gossip, the opp2p_* JSON-RPC and metrics.
+    #[command(
+        after_help = "Several chains in one process: `op-p2p node --network base --network op-mainnet …` \
+        (these flags for every chain, ports allocated from --p2p.listen.tcp, data dirs <datadir>/<network>), or \
+        `op-p2p node --config chains.toml` (one [chain.<name>] table per chain, keys are these flags without --); \
+        --chains.require-all refuses to run unless every chain starts. See README.md, \"Several chains in one process\"."
+    )]
     Node(Box<NodeArgs>),
     /// Create a node key in op-node's --p2p.priv.path format and print its peer id.
     Keygen(KeygenArgs),

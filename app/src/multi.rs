@@ -273,7 +273,20 @@ struct Wrap {
 /// `--network`, the arguments around `node` (log flags and the node's); else `None` (the
 /// single-node path).
 pub fn intercept(argv: &[String]) -> Option<Vec<String>> {
-    let at = argv.iter().skip(1).position(|a| !a.starts_with('-'))? + 1;
+    // The subcommand: the first word that is neither a flag nor a global log flag's value.
+    let mut at = None;
+    let mut i = 1;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--log.level" | "--log.format" => i += 2,
+            a if a.starts_with('-') => i += 1,
+            _ => {
+                at = Some(i);
+                break;
+            }
+        }
+    }
+    let at = at?;
     if argv[at] != "node" {
         return None;
     }
