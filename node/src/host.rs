@@ -176,12 +176,12 @@ impl Chains {
             .collect()
     }
 
-    /// The chain whose id (decimal) or name is `key`.
+    /// The chain whose id (decimal) is `key`, else the one named `key`.
     fn find(&self, key: &str) -> Option<Slot> {
         let id = key.parse::<u64>().ok();
-        self.read()
-            .iter()
-            .find(|s| (id.is_some() && s.chain_id == id) || s.name == key)
+        let slots = self.read();
+        id.and_then(|id| slots.iter().find(|s| s.chain_id == Some(id)))
+            .or_else(|| slots.iter().find(|s| s.name == key))
             .cloned()
     }
 
@@ -546,9 +546,16 @@ mod tests {
         c.set(i, SlotState::Failed("bind".into()));
         assert_eq!(c.reserve("base", Some(8453)).unwrap(), i);
         assert_eq!(c.list(), vec![("base".to_owned(), Some(8453), "starting")]);
+        // An id wins over a name that looks like one.
+        c.reserve("10", Some(8453 + 1)).unwrap();
+        c.reserve("op", Some(10)).unwrap();
+        assert_eq!(c.find("10").unwrap().name, "op");
+        assert_eq!(c.find("base").unwrap().chain_id, Some(8453));
+        assert!(c.find("nope").is_none());
         let h: Value = serde_json::from_str(&c.health_json()).unwrap();
         assert_eq!(h["status"], "degraded");
         assert_eq!(h["chains"][0]["status"], "starting");
+        assert_eq!(h["chains"].as_array().unwrap().len(), 3);
     }
 
     #[test]
