@@ -364,7 +364,8 @@ fn with_chain_label(line: &str, id: u64) -> String {
 }
 
 /// Several chains on one runtime with shared HTTP listeners (see the module docs). Dropping
-/// it does not stop the chains; [`Host::shutdown`] stops its listeners.
+/// it, like [`Host::shutdown`], stops its listeners (without waiting for them); the chains run
+/// until their handles stop them.
 #[derive(Debug)]
 pub struct Host {
     chains: Arc<Chains>,
