@@ -1082,5 +1082,19 @@ mod tests {
             plan(request(s(&["--p2p.no-discovery"])).unwrap(), secret),
             Err(MultiError::NoChains)
         ));
+        // One key file for two chains would make them one identity.
+        let key = dir.path().join("key.txt");
+        let args = s(&[
+            "--network=base",
+            "--network=op-mainnet",
+            "--p2p.no-discovery",
+            "--p2p.priv.path",
+            key.to_str().unwrap(),
+        ]);
+        assert!(matches!(
+            plan(request(args).unwrap(), secret),
+            Err(MultiError::SharedKeyFile { chain, other, .. }) if chain == "op-mainnet" && other == "base"
+        ));
+        assert!(!key.exists(), "refused before anything is written");
     }
 }
