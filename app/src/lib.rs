@@ -5,9 +5,11 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bench_chains;
 pub mod cli;
 pub mod devnet;
 pub mod logging;
+pub mod multi;
 pub mod netns;
 pub mod ops;
 pub mod run;

@@ -29,6 +29,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a P2P node: discv5 discovery, block gossip, the opp2p_* JSON-RPC and metrics.
+    #[command(
+        after_help = "Several chains in one process: `op-p2p node --network base --network op-mainnet …` \
+        (these flags for every chain, ports allocated from --p2p.listen.tcp, data dirs <datadir>/<network>), or \
+        `op-p2p node --config chains.toml` (one [chain.<name>] table per chain, keys are these flags without --); \
+        --chains.require-all refuses to run unless every chain starts. See README.md, \"Several chains in one process\"."
+    )]
     Node(Box<NodeArgs>),
     /// Create a node key in op-node's --p2p.priv.path format and print its peer id.
     Keygen(KeygenArgs),
@@ -52,6 +58,18 @@ enum Command {
         /// Node index (0 publishes).
         #[arg(long)]
         index: u64,
+    },
+    /// Memory and idle CPU of N chains in one process against N processes (issue 16).
+    BenchChains {
+        /// Chain counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        chains: Vec<usize>,
+        /// Seconds to let the processes settle before measuring.
+        #[arg(long, default_value_t = 5)]
+        settle_secs: u64,
+        /// Seconds of idle CPU measured.
+        #[arg(long, default_value_t = 10)]
+        window_secs: u64,
     },
     /// Replay captured gossip through one core instance and print each verdict as JSON lines.
     Verdicts(VerdictsArgs),
@@ -243,18 +261,41 @@ fn loopback_ip(s: &str) -> Result<std::net::IpAddr, String> {
 }
 
 fn main() -> ExitCode {
+    // ---- many chains, one process (issue 16): `node --config …` or `node --network a --network b` ----
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(args) = op_p2p_cli::multi::intercept(&argv) {
+        let run = op_p2p_cli::multi::log_args(&args)
+            .map_err(Into::into)
+            .and_then(|log| {
+                log.init();
+                raise_fd_limit();
+                op_p2p_cli::multi::main(args)
+            });
+        return exit(run);
+    }
+    // ---- end many chains ----
     let cli = Cli::parse();
     cli.log.init();
-    // A 1,024 soft limit is common and below what a node's caps may use; the hard limit is
-    // ours to take. Each node logs its need against the result.
+    raise_fd_limit();
+    exit(run(cli))
+}
+
+/// A 1,024 soft limit is common and below what a node's caps may use; the hard limit is ours
+/// to take. Each node logs its need against the result.
+fn raise_fd_limit() {
     match op_p2p_node::fd_limit::raise_to_hard_limit() {
         Ok((soft, hard)) => tracing::debug!(soft, hard, "open-file limit raised"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
-    match run(cli) {
+}
+
+/// The exit code for `result`, printing an error and every cause under it as one line.
+fn exit(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // The error and every cause under it, as one line.
             let mut line = format!("op-p2p: {e}");
             let mut cause = e.source();
             while let Some(c) = cause {
@@ -361,6 +402,31 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 print!("{}", bench::render(&results));
             }
+            Ok(())
+        }
+        Command::BenchChains {
+            chains,
+            settle_secs,
+            window_secs,
+        } => {
+            use op_p2p_cli::bench_chains as bc;
+            let exe = std::env::current_exe()?;
+            let dir =
+                std::env::temp_dir().join(format!("op-p2p-bench-chains-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let (settle, window) = (
+                std::time::Duration::from_secs(settle_secs),
+                std::time::Duration::from_secs(window_secs),
+            );
+            let mut samples = Vec::new();
+            for n in chains.into_iter().filter(|n| *n > 0) {
+                let one = bc::one_process(&exe, &dir, n, settle, window)?;
+                let many = bc::many_processes(&exe, n, settle, window)?;
+                eprintln!("{n} chains: {one:?} / {many:?}");
+                samples.push((one, many));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            print!("{}", bc::table(&samples));
             Ok(())
         }
         Command::BenchNode { index } => {

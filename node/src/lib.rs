@@ -9,6 +9,8 @@
 //!   ([`NodeConfig::builder`]); [`ConfigError`] says why one is refused.
 //! - [`spawn`]: the one start-up sequence (HTTP listeners, core with restored state, swarm,
 //!   discv5, driver, state writer), returning a [`NodeHandle`].
+//! - [`host::Host`]: several chains' nodes on one runtime behind one HTTP server and one
+//!   metrics endpoint (each series labelled `chain_id`).
 //! - [`NodeHandle`] and [`AdminClient`]: publish, blocks, signer, the `opp2p_*` API, shutdown.
 //!   Dropping the handle shuts the node down gracefully.
 //! - [`behaviour`]: the libp2p behaviour (gossipsub as op-node configures it, identify, ping,
@@ -31,6 +33,7 @@ pub mod driver;
 pub mod fd_limit;
 mod handle;
 pub mod health;
+pub mod host;
 pub mod http;
 pub mod l1_signer;
 pub mod metrics;

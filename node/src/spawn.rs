@@ -54,6 +54,8 @@ pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SpawnOptions {
     /// Also produce operator events ([`NodeHandle::events`]).
     pub events: bool,
+    /// The host this node is a chain of ([`crate::host::Host::spawn`] sets it).
+    pub(crate) host: Option<crate::host::HostSlot>,
 }
 
 impl SpawnOptions {
@@ -125,6 +127,9 @@ pub enum SpawnError {
     /// The L1 signer reader's thread could not start.
     #[error("L1 signer reader thread")]
     L1Reader(#[source] io::Error),
+    /// The host refused the chain ([`crate::host::Host::spawn`]).
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
 }
 
 /// Starts a node on `runtime` and returns its handle.
@@ -234,6 +239,7 @@ async fn spawn_inner<R: Runtime>(
         HttpState::rpc(admin.clone(), registry.clone(), config.rpc_virtual_hosts()?)
             .with_health(health.clone()),
     );
+    let (host_registry, host_health) = (registry.clone(), health.clone());
     let metrics_state = Arc::new(HttpState::metrics_only(registry).with_health(health));
     let mut servers: Vec<(oneshot::Sender<()>, RemoteHandle<()>)> = Vec::new();
     let mut bound_http = Vec::new();
@@ -264,9 +270,18 @@ async fn spawn_inner<R: Runtime>(
     let (rpc_addr, metrics_addr) = (find(config.rpc_addr), find(config.metrics_addr));
     let (stopped_tx, stopped_rx) = oneshot::channel();
     let task_rt = rt.clone();
+    // ---- many chains, one process (issue 16): the host routes to this chain from now on ----
+    let host_slot = options.host.clone();
+    if let Some(slot) = &host_slot {
+        slot.running(admin.clone(), host_registry, host_health);
+    }
+    // ---- end many chains ----
     rt.spawn(
         async move {
             driver.run().await;
+            if let Some(slot) = host_slot {
+                slot.stopped();
+            }
             let (stops, dones): (Vec<_>, Vec<_>) = servers.into_iter().unzip();
             for stop in stops {
                 let _ = stop.send(());

@@ -1606,3 +1606,51 @@ impl SignerProcess {
 pub fn dev_key_secret(i: u64) -> [u8; 32] {
     op_p2p_core::testkit::dev_key_bytes(i)
 }
+
+// ---- many chains, one process (issue 16) -------------------------------------------------
+
+impl Rt {
+    /// Starts a [`op_p2p_node::host::Host`] (shared listeners for several chains) on this
+    /// runtime; fails the test if it cannot.
+    pub async fn start_host(
+        self,
+        config: op_p2p_node::host::HostConfig,
+    ) -> op_p2p_node::host::Host {
+        use op_p2p_node::host::Host;
+        match self {
+            Rt::Tokio => Host::start(&op_p2p_tokio::TokioRuntime, config).await,
+            Rt::AsyncStd => Host::start(&op_p2p_async_std::AsyncStdRuntime, config).await,
+        }
+        .expect("host starts")
+    }
+
+    /// Starts chain `name`'s node from `config` under `host` on this runtime (see
+    /// [`Rt::try_spawn`]).
+    pub async fn spawn_chain(
+        self,
+        host: &op_p2p_node::host::Host,
+        name: &str,
+        config: NodeConfig,
+    ) -> Result<NodeHandle, SpawnError> {
+        match self {
+            Rt::Tokio => {
+                host.spawn(
+                    op_p2p_tokio::TokioRuntime,
+                    name,
+                    config,
+                    SpawnOptions::default(),
+                )
+                .await
+            }
+            Rt::AsyncStd => {
+                let spawning = host.spawn(
+                    op_p2p_async_std::AsyncStdRuntime,
+                    name,
+                    config,
+                    SpawnOptions::default(),
+                );
+                async_std::task::spawn(spawning).await
+            }
+        }
+    }
+}

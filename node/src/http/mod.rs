@@ -35,6 +35,7 @@
 //! - Notifications (no `id` member) are executed and get no entry; a request or batch of only
 //!   notifications is answered `204 No Content`.
 
+mod chains;
 mod serve;
 mod vhosts;
 pub use serve::{
@@ -93,6 +94,9 @@ pub struct HttpState {
     registry: Arc<Registry>,
     /// What `GET /healthz` reports (`ok` until the driver's first observation).
     health: crate::health::HealthReport,
+    /// A host's listener ([`crate::host`]): its chains, and the allowed hosts on its RPC
+    /// listener (`None` on its metrics listener). Routed by `chains::handle` instead.
+    host: Option<(Arc<crate::host::Chains>, Option<VirtualHosts>)>,
 }
 
 impl HttpState {
@@ -103,6 +107,7 @@ impl HttpState {
             admin: Some((admin, vhosts)),
             registry,
             health: Default::default(),
+            host: None,
         }
     }
 
@@ -113,6 +118,19 @@ impl HttpState {
             admin: None,
             registry,
             health: Default::default(),
+            host: None,
+        }
+    }
+
+    /// A [`crate::host::Host`]'s listener over `chains`: its RPC listener with `vhosts`
+    /// (`/chain/<id>`, `/chain/<id>/healthz`, `/metrics`, `/healthz`), its metrics listener
+    /// without (`GET /metrics` and `GET /healthz` only).
+    pub fn host(chains: Arc<crate::host::Chains>, vhosts: Option<VirtualHosts>) -> Self {
+        Self {
+            admin: None,
+            registry: Arc::new(Registry::default()),
+            health: Default::default(),
+            host: Some((chains, vhosts)),
         }
     }
 
@@ -151,6 +169,9 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    if let Some((chains, vhosts)) = &state.host {
+        return Ok(chains::handle(chains, vhosts.as_ref(), req).await);
+    }
     let path = req.uri().path();
     let method = req.method();
     let resp = match (path, &state.admin) {
