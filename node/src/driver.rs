@@ -465,7 +465,11 @@ impl<R: Runtime> Driver<R> {
                         | gossipsub::PublishError::AllQueuesFull(_)
                 );
                 tracing::debug!(topic = %hash, number = block.0, error = %e, "gossipsub did not publish");
-                let error = PublishError::Gossip(e.to_string());
+                let error = if matches!(e, gossipsub::PublishError::NoPeersSubscribedToTopic) {
+                    PublishError::NoPeers
+                } else {
+                    PublishError::Gossip(e.to_string())
+                };
                 Err(if transient {
                     PublishFailed::transient(error)
                 } else {
