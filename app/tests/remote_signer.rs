@@ -14,8 +14,8 @@ use op_p2p_core::testkit::{BlockBuilder, dev_key};
 use op_p2p_core::{BlockVersion, DeliveredBlock, PublishError, PublishOutcome};
 use op_p2p_node::signer::{BlockSigner, RemoteSigner, SignError, SignRequest};
 use op_p2p_tests::{
-    BOUND, Rt, SignerProcess, connect, dev_config, now_secs, on_both_runtimes, publish_when_ready,
-    sequencer_config, shutdown, sign_request, sleep, v4_block, within,
+    BOUND, Rt, SignerProcess, connect, dev_config, local0, node_metric, now_secs, on_both_runtimes,
+    publish_when_ready, sequencer_config, shutdown, sign_request, sleep, v4_block, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_op-p2p");
@@ -81,9 +81,9 @@ async fn injected_errors_are_retried_and_a_wrong_key_is_a_permanent_failure(rt: 
     let wrong_key = hex::encode(op_p2p_core::testkit::dev_key_bytes(7));
     let wrong =
         SignerProcess::start(BIN, &dir.path().join("b"), &["--wrong-key", &wrong_key]).await;
-    let bad = rt
-        .spawn(wrong.sequencer_config(2, Duration::from_secs(2)))
-        .await;
+    let mut bad_config = wrong.sequencer_config(2, Duration::from_secs(2));
+    bad_config.rpc_addr = Some(local0());
+    let bad = rt.spawn(bad_config).await;
     let outcome = within(
         BOUND,
         "outcome",
@@ -102,6 +102,15 @@ async fn injected_errors_are_retried_and_a_wrong_key_is_a_permanent_failure(rt: 
     }
     // A loud failure, not a stop: the node runs on.
     assert!(!bad.is_stopped());
+    assert_eq!(
+        node_metric(&bad, "op_p2p_publish_failures_total{kind=\"permanent\"}").await,
+        1.0,
+        "the wrong-key failure is counted"
+    );
+    assert_eq!(
+        node_metric(&bad, "op_p2p_published_blocks_total").await,
+        0.0
+    );
     for n in [seq, rx, bad] {
         shutdown(n).await;
     }
@@ -228,6 +237,7 @@ async fn a_full_queue_drops_the_oldest_and_a_reseal_supersedes(rt: Rt) {
     let signer = SignerProcess::start(BIN, dir.path(), &["--latency-ms", "300"]).await;
     let mut config = signer.sequencer_config(0, Duration::from_secs(2));
     config.core.publish.capacity = 2;
+    config.rpc_addr = Some(local0());
     let seq = rt.spawn(config).await;
     let mut rx = rt.spawn(dev_config(1)).await;
     connect(&rx, &seq).await;
@@ -275,6 +285,31 @@ async fn a_full_queue_drops_the_oldest_and_a_reseal_supersedes(rt: Rt) {
     }
     assert_eq!(full, 3);
     assert_eq!(published, [23, 24]);
+    // The publish metrics say the same (issue 14): 4 published (1, the re-seal, 23, 24),
+    // 3 dropped as queue full, 1 superseded, none failed, nothing left in the queue, and one
+    // signing call of at least the signer's 300 ms per published block.
+    let m = |series: &'static str| node_metric(&seq, series);
+    assert_eq!(m("op_p2p_published_blocks_total").await, 4.0);
+    assert_eq!(
+        m("op_p2p_publish_dropped_total{reason=\"queue_full\"}").await,
+        3.0
+    );
+    assert_eq!(
+        m("op_p2p_publish_dropped_total{reason=\"superseded\"}").await,
+        1.0
+    );
+    assert_eq!(
+        m("op_p2p_publish_dropped_total{reason=\"deadline\"}").await,
+        0.0
+    );
+    assert_eq!(
+        m("op_p2p_publish_failures_total{kind=\"permanent\"}").await,
+        0.0
+    );
+    assert_eq!(m("op_p2p_publish_queue_length").await, 0.0);
+    let calls = m("op_p2p_signing_latency_seconds_count").await;
+    assert!(calls >= 4.0, "{calls} signing calls");
+    assert!(m("op_p2p_signing_latency_seconds_sum").await >= 0.3 * 4.0);
     for n in [seq, rx] {
         shutdown(n).await;
     }

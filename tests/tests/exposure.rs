@@ -132,6 +132,10 @@ async fn the_metrics_port_refuses_publish_block_and_the_rpc_port_publishes(rt: R
         .await
         .expect("delivered");
     assert_eq!(got.envelope.payload.as_v1().block_number, 1);
+    assert_eq!(
+        node_metric(&node, "op_p2p_published_blocks_total").await,
+        1.0
+    );
     shutdown(peer).await;
     shutdown(node).await;
 }
