@@ -4,15 +4,18 @@
 //! forwarding meanwhile, the queue drops what passed its deadline, and publishing resumes in
 //! order. Every child is killed when its handle drops. The nodes run on both runtimes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use op_p2p_core::alloy_primitives::Address;
 use op_p2p_core::alloy_primitives::B256;
 use op_p2p_core::gossip::signature::{BLOCK_SIGNING_DOMAIN, recover_signer, signing_hash};
 use op_p2p_core::publish::{DropReason, FailureKind};
 use op_p2p_core::testkit::{BlockBuilder, dev_key};
 use op_p2p_core::{BlockVersion, DeliveredBlock, PublishError, PublishOutcome};
-use op_p2p_node::signer::{BlockSigner, RemoteSigner, SignError, SignRequest};
+use op_p2p_node::signer::{BlockSigner, LocalSigner, RemoteSigner, SignError, SignRequest};
 use op_p2p_tests::{
     BOUND, Rt, SignerProcess, connect, dev_config, local0, node_metric, now_secs, on_both_runtimes,
     publish_when_ready, sequencer_config, shutdown, sign_request, sleep, v4_block, within,
@@ -315,9 +318,83 @@ async fn a_full_queue_drops_the_oldest_and_a_reseal_supersedes(rt: Rt) {
     }
 }
 
+/// A signer slower than the publish deadline (issue 14): each block passes its deadline while
+/// its call hangs and the core asks for the next one's signature, but at most
+/// `MAX_SIGNING_CALLS` calls run at once (a hung signer cannot take the blocking pool); once
+/// the signer is fast again, publishing goes on.
+#[derive(Debug)]
+struct SlowSigner {
+    key: LocalSigner,
+    slow: AtomicBool,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    calls: AtomicUsize,
+}
+
+impl BlockSigner for SlowSigner {
+    fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    fn sign(&self, r: &SignRequest) -> Result<op_p2p_core::alloy_primitives::Signature, SignError> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.slow.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1_500));
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.key.sign(r)
+    }
+}
+
+async fn a_hung_signer_holds_at_most_two_calls_at_once(rt: Rt) {
+    let signer = Arc::new(SlowSigner {
+        key: LocalSigner(dev_key(0)),
+        slow: AtomicBool::new(true),
+        running: AtomicUsize::new(0),
+        max_running: AtomicUsize::new(0),
+        calls: AtomicUsize::new(0),
+    });
+    let mut config = dev_config(0);
+    config.signer = Some(signer.clone());
+    config.core.publish.deadline_ms = 200;
+    let seq = rt.spawn(config).await;
+    let mut rx = rt.spawn(dev_config(1)).await;
+    connect(&rx, &seq).await;
+    let mut blocks = rx.blocks().expect("blocks");
+    // 12 blocks 100 ms apart, each with a 200 ms deadline, against 1.5 s calls.
+    let mut tickets = Vec::new();
+    for n in 1..=12 {
+        tickets.push(seq.submit(v4_block(n)).await.expect("queued"));
+        sleep(Duration::from_millis(100)).await;
+    }
+    for t in tickets {
+        let o = within(BOUND, "outcome", t).await;
+        assert!(!matches!(o, PublishOutcome::Published { .. }), "{o:?}");
+    }
+    let max = signer.max_running.load(Ordering::SeqCst);
+    assert!(
+        max <= op_p2p_node::driver::MAX_SIGNING_CALLS,
+        "{max} signer calls ran at once"
+    );
+    assert!(signer.calls.load(Ordering::SeqCst) >= 2);
+    // Fast again: the next block is signed and delivered.
+    signer.slow.store(false, Ordering::SeqCst);
+    publish_when_ready(&seq, v4_block(20)).await;
+    let got = within(BOUND, "block 20", blocks.next())
+        .await
+        .expect("delivered");
+    assert_eq!(got.envelope.payload.as_v1().block_number, 20);
+    for n in [seq, rx] {
+        shutdown(n).await;
+    }
+}
+
 // The node side runs on both runtimes (the signer is a process of its own either way).
 on_both_runtimes!(
     injected_errors_are_retried_and_a_wrong_key_is_a_permanent_failure,
     a_hung_signer_stalls_neither_receiving_nor_forwarding_and_publishing_resumes_in_order,
     a_full_queue_drops_the_oldest_and_a_reseal_supersedes,
+    a_hung_signer_holds_at_most_two_calls_at_once,
 );
