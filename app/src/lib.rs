@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bench_publish;
 pub mod cli;
 pub mod devnet;
 pub mod logging;
