@@ -193,7 +193,7 @@ const SIGNED_QUEUE: usize = 16;
 /// block that passes its deadline (or is re-sealed) while its call hangs makes the core ask
 /// for the next signature before the old call returns; without a bound a hung signer would
 /// take one blocking thread per block until each call's own timeout. Two: the current call
-/// and one abandoned one; a further request waits ([`SigningSlots`]).
+/// and one abandoned one; a further request waits for a free call.
 pub const MAX_SIGNING_CALLS: usize = 2;
 
 /// The signer calls running, and the one request waiting for a free call (the core's latest:
