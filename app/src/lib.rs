@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod bench_chains;
+pub mod bench_publish;
 pub mod cli;
 pub mod devnet;
 pub mod logging;

@@ -52,6 +52,8 @@ enum Command {
     Devnet(DevnetArgs),
     /// Loopback mesh of N node processes; node 0 publishes signed blocks; report latency, CPU, RSS, bytes.
     Bench(BenchArgs),
+    /// Sequencer publishing through a remote test signer (0/20/100 ms): submit→first-peer latency and the node's receive p99.
+    BenchPublish(BenchPublishArgs),
     /// One node of `op-p2p bench` (commands on stdin, reports on stdout; exits when stdin closes).
     #[command(hide = true)]
     BenchNode {
@@ -123,60 +125,29 @@ struct DevnetArgs {
     signer_latency_ms: u64,
 }
 
-/// A test signer child process for `devnet --remote-signer`: killed and its certificates
-/// removed when dropped.
-struct DevnetSigner {
-    child: std::process::Child,
-    dir: PathBuf,
-    config: op_p2p_node::signer::RemoteSignerConfig,
+// ---- bench-publish (issue 14) ----
+
+#[derive(Debug, Args)]
+struct BenchPublishArgs {
+    /// Signer latencies to run, milliseconds, comma-separated (a baseline without publishing
+    /// runs first).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 20, 100])]
+    signer_latency_ms: Vec<u64>,
+    /// Blocks each publisher publishes per scenario.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    blocks: u64,
+    /// Milliseconds between two blocks of one publisher (500: 2 blocks/s).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+    interval_ms: u64,
+    /// Transactions per block.
+    #[arg(long, default_value_t = 20)]
+    txs: usize,
+    /// Print the results as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
-impl DevnetSigner {
-    fn start(latency_ms: u64) -> Result<Self, Box<dyn std::error::Error>> {
-        use std::io::BufRead;
-        let dir = std::env::temp_dir().join(format!("op-p2p-devnet-signer-{}", std::process::id()));
-        test_signer::gen_certs(&dir)?;
-        let key =
-            op_p2p_core::alloy_primitives::hex::encode(op_p2p_core::testkit::dev_key_bytes(0));
-        let mut child = std::process::Command::new(std::env::current_exe()?)
-            .arg("test-signer")
-            .arg("--tls.ca")
-            .arg(dir.join("ca.pem"))
-            .arg("--tls.cert")
-            .arg(dir.join("server.pem"))
-            .arg("--tls.key")
-            .arg(dir.join("server.key"))
-            .args(["--key", &key, "--latency-ms", &latency_ms.to_string()])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("test-signer has no stdout")?;
-        let mut line = String::new();
-        // The child prints its address once bound, or exits (EOF) on an error.
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .ok_or("test-signer did not start")?
-            .to_string();
-        let mut config = op_p2p_node::signer::RemoteSignerConfig::new(
-            format!("https://{addr}"),
-            op_p2p_core::testkit::dev_key(0).address(),
-        );
-        config.tls_ca = Some(dir.join("ca.pem"));
-        config.tls_cert = Some(dir.join("client.pem"));
-        config.tls_key = Some(dir.join("client.key"));
-        Ok(Self { child, dir, config })
-    }
-}
-
-impl Drop for DevnetSigner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+// ---- end of bench-publish ----
 
 #[derive(Debug, Args)]
 struct BenchArgs {
@@ -341,12 +312,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 remote_signer: None,
             };
             let signer = if a.remote_signer {
-                Some(DevnetSigner::start(a.signer_latency_ms)?)
+                Some(test_signer::SignerChild::start(
+                    &std::env::current_exe()?,
+                    a.signer_latency_ms,
+                )?)
             } else {
                 None
             };
             let opts = op_p2p_cli::devnet::DevnetOptions {
-                remote_signer: signer.as_ref().map(|s| s.config.clone()),
+                remote_signer: signer.as_ref().map(|s| s.config().clone()),
                 ..opts
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -427,6 +401,25 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
             let _ = std::fs::remove_dir_all(&dir);
             print!("{}", bc::table(&samples));
+            Ok(())
+        }
+        Command::BenchPublish(a) => {
+            let opts = op_p2p_cli::bench_publish::PublishBenchOptions {
+                latencies_ms: a.signer_latency_ms,
+                blocks: a.blocks,
+                interval: std::time::Duration::from_millis(a.interval_ms),
+                txs: a.txs,
+                exe: std::env::current_exe()?,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let rows = rt.block_on(op_p2p_cli::bench_publish::run(&opts))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", op_p2p_cli::bench_publish::render(&rows));
+            }
             Ok(())
         }
         Command::BenchNode { index } => {

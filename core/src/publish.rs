@@ -22,7 +22,9 @@ use std::collections::VecDeque;
 
 use crate::UnixMillis;
 
-/// The token a runtime gives each publish, echoed in every action and outcome about it.
+/// The token a runtime gives each publish, echoed in every action and outcome about it. Ids
+/// with the top bit set are the node's own, for `opp2pext_publishBlock` calls: a runtime
+/// numbers its publishes from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublishId(pub u64);
 

@@ -189,6 +189,21 @@ type SignedMsg = (
 /// calls may still answer late).
 const SIGNED_QUEUE: usize = 16;
 
+/// Most signer calls running at once (issue 14). The core has one block in flight, but a
+/// block that passes its deadline (or is re-sealed) while its call hangs makes the core ask
+/// for the next signature before the old call returns; without a bound a hung signer would
+/// take one blocking thread per block until each call's own timeout. Two: the current call
+/// and one abandoned one; a further request waits for a free call.
+pub const MAX_SIGNING_CALLS: usize = 2;
+
+/// The signer calls running, and the one request waiting for a free call (the core's latest:
+/// it only ever waits for one signature, so a newer request replaces a waiting one).
+#[derive(Debug, Default)]
+struct SigningSlots {
+    running: usize,
+    waiting: Option<(PublishId, crate::signer::SignRequest)>,
+}
+
 struct State {
     held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String)>,
     next_handle: u64,
@@ -201,6 +216,8 @@ struct State {
     publish_replies: BTreeMap<u64, oneshot::Sender<PublishOutcome>>,
     next_publish: u64,
     signed_tx: mpsc::Sender<SignedMsg>,
+    /// Signer calls running and waiting (bounded by [`MAX_SIGNING_CALLS`]).
+    signing: SigningSlots,
     app_scores: BTreeMap<PeerId, f64>,
     persist: PersistSchedule,
     last_snapshot: UnixMillis,
@@ -395,7 +412,8 @@ impl<R: Runtime> Driver<R> {
     // ---- publishing (issue 14) ----
 
     /// Runs the signer on the blocking pool; its answer comes back through `signed_rx`. Never
-    /// awaited here: a slow or hung signer holds one blocking thread until its own timeout.
+    /// awaited here: a slow or hung signer holds one blocking thread until its own timeout,
+    /// and at most [`MAX_SIGNING_CALLS`] run at once (a further request waits for one).
     fn sign(&mut self, st: &mut State, id: PublishId, request: crate::signer::SignRequest) {
         let Some(signer) = self.signer.clone() else {
             let now = self.runtime.now_ms();
@@ -403,6 +421,16 @@ impl<R: Runtime> Driver<R> {
             self.node().handle_input(now, Input::Signed { id, result });
             return;
         };
+        if st.signing.running >= MAX_SIGNING_CALLS {
+            tracing::debug!(
+                id = id.0,
+                running = st.signing.running,
+                "signer calls busy; the request waits"
+            );
+            st.signing.waiting = Some((id, request));
+            return;
+        }
+        st.signing.running += 1;
         let rt = self.runtime.clone();
         let mut tx = st.signed_tx.clone();
         self.runtime.spawn(Box::pin(async move {
@@ -420,6 +448,14 @@ impl<R: Runtime> Driver<R> {
             };
             let _ = futures::SinkExt::send(&mut tx, (id, result, started.elapsed())).await;
         }));
+    }
+
+    /// A signer call returned: its place goes to the waiting request, if any.
+    fn signing_call_done(&mut self, st: &mut State) {
+        st.signing.running = st.signing.running.saturating_sub(1);
+        if let Some((id, request)) = st.signing.waiting.take() {
+            self.sign(st, id, request);
+        }
     }
 
     /// Hands a signed block to gossipsub and tells the core how it went.
@@ -465,7 +501,11 @@ impl<R: Runtime> Driver<R> {
                         | gossipsub::PublishError::AllQueuesFull(_)
                 );
                 tracing::debug!(topic = %hash, number = block.0, error = %e, "gossipsub did not publish");
-                let error = PublishError::Gossip(e.to_string());
+                let error = if matches!(e, gossipsub::PublishError::NoPeersSubscribedToTopic) {
+                    PublishError::NoPeers
+                } else {
+                    PublishError::Gossip(e.to_string())
+                };
                 Err(if transient {
                     PublishFailed::transient(error)
                 } else {
@@ -710,6 +750,7 @@ impl<R: Runtime> Driver<R> {
             publish_replies: BTreeMap::new(),
             next_publish: 0,
             signed_tx,
+            signing: SigningSlots::default(),
             app_scores: BTreeMap::new(),
             persist: PersistSchedule::default(),
             last_snapshot: 0,
@@ -756,6 +797,7 @@ impl<R: Runtime> Driver<R> {
                     if let Some(m) = &self.metrics {
                         m.publish.on_signed(took);
                     }
+                    self.signing_call_done(&mut st);
                     self.input(&mut st, Input::Signed { id, result });
                 },
                 enr = self.discovered_rx.next() => if let Some(text) = enr {

@@ -237,7 +237,9 @@ async fn spawn_inner<R: Runtime>(
     let registry = Arc::new(registry);
     let rpc_state = Arc::new(
         HttpState::rpc(admin.clone(), registry.clone(), config.rpc_virtual_hosts()?)
-            .with_health(health.clone()),
+            .with_health(health.clone())
+            // A node with a block signer takes opp2pext_publishBlock's whole blocks (issue 14).
+            .with_block_publishing(config.signer.is_some()),
     );
     let (host_registry, host_health) = (registry.clone(), health.clone());
     let metrics_state = Arc::new(HttpState::metrics_only(registry).with_health(health));

@@ -1522,13 +1522,21 @@ pub async fn node_metric(node: &NodeHandle, series: &str) -> f64 {
 // ---------------------------------------------------------------------------------------------
 
 /// A running `op-p2p test-signer` (op-signer's JSON-RPC over mTLS) with its certificates;
-/// killed when dropped. Needs a tokio runtime.
+/// killed (and reaped) when dropped. Runtime-neutral (a std child process; its stdout is read
+/// by a thread that ends when the process does), so nodes on either runtime can use it.
 pub struct SignerProcess {
-    _child: tokio::process::Child,
+    child: std::process::Child,
     /// Where it listens (`https://127.0.0.1:<port>`).
     pub endpoint: String,
     /// The directory with `ca.pem`, `server.*` and `client.*`.
     pub certs: PathBuf,
+}
+
+impl Drop for SignerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl SignerProcess {
@@ -1536,17 +1544,17 @@ impl SignerProcess {
     /// starts a signer that signs with `dev_key(0)`, plus `extra` flags (`--latency-ms`,
     /// `--fail-first`, `--wrong-key`, `--hang-first`, `--hang-ms`).
     pub async fn start(bin: &str, dir: &std::path::Path, extra: &[&str]) -> SignerProcess {
-        use tokio::io::AsyncBufReadExt;
+        use std::io::BufRead;
         let certs = dir.to_path_buf();
-        let status = tokio::process::Command::new(bin)
+        let status = std::process::Command::new(bin)
             .args(["test-signer-certs", "--out"])
             .arg(&certs)
+            .stdin(Stdio::null())
             .status()
-            .await
             .expect("run test-signer-certs");
         assert!(status.success(), "test-signer-certs failed");
         let key = op_p2p_core::alloy_primitives::hex::encode(dev_key_secret(0));
-        let mut child = tokio::process::Command::new(bin)
+        let mut child = std::process::Command::new(bin)
             .arg("test-signer")
             .arg("--tls.ca")
             .arg(certs.join("ca.pem"))
@@ -1559,21 +1567,27 @@ impl SignerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start test-signer");
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = within(BOUND, "test-signer listening", lines.next_line())
+        let (tx, first) = futures::channel::oneshot::channel();
+        // Reads the first line for us, then drains the rest until the process exits.
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines.by_ref() {}
+        });
+        let line = within(BOUND, "test-signer listening", first)
             .await
-            .expect("read stdout")
-            .expect("a listening line");
+            .expect("the reader thread")
+            .expect("a listening line")
+            .expect("read stdout");
         let addr = line
             .strip_prefix("listening ")
             .unwrap_or_else(|| panic!("unexpected line {line:?}"));
         SignerProcess {
-            _child: child,
             endpoint: format!("https://{addr}"),
+            child,
             certs,
         }
     }
@@ -1654,3 +1668,37 @@ impl Rt {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// opp2pext_publishBlock (issue 14)
+// ---------------------------------------------------------------------------------------------
+
+/// The `params` of `opp2pext_publishBlock` for `block`: one engine API
+/// `ExecutionPayloadEnvelope` (`executionPayload`, `parentBeaconBlockRoot`), unsigned.
+pub fn publish_block_params(block: &BlockBuilder) -> Value {
+    let (execution_payload, parent_beacon_block_root) = block.build();
+    let envelope = op_p2p_core::op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope {
+        parent_beacon_block_root,
+        execution_payload,
+    };
+    json!([envelope])
+}
+
+/// Posts `block` with `opp2pext_publishBlock` to the RPC listener at `addr` until it is
+/// `published` (the first tries may find no peer on the topic yet), for up to
+/// [`PUBLISH_WAIT`]; the `result` of the call that published it. Each retry is the same
+/// block: a block that failed was never sent.
+pub async fn publish_block_rpc(addr: SocketAddr, block: &BlockBuilder) -> Value {
+    let params = publish_block_params(block);
+    let deadline = Instant::now() + PUBLISH_WAIT;
+    loop {
+        let r = json_rpc_ok(addr, "opp2pext_publishBlock", params.clone()).await;
+        if r["status"] == "published" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "could not publish over RPC: {r}");
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---- end of opp2pext_publishBlock ----

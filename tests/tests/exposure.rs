@@ -8,12 +8,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use op_p2p_core::BlockVersion;
 use op_p2p_core::admin::{AdminRequest, AdminResponse};
+use op_p2p_core::testkit::BlockBuilder;
 use op_p2p_node::http::{BODY_READ_TIMEOUT, MAX_CONNECTIONS_PER_IP, METRICS_CONTENT_TYPE};
 use op_p2p_tests::{
     HostHeader, HttpRequest, Rt, closed_by_server, connect, connected, dev_config, http_get,
-    json_rpc_ok, local0, on_both_runtimes, parse_http_response, publish_when_ready, read_to_close,
-    sequencer_config, shutdown, sleep, stalled_body, v4_block, within,
+    json_rpc_ok, local0, node_metric, now_secs, on_both_runtimes, parse_http_response,
+    publish_block_params, publish_block_rpc, publish_when_ready, read_to_close, sequencer_config,
+    shutdown, sleep, stalled_body, v4_block, within,
 };
 use serde_json::{Value, json};
 
@@ -92,6 +95,59 @@ async fn the_metrics_port_refuses_the_admin_api_and_serves_metrics(rt: Rt) {
         .await;
     assert!(refused.is_err(), "a blocked subnet refuses: {refused:?}");
     shutdown(late).await;
+    shutdown(peer).await;
+    shutdown(node).await;
+}
+
+/// `opp2pext_publishBlock` (issue 14) exists on a sequencer's RPC listener only: posted to its
+/// metrics listener (small or block-sized) it is a 404 and nothing is published; on the RPC
+/// listener the same block goes out, signed by the node's key, and reaches a peer.
+async fn the_metrics_port_refuses_publish_block_and_the_rpc_port_publishes(rt: Rt) {
+    let mut c = sequencer_config(1);
+    c.rpc_addr = Some(local0());
+    c.metrics_addr = Some(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 0)));
+    let node = rt.spawn(c).await;
+    let rpc = node.rpc_addr().expect("RPC on");
+    let metrics = node.metrics_addr().expect("metrics on");
+    let mut peer = rt.spawn(dev_config(2)).await;
+    connect(&peer, &node).await;
+    let mut blocks = peer.blocks().expect("blocks");
+
+    let block = BlockBuilder::new(BlockVersion::V4, 1, now_secs());
+    let small = HttpRequest::json_rpc("opp2pext_publishBlock", publish_block_params(&block));
+    assert_eq!(small.send(metrics).await.status, 404);
+    let big = BlockBuilder::new(BlockVersion::V4, 2, now_secs())
+        .with_transactions(op_p2p_core::testkit::transactions(901, 2, 12, 128 * 1024));
+    let big = HttpRequest::json_rpc("opp2pext_publishBlock", publish_block_params(&big));
+    // The listener answers 404 without reading the 3 MB body and closes: our write may fail
+    // (reset) before we read the answer, so the answer is a 404 or nothing at all.
+    let raw = within(Duration::from_secs(20), "the big POST", async {
+        let mut s = async_std::net::TcpStream::connect(metrics)
+            .await
+            .expect("connect");
+        let _ = futures::AsyncWriteExt::write_all(&mut s, &big.to_bytes(metrics)).await;
+        read_to_close(&mut s).await
+    })
+    .await;
+    if !raw.is_empty() {
+        assert_eq!(parse_http_response(&raw).status, 404);
+    }
+    assert_eq!(
+        node_metric(&node, "op_p2p_published_blocks_total").await,
+        0.0,
+        "nothing was published through the metrics port"
+    );
+
+    let r = publish_block_rpc(rpc, &block).await;
+    assert_eq!(r["number"], 1, "{r}");
+    let got = within(Duration::from_secs(20), "the block", blocks.next())
+        .await
+        .expect("delivered");
+    assert_eq!(got.envelope.payload.as_v1().block_number, 1);
+    assert_eq!(
+        node_metric(&node, "op_p2p_published_blocks_total").await,
+        1.0
+    );
     shutdown(peer).await;
     shutdown(node).await;
 }
@@ -480,6 +536,7 @@ async fn admin_calls_in_a_tight_loop_do_not_starve_gossip(rt: Rt) {
 
 on_both_runtimes!(
     the_metrics_port_refuses_the_admin_api_and_serves_metrics,
+    the_metrics_port_refuses_publish_block_and_the_rpc_port_publishes,
     the_rpc_refuses_a_rebound_host_and_serves_localhost,
     stalled_bodies_get_408_and_hold_at_most_the_per_ip_cap,
     the_total_cap_holds_and_a_stuck_call_gets_503_at_its_deadline,

@@ -17,6 +17,73 @@ use std::time::Duration;
 use op_p2p_core::alloy_primitives::{B256, hex};
 use op_p2p_core::gossip::signature::{SequencerKey, signing_hash};
 
+/// A test signer child process (`devnet --remote-signer`, `bench-publish`): started from
+/// `exe` (this binary) with fresh certificates in a temporary directory, signing with
+/// `dev_key(0)` after `latency_ms`; killed and its certificates removed when dropped.
+#[derive(Debug)]
+pub struct SignerChild {
+    child: std::process::Child,
+    dir: PathBuf,
+    config: op_p2p_node::signer::RemoteSignerConfig,
+}
+
+impl SignerChild {
+    /// Starts it and waits for its `listening` line.
+    pub fn start(exe: &Path, latency_ms: u64) -> Result<Self, Box<dyn std::error::Error>> {
+        use std::io::BufRead;
+        static STARTED: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "op-p2p-test-signer-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        gen_certs(&dir)?;
+        let key = hex::encode(op_p2p_core::testkit::dev_key_bytes(0));
+        let mut child = std::process::Command::new(exe)
+            .arg("test-signer")
+            .arg("--tls.ca")
+            .arg(dir.join("ca.pem"))
+            .arg("--tls.cert")
+            .arg(dir.join("server.pem"))
+            .arg("--tls.key")
+            .arg(dir.join("server.key"))
+            .args(["--key", &key, "--latency-ms", &latency_ms.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("test-signer has no stdout")?;
+        let mut line = String::new();
+        // The child prints its address once bound, or exits (EOF) on an error.
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .ok_or("test-signer did not start")?
+            .to_string();
+        let mut config = op_p2p_node::signer::RemoteSignerConfig::new(
+            format!("https://{addr}"),
+            op_p2p_core::testkit::dev_key(0).address(),
+        );
+        config.tls_ca = Some(dir.join("ca.pem"));
+        config.tls_cert = Some(dir.join("client.pem"));
+        config.tls_key = Some(dir.join("client.key"));
+        Ok(Self { child, dir, config })
+    }
+
+    /// A client configuration for it (mTLS, the default timeout).
+    pub fn config(&self) -> &op_p2p_node::signer::RemoteSignerConfig {
+        &self.config
+    }
+}
+
+impl Drop for SignerChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Most connections served at once.
 pub const MAX_CONNECTIONS: usize = 32;
 const MAX_HEAD: usize = 16 * 1024;

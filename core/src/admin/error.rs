@@ -90,6 +90,14 @@ pub enum AdminError {
         /// Why.
         reason: String,
     },
+    /// An `opp2pext_publishBlock` param is not an engine API `ExecutionPayloadEnvelope`.
+    #[error("invalid argument {index}: not an execution payload envelope: {reason}")]
+    BadPayload {
+        /// Its position.
+        index: usize,
+        /// Why (the decoder's message, cut).
+        reason: String,
+    },
     /// An IP param is not an IPv4 or IPv6 address.
     #[error("invalid argument {index}: invalid IP address: {input}")]
     BadIp {
@@ -146,6 +154,7 @@ impl AdminError {
             | AdminError::TooManyArguments { .. }
             | AdminError::WrongType { .. }
             | AdminError::BadPeerId { .. }
+            | AdminError::BadPayload { .. }
             | AdminError::BadIp { .. }
             | AdminError::BadSubnet { .. } => codes::INVALID_PARAMS,
             AdminError::BadMultiaddr(_)

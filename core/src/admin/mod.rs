@@ -31,11 +31,12 @@ pub use error::{AdminError, RpcError, codes};
 pub use gojson::{GoIpNet, NodeId, SubnetError};
 pub use request::{
     API_PROTECTED_TAG, AdminMethod, AdminRequest, CONNECT_PEER_TIMEOUT_MS, MAX_PARAMS_BYTES,
-    parse_p2p_multiaddr,
+    MAX_PUBLISH_PARAMS_BYTES, parse_p2p_multiaddr,
 };
 pub use response::{
-    AdminResponse, BanEntry, Connectedness, GossipScores, PeerDirection, PeerDump, PeerInfo,
-    PeerScores, PeerStats, ReqRespScores, TopicScores, p2p_address,
+    AdminResponse, BanEntry, Connectedness, GossipScores, PUBLISH_BLOCK_WAIT_MS, PeerDirection,
+    PeerDump, PeerInfo, PeerScores, PeerStats, PublishBlockResult, PublishStatus, ReqRespScores,
+    TopicScores, p2p_address,
 };
 
 /// Fixtures shared by the tests of the admin modules.

@@ -11,6 +11,8 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use libp2p_identity::PeerId;
 use multiaddr::{Multiaddr, Protocol};
+use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{AdminError, echo};
@@ -20,6 +22,14 @@ use crate::peers::gater::canonical_ip;
 /// Largest `params` JSON accepted, checked before parsing. The largest legitimate params (a
 /// multiaddr, a subnet object) are well under 1 KiB.
 pub const MAX_PARAMS_BYTES: usize = 64 * 1024;
+
+/// Largest `params` JSON accepted for `opp2pext_publishBlock` (whose payload carries a whole
+/// block, hex encoded): twice the largest gossip message ([`MAX_GOSSIP_SIZE`], 10 MiB, whose
+/// SSZ a payload's JSON hex roughly doubles) plus 4 MiB for the JSON around it.
+///
+/// [`MAX_GOSSIP_SIZE`]: crate::gossip::wire::MAX_GOSSIP_SIZE
+pub const MAX_PUBLISH_PARAMS_BYTES: usize =
+    2 * crate::gossip::wire::MAX_GOSSIP_SIZE + 4 * 1024 * 1024;
 
 /// How long `opp2p_connectPeer` waits for the connection (and identify) before failing, as
 /// op-node's 30 s context timeout.
@@ -67,11 +77,13 @@ pub enum AdminMethod {
     DisconnectPeer,
     /// `opp2pext_listBans`: ours, not op-node's (see [`AdminRequest::ListBans`]).
     ListBans,
+    /// `opp2pext_publishBlock`: ours (see [`AdminRequest::PublishBlock`]).
+    PublishBlock,
 }
 
 impl AdminMethod {
     /// Every method.
-    pub const ALL: [AdminMethod; 18] = [
+    pub const ALL: [AdminMethod; 19] = [
         AdminMethod::SelfInfo,
         AdminMethod::Peers,
         AdminMethod::PeerStats,
@@ -90,6 +102,7 @@ impl AdminMethod {
         AdminMethod::ConnectPeer,
         AdminMethod::DisconnectPeer,
         AdminMethod::ListBans,
+        AdminMethod::PublishBlock,
     ];
 
     /// The JSON-RPC method name.
@@ -113,12 +126,22 @@ impl AdminMethod {
             AdminMethod::ConnectPeer => "opp2p_connectPeer",
             AdminMethod::DisconnectPeer => "opp2p_disconnectPeer",
             AdminMethod::ListBans => "opp2pext_listBans",
+            AdminMethod::PublishBlock => "opp2pext_publishBlock",
         }
     }
 
     /// The method with this exact (case-sensitive) name.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Largest `params` JSON the method accepts, checked before parsing: [`MAX_PARAMS_BYTES`],
+    /// or [`MAX_PUBLISH_PARAMS_BYTES`] for `opp2pext_publishBlock`.
+    pub const fn max_params_bytes(self) -> usize {
+        match self {
+            AdminMethod::PublishBlock => MAX_PUBLISH_PARAMS_BYTES,
+            _ => MAX_PARAMS_BYTES,
+        }
     }
 
     /// Number of positional params the method takes (all required).
@@ -204,6 +227,14 @@ pub enum AdminRequest {
     /// [`BanEntry`](super::BanEntry) objects. Ours: op-node has no such call, so it lives in
     /// the `opp2pext_` namespace, leaving every `opp2p_` shape exactly op-node's.
     ListBans,
+    /// `opp2pext_publishBlock [envelope]`: queue an unsigned block for this node's signer and
+    /// publish it ([`PublishRequest::Sign`](crate::PublishRequest::Sign)). The param is
+    /// op-node's engine API `ExecutionPayloadEnvelope` JSON (`executionPayload` and
+    /// `parentBeaconBlockRoot`, as `engine_getPayloadV*` returns it). The answer is the
+    /// block's [`PublishBlockResult`](super::PublishBlockResult), once known (at most
+    /// [`PUBLISH_BLOCK_WAIT_MS`](super::PUBLISH_BLOCK_WAIT_MS), after which it is `queued`).
+    /// Ours, on the RPC listener only (never the metrics listener).
+    PublishBlock(Box<OpExecutionPayloadEnvelope>),
 }
 
 impl AdminRequest {
@@ -213,10 +244,10 @@ impl AdminRequest {
     pub fn parse(method: &str, params: &str) -> Result<Self, AdminError> {
         let m = AdminMethod::from_name(method)
             .ok_or_else(|| AdminError::UnknownMethod(echo(method)))?;
-        if params.len() > MAX_PARAMS_BYTES {
+        if params.len() > m.max_params_bytes() {
             return Err(AdminError::ParamsTooLarge {
                 len: params.len(),
-                max: MAX_PARAMS_BYTES,
+                max: m.max_params_bytes(),
             });
         }
         let trimmed = params.trim();
@@ -271,6 +302,7 @@ impl AdminRequest {
             AdminMethod::UnblockAddr => AdminRequest::UnblockAddr(ip_arg(0, first)?),
             AdminMethod::BlockSubnet => AdminRequest::BlockSubnet(subnet_arg(0, first)?),
             AdminMethod::UnblockSubnet => AdminRequest::UnblockSubnet(subnet_arg(0, first)?),
+            AdminMethod::PublishBlock => AdminRequest::PublishBlock(envelope_arg(0, first)?),
             _ => {
                 let s = str_arg(0, first)?;
                 let (addr, peer) = parse_p2p_multiaddr(s)?;
@@ -304,6 +336,7 @@ impl AdminRequest {
             AdminRequest::ConnectPeer { .. } => AdminMethod::ConnectPeer,
             AdminRequest::DisconnectPeer(_) => AdminMethod::DisconnectPeer,
             AdminRequest::ListBans => AdminMethod::ListBans,
+            AdminRequest::PublishBlock(_) => AdminMethod::PublishBlock,
         }
     }
 
@@ -326,6 +359,9 @@ impl AdminRequest {
             AdminRequest::ConnectPeer { addr, peer } => one(Value::String(
                 addr.clone().with(Protocol::P2p(*peer)).to_string(),
             )),
+            AdminRequest::PublishBlock(env) => {
+                one(serde_json::to_value(env).unwrap_or(Value::Null))
+            }
             _ => Value::Array(Vec::new()),
         }
     }
@@ -356,6 +392,21 @@ fn ip_arg(index: usize, v: &Value) -> Result<IpAddr, AdminError> {
         })
 }
 
+fn envelope_arg(index: usize, v: &Value) -> Result<Box<OpExecutionPayloadEnvelope>, AdminError> {
+    if !v.is_object() {
+        return Err(AdminError::WrongType {
+            index,
+            expected: "object",
+        });
+    }
+    OpExecutionPayloadEnvelope::deserialize(v)
+        .map(Box::new)
+        .map_err(|e| AdminError::BadPayload {
+            index,
+            reason: echo(&e.to_string()),
+        })
+}
+
 fn subnet_arg(index: usize, v: &Value) -> Result<IpNet, AdminError> {
     GoIpNet::from_json(v).map_err(|source| AdminError::BadSubnet { index, source })
 }
@@ -379,6 +430,15 @@ mod tests {
     use crate::admin::error::ECHO_MAX;
     use crate::admin::test_support::{net, peer};
 
+    fn envelope() -> OpExecutionPayloadEnvelope {
+        let (execution_payload, parent_beacon_block_root) =
+            crate::testkit::BlockBuilder::new(crate::gossip::topic::BlockVersion::V4, 1, 1).build();
+        OpExecutionPayloadEnvelope {
+            parent_beacon_block_root,
+            execution_payload,
+        }
+    }
+
     #[test]
     fn method_names_are_exact_and_round_trip() {
         let names = [
@@ -400,6 +460,7 @@ mod tests {
             "opp2p_connectPeer",
             "opp2p_disconnectPeer",
             "opp2pext_listBans",
+            "opp2pext_publishBlock",
         ];
         let got: Vec<&str> = AdminMethod::ALL.iter().map(|m| m.name()).collect();
         assert_eq!(got, names);
@@ -514,6 +575,11 @@ mod tests {
                 AdminRequest::DisconnectPeer(p),
             ),
             ("opp2pext_listBans", "[]".into(), AdminRequest::ListBans),
+            (
+                "opp2pext_publishBlock",
+                format!("[{}]", serde_json::to_string(&envelope()).unwrap()),
+                AdminRequest::PublishBlock(Box::new(envelope())),
+            ),
         ];
         let mut seen = std::collections::HashSet::new();
         for (method, params, want) in cases {
@@ -567,7 +633,7 @@ mod tests {
     proptest! {
         /// No input makes the parser panic; every error maps to a JSON-RPC code in range.
         #[test]
-        fn parse_never_panics(method_ix in 0usize..18, params in ".{0,200}") {
+        fn parse_never_panics(method_ix in 0usize..20, params in ".{0,200}") {
             let method = AdminMethod::ALL.get(method_ix).map_or("opp2p_x", |m| m.name());
             if let Err(e) = AdminRequest::parse(method, &params) {
                 let c = e.code();

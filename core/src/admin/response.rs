@@ -237,6 +237,57 @@ pub struct BanEntry {
     pub persisted: bool,
 }
 
+// ---- opp2pext_publishBlock (issue 14) ----
+
+/// Longest `opp2pext_publishBlock` waits for its block's outcome before answering `queued`
+/// (30 s: under the HTTP server's 40 s request deadline; with the default 10 s publish
+/// deadline every block's outcome comes first).
+pub const PUBLISH_BLOCK_WAIT_MS: u64 = 30_000;
+
+/// Where a block submitted with `opp2pext_publishBlock` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PublishStatus {
+    /// Gossipsub sent it (`messageId`, `peers`).
+    Published,
+    /// A queue rule dropped it (`reason`: `queue_full`, `superseded`, `deadline`, `too_old`).
+    Dropped,
+    /// It failed (`reason`: `transient` when every try failed with an error that may go away,
+    /// such as no peer on the topic yet or a signer timeout, and the deadline passed;
+    /// `permanent` when retrying cannot help), with the `error`.
+    Failed,
+    /// Still in the queue after [`PUBLISH_BLOCK_WAIT_MS`]: its outcome is only logged and
+    /// counted in the metrics.
+    Queued,
+}
+
+/// The `result` of `opp2pext_publishBlock`: the block's publish outcome. JSON keys are
+/// camelCase; absent members are omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishBlockResult {
+    /// The outcome.
+    pub status: PublishStatus,
+    /// The block's number.
+    pub number: u64,
+    /// The block's hash.
+    pub hash: alloy_primitives::B256,
+    /// The gossip message id (`0x` and 40 hex digits), when published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The peers gossipsub sent it to, when published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<PeerId>,
+    /// The drop reason or the failure kind (see [`PublishStatus`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What went wrong, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+// ---- end of opp2pext_publishBlock ----
+
 /// The `result` of an admin call; serialises to exactly op-node's JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -257,6 +308,8 @@ pub enum AdminResponse {
     BlockedSubnets(Vec<GoIpNet>),
     /// `opp2pext_listBans`.
     Bans(Vec<BanEntry>),
+    /// `opp2pext_publishBlock`.
+    PublishBlock(Box<PublishBlockResult>),
     /// Every other method: `null`.
     Null,
 }
@@ -282,6 +335,7 @@ impl AdminResponse {
             AdminMethod::ListBlockedAddrs => AdminResponse::BlockedAddrs(de(result)?),
             AdminMethod::ListBlockedSubnets => AdminResponse::BlockedSubnets(de(result)?),
             AdminMethod::ListBans => AdminResponse::Bans(de(result)?),
+            AdminMethod::PublishBlock => AdminResponse::PublishBlock(Box::new(de(result)?)),
             _ => {
                 de::<()>(result)?;
                 AdminResponse::Null

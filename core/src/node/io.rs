@@ -111,7 +111,14 @@ pub enum PublishError {
     /// The signer could not sign (its message).
     #[error("signer: {0}")]
     Signer(String),
-    /// Gossipsub could not send it (its message; for example no peers on the topic yet).
+    /// No peer is subscribed to the block topic yet. Transient by decision: a sequencer that
+    /// just started, or whose peers are reconnecting, gets one within seconds, so the block
+    /// is retried at the front of the queue until its deadline (10 s by default) and only
+    /// then reported `Failed(transient, NoPeers)`. (op-node's gossipsub publishes into the
+    /// void instead and reports success.)
+    #[error("no peers on the block topic yet (retried until the publish deadline)")]
+    NoPeers,
+    /// Gossipsub could not send it (its message, for example every peer's queue full).
     #[error("gossipsub: {0}")]
     Gossip(String),
     /// The payload's version is not the one the fork schedule gives its timestamp.

@@ -26,6 +26,7 @@ mod inspect;
 mod io;
 mod peering;
 mod publish;
+mod publish_rpc;
 mod rng;
 mod rpc;
 mod serve;
@@ -111,6 +112,8 @@ pub struct Node {
     health: health::HealthState,
     /// Blocks waiting to be signed and published, in seal order.
     publish: PublishQueue<Box<publish::Pending>>,
+    /// `opp2pext_publishBlock` calls waiting for their block's outcome.
+    admin_publishes: publish_rpc::AdminPublishes,
 }
 
 /// One waiting `opp2p_connectPeer` call.
@@ -174,6 +177,7 @@ impl Node {
             ban_records: bans::BanRecords::default(),
             health: health::HealthState::default(),
             publish: PublishQueue::new(config.publish),
+            admin_publishes: Default::default(),
             config,
         }
     }
@@ -369,6 +373,7 @@ impl Node {
         );
         consider(self.throttled.iter().map(|(t, _, _)| *t).min());
         consider(self.publish.next_deadline());
+        consider(self.admin_publishes.next_deadline());
         t.map(|t| t.max(self.clock))
     }
 
@@ -378,6 +383,7 @@ impl Node {
         self.serve_due(now);
         self.expire_pending_connects(now);
         self.publish_step(now);
+        self.expire_admin_publishes(now);
         if now >= self.next_housekeeping {
             self.next_housekeeping = now.saturating_add(HOUSEKEEPING_INTERVAL_MS);
             let lifted = self.gater.expire(now);

@@ -261,6 +261,7 @@ impl Node {
     }
 
     fn outcome(&mut self, id: PublishId, outcome: PublishOutcome) {
+        self.answer_admin_publish(id, &outcome);
         self.actions
             .push_back(Action::PublishOutcome { id, outcome });
     }

@@ -19,6 +19,10 @@ impl Node {
                 self.connect_peer(now, id, addr, peer);
                 return;
             }
+            AdminRequest::PublishBlock(envelope) => {
+                self.admin_publish(now, id, envelope);
+                return;
+            }
             other => self.admin_call(now, other),
         };
         self.actions.push_back(Action::AdminResponse { id, result });
@@ -126,7 +130,7 @@ impl Node {
                 self.disconnect(now, p, super::DisconnectReason::Admin);
                 Ok(AdminResponse::Null)
             }
-            R::ConnectPeer { .. } => unreachable_connect(),
+            R::ConnectPeer { .. } | R::PublishBlock(_) => unreachable_connect(),
         };
         if out.is_ok() {
             self.persist_pending |= changed;
@@ -350,6 +354,7 @@ impl Node {
 }
 
 fn unreachable_connect() -> Result<AdminResponse, AdminError> {
-    // ConnectPeer is answered asynchronously by `connect_peer`; `admin_call` never sees it.
+    // ConnectPeer and PublishBlock are answered asynchronously (`connect_peer`,
+    // `admin_publish`); `admin_call` never sees them.
     Err(AdminError::NoConnectionManager)
 }

@@ -78,7 +78,9 @@ where
             match chains.admin(key) {
                 None => plain(StatusCode::NOT_FOUND, "unknown chain"),
                 Some(None) => plain(StatusCode::SERVICE_UNAVAILABLE, "chain not running"),
-                Some(Some(admin)) => rpc(&admin, req).await,
+                // Block-sized bodies (opp2pext_publishBlock over 1 MiB) go to a chain's own RPC
+                // port; the shared listener reads at most the ordinary body bound.
+                Some(Some(admin)) => rpc(&admin, None, req).await,
             }
         }
     }

@@ -64,6 +64,22 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse, RpcError};
 /// the largest `opp2p_*` call is well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+// ---- large bodies for opp2pext_publishBlock (issue 14) ----
+
+/// Largest request body the RPC listener of a publishing node (one with a block signer,
+/// [`HttpState::with_block_publishing`]) reads: an `opp2pext_publishBlock` call's params
+/// ([`MAX_PUBLISH_PARAMS_BYTES`](op_p2p_core::admin::MAX_PUBLISH_PARAMS_BYTES), a whole block
+/// in JSON hex) and the request around them. Such a body must declare its `Content-Length`,
+/// must be a single call (not a batch), and is read one at a time: a second large body waits
+/// (within the request deadline) until the first is parsed into its typed request, so large
+/// bodies held at once are bounded by one. Everything else keeps [`MAX_BODY_BYTES`].
+pub const MAX_PUBLISH_BODY_BYTES: usize = op_p2p_core::admin::MAX_PUBLISH_PARAMS_BYTES + 64 * 1024;
+
+/// The one place for a body over [`MAX_BODY_BYTES`].
+type LargeBodyPermit = futures::lock::Mutex<()>;
+
+// ---- end of large bodies ----
+
 /// Most calls in one batch.
 pub const MAX_BATCH: usize = 100;
 
@@ -97,6 +113,9 @@ pub struct HttpState {
     /// A host's listener ([`crate::host`]): its chains, and the allowed hosts on its RPC
     /// listener (`None` on its metrics listener). Routed by `chains::handle` instead.
     host: Option<(Arc<crate::host::Chains>, Option<VirtualHosts>)>,
+    /// Set on a publishing node's RPC listener: bodies up to [`MAX_PUBLISH_BODY_BYTES`], one
+    /// at a time.
+    large_bodies: Option<LargeBodyPermit>,
 }
 
 impl HttpState {
@@ -108,6 +127,7 @@ impl HttpState {
             registry,
             health: Default::default(),
             host: None,
+            large_bodies: None,
         }
     }
 
@@ -119,6 +139,7 @@ impl HttpState {
             registry,
             health: Default::default(),
             host: None,
+            large_bodies: None,
         }
     }
 
@@ -131,12 +152,23 @@ impl HttpState {
             registry: Arc::new(Registry::default()),
             health: Default::default(),
             host: Some((chains, vhosts)),
+            large_bodies: None,
         }
     }
 
     /// Serves `report` on `GET /healthz` (the driver keeps it current).
     pub fn with_health(mut self, report: crate::health::HealthReport) -> Self {
         self.health = report;
+        self
+    }
+
+    /// With `on`, accepts single calls with bodies up to [`MAX_PUBLISH_BODY_BYTES`] (one read
+    /// at a time), so `opp2pext_publishBlock` can carry a whole block. Only on the RPC
+    /// listener: a metrics-only state ignores it.
+    pub fn with_block_publishing(mut self, on: bool) -> Self {
+        if on && self.admin.is_some() {
+            self.large_bodies = Some(LargeBodyPermit::new(()));
+        }
         self
     }
 
@@ -186,7 +218,7 @@ where
         (_, Some((admin, vhosts))) => match vhosts.check(&req) {
             Err(vhosts::HostRefusal::NotAllowed) => plain(StatusCode::FORBIDDEN, INVALID_HOST),
             Err(vhosts::HostRefusal::BadRequest(why)) => plain(StatusCode::BAD_REQUEST, why),
-            Ok(()) if method == Method::POST => rpc(admin, req).await,
+            Ok(()) if method == Method::POST => rpc(admin, state.large_bodies.as_ref(), req).await,
             Ok(()) if path == "/" => method_not_allowed("POST"),
             Ok(()) => plain(StatusCode::NOT_FOUND, "not found"),
         },
@@ -300,7 +332,11 @@ fn too_large() -> Response<Full<Bytes>> {
     )
 }
 
-async fn rpc<B>(admin: &AdminClient, req: Request<B>) -> Response<Full<Bytes>>
+async fn rpc<B>(
+    admin: &AdminClient,
+    large_bodies: Option<&LargeBodyPermit>,
+    req: Request<B>,
+) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -320,13 +356,20 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // A larger declared body is read only by a publishing node, one at a time (the permit is
+    // held until the call is parsed); otherwise it is refused before reading anything.
+    let mut permit = None;
+    let mut limit = MAX_BODY_BYTES;
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large();
+        match large_bodies {
+            Some(p) if declared.is_some_and(|n| n <= MAX_PUBLISH_BODY_BYTES as u64) => {
+                permit = Some(p.lock().await);
+                limit = MAX_PUBLISH_BODY_BYTES;
+            }
+            _ => return too_large(),
+        }
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    let body = match Limited::new(req.into_body(), limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
         Err(e) if e.downcast_ref::<serve::BodyTimedOut>().is_some() => {
@@ -344,7 +387,13 @@ where
         Ok(v) => v,
         Err(_) => return rpc_error(StatusCode::OK, PARSE_ERROR, "parse error"),
     };
+    drop(body);
     match value {
+        Value::Array(_) if permit.is_some() => rpc_error(
+            StatusCode::OK,
+            op_p2p_core::admin::codes::INVALID_REQUEST,
+            "a body over 1 MiB must be a single call, not a batch",
+        ),
         Value::Array(calls) => {
             if calls.is_empty() {
                 return rpc_error(
@@ -372,7 +421,7 @@ where
                 let r = if full {
                     too_large_answer(call)
                 } else {
-                    one_call(admin, call).await
+                    one_call(admin, call, None).await
                 };
                 let Some(r) = r else { continue };
                 if answered > 0 {
@@ -390,7 +439,7 @@ where
                 response(StatusCode::OK, "application/json", Bytes::from(out))
             }
         }
-        Value::Object(_) => match one_call(admin, value).await {
+        Value::Object(_) => match one_call(admin, value, permit).await {
             Some(r) => json_response(StatusCode::OK, &r),
             None => no_content(),
         },
@@ -422,8 +471,13 @@ fn too_large_answer(call: Value) -> Option<RpcResponse> {
     ))
 }
 
-/// Runs one request object; `None` for a notification.
-async fn one_call(admin: &AdminClient, call: Value) -> Option<RpcResponse> {
+/// Runs one request object; `None` for a notification. A large body's `permit` is released
+/// once the call is parsed, before it runs (an `opp2pext_publishBlock` waits for its block).
+async fn one_call(
+    admin: &AdminClient,
+    call: Value,
+    permit: Option<futures::lock::MutexGuard<'_, ()>>,
+) -> Option<RpcResponse> {
     let invalid = |id| {
         Some(RpcResponse::error(
             id,
@@ -454,10 +508,15 @@ async fn one_call(admin: &AdminClient, call: Value) -> Option<RpcResponse> {
         None => String::new(),
         Some(p) => p.to_string(),
     };
-    let outcome = match AdminRequest::parse(method, &params) {
+    let parsed = AdminRequest::parse(method, &params);
+    // The raw call is not needed any more: a large one is freed before the call runs.
+    drop(params);
+    drop(obj);
+    drop(permit);
+    let outcome = match parsed {
         Err(e) => Outcome::Error(e.to_rpc()),
         Ok(request) => {
-            tracing::debug!(method, "admin call");
+            tracing::debug!(method = request.method().name(), "admin call");
             match admin.call(request).await {
                 Ok(r) => Outcome::Result(Box::new(r)),
                 Err(e) => Outcome::Error(e.to_rpc()),
@@ -1064,6 +1123,91 @@ mod tests {
         assert_eq!(a.status, StatusCode::OK);
         assert_eq!(a.json()["error"]["message"], json!("empty batch"));
     }
+
+    // ---- opp2pext_publishBlock bodies (issue 14) ----
+
+    /// A publishBlock call whose block is `txs` × 128 KiB of transactions (a V3 payload: the
+    /// fixture's node refuses it at once, answering without a signer).
+    fn publish_call(txs: usize) -> String {
+        use op_p2p_core::gossip::topic::BlockVersion;
+        use op_p2p_core::testkit::{BlockBuilder, transactions};
+        let (execution_payload, parent_beacon_block_root) =
+            BlockBuilder::new(BlockVersion::V3, 5, NOW / 1000)
+                .with_transactions(transactions(901, 5, txs, 128 * 1024))
+                .build();
+        let env = op_p2p_core::op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope {
+            parent_beacon_block_root,
+            execution_payload,
+        };
+        call("opp2pext_publishBlock", json!([env]), 1).to_string()
+    }
+
+    #[test]
+    fn a_publishing_node_reads_a_block_sized_body_and_others_refuse_it() {
+        let body = publish_call(12);
+        assert!(body.len() > 2 * MAX_BODY_BYTES, "{}", body.len());
+        // Without a signer the RPC listener keeps its 1 MiB limit.
+        let mut plain = fixture();
+        let mut req = post_req("/", body.clone());
+        req.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        assert_eq!(
+            plain.send(req).status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "no block signer, no large bodies"
+        );
+        let f = crate::testkit::http_fixture(NOW);
+        let state = Arc::try_unwrap(f.state)
+            .expect("only owner")
+            .with_block_publishing(true);
+        let pool = LocalPool::new();
+        pool.spawner().spawn_local(f.answer_admin).expect("spawn");
+        let mut f = Fixture {
+            pool,
+            state: Arc::new(state),
+        };
+        // As a client sends it: with its length.
+        let sized = |body: &str| {
+            let mut req = post_req("/", body.to_owned());
+            req.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            req
+        };
+        let a = f.send(sized(&body));
+        assert_eq!(a.status, StatusCode::OK);
+        let r = a.json();
+        assert_eq!(r["result"]["status"], json!("failed"), "{r}");
+        assert_eq!(r["result"]["reason"], json!("permanent"));
+        assert_eq!(r["result"]["number"], json!(5));
+        // A large batch is refused; a body over the publish limit too, before reading.
+        let batch = format!("[{body}]");
+        assert_eq!(
+            f.send(sized(&batch)).json()["error"]["code"],
+            json!(op_p2p_core::admin::codes::INVALID_REQUEST)
+        );
+        let req = Request::post("/")
+            .header("content-type", "application/json")
+            .header("content-length", (MAX_PUBLISH_BODY_BYTES + 1).to_string())
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        assert_eq!(f.send(req).status, StatusCode::PAYLOAD_TOO_LARGE);
+        // An unsized large body is refused at the small limit.
+        let chunks = futures::stream::iter(vec![Ok::<_, Infallible>(Frame::data(Bytes::from(
+            body.clone(),
+        )))]);
+        let req = Request::post("/")
+            .header("content-type", "application/json")
+            .body(StreamBody::new(chunks))
+            .unwrap();
+        assert_eq!(f.send(req).status, StatusCode::PAYLOAD_TOO_LARGE);
+        // The metrics listener never takes them (nor any POST).
+        let metrics_only =
+            HttpState::metrics_only(Arc::new(Registry::default())).with_block_publishing(true);
+        assert!(!metrics_only.serves_admin());
+        assert!(metrics_only.large_bodies.is_none());
+    }
+
+    // ---- end of opp2pext_publishBlock bodies ----
 
     #[test]
     fn an_unsized_stream_stops_being_read_at_the_limit() {
