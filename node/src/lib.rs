@@ -37,7 +37,6 @@ pub mod metrics;
 pub mod probe;
 mod runtime;
 pub mod signer;
-// ---- issue 15: validation on every core ----
 mod spawn;
 mod state_writer;
 #[cfg(any(test, feature = "test-util"))]

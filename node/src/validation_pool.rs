@@ -297,3 +297,92 @@ impl Join for PoolJoin<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_p2p_core::MessageHandle;
+    use op_p2p_core::fork::ForkSchedule;
+    use op_p2p_core::testkit::{BlockBuilder, dev_key};
+    use op_p2p_core::{Config, Node, Reason};
+
+    const NOW: u64 = 1_750_000_000;
+
+    fn checker() -> Checker {
+        let config = Config::new(
+            901,
+            dev_key(0).address(),
+            ForkSchedule::ALL_AT_GENESIS,
+            2,
+            op_p2p_core::testkit::peer_id(0),
+        );
+        Node::new(config).stateless_checker()
+    }
+
+    fn msg(handle: u64, data: Vec<u8>) -> GossipMessage {
+        GossipMessage {
+            handle: MessageHandle(handle),
+            topic: "/optimism/901/3/blocks".into(),
+            data: data.into(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn results_come_back_in_submission_order() {
+        let mut pool = ValidationPool::new(2).expect("threads");
+        let good = BlockBuilder::new(op_p2p_core::BlockVersion::V4, 1, NOW)
+            .sign(&dev_key(0), 901)
+            .unwrap();
+        for h in 0..50u64 {
+            let data = if h % 2 == 0 {
+                good.clone()
+            } else {
+                vec![0xff; 8]
+            };
+            pool.submit(NOW * 1000, checker(), msg(h, data)).unwrap();
+        }
+        let mut got = Vec::new();
+        futures::executor::block_on(async {
+            while got.len() < 50 {
+                pool.wait_result().await;
+                while let Some(done) = pool.pop_ready() {
+                    let reason = done.checked.unwrap().unwrap().reason_so_far();
+                    got.push((done.msg.handle.0, reason));
+                }
+            }
+        });
+        let want: Vec<_> = (0..50u64)
+            .map(|h| {
+                let r = if h % 2 == 0 {
+                    Reason::Accepted
+                } else {
+                    Reason::SnappyLengthUnreadable
+                };
+                (h, r)
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(pool.pending(), 0);
+    }
+
+    #[test]
+    fn a_full_pool_gives_the_message_back() {
+        let mut pool = ValidationPool::new(1).expect("threads");
+        // Results are counted until handed back, so the bound holds whatever the workers do.
+        for h in 0..MAX_PENDING as u64 {
+            pool.submit(NOW * 1000, checker(), msg(h, vec![0; 4]))
+                .unwrap();
+        }
+        let refused = pool.submit(NOW * 1000, checker(), msg(9999, vec![0; 4]));
+        assert_eq!(refused.map_err(|m| m.handle), Err(MessageHandle(9999)));
+        // The byte bound, on an empty pool.
+        let mut pool = ValidationPool::new(1).expect("threads");
+        let big = msg(1, vec![0; MAX_PENDING_BYTES + 1]);
+        assert!(pool.submit(NOW * 1000, checker(), big).is_err());
+        assert!(
+            pool.submit(NOW * 1000, checker(), msg(2, vec![0; 4]))
+                .is_ok()
+        );
+    }
+}
