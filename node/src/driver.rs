@@ -640,15 +640,15 @@ impl<R: Runtime> Driver<R> {
         };
         let now = self.runtime.now_ms();
         let checker = self.swarm.behaviour().gate.node.stateless_checker();
-        if let Err(msg) = pool.submit(now, checker, msg) {
+        if let Err(handle) = pool.submit(now, checker, msg) {
             tracing::debug!(
-                handle = msg.handle.0,
+                handle = handle.0,
                 "validation pool full: ignoring a message"
             );
             if let Some(m) = &self.metrics {
                 m.validation.on_overflow();
             }
-            self.ignore_unvalidated(st, msg.handle);
+            self.ignore_unvalidated(st, handle);
         }
     }
 

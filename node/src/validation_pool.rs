@@ -9,7 +9,7 @@
 //! **Back-pressure: a bounded queue, then IGNORE.** At most [`MAX_PENDING`] messages and
 //! [`MAX_PENDING_BYTES`] of their bytes are submitted and not yet handed back (queued,
 //! being checked, or waiting for an earlier one). A message that would exceed either is
-//! refused ([`ValidationPool::submit`] returns it) and the driver reports IGNORE to
+//! refused ([`ValidationPool::submit`] gives its handle back) and the driver reports IGNORE to
 //! gossipsub without validating it (counted in `opp2p_validation_pool_overflow_total`): no
 //! penalty for the sender, and the driver never blocks. A queue (rather than IGNORE at the
 //! first busy moment) is what keeps honest blocks flowing under a flood the workers can keep
@@ -35,7 +35,7 @@ use std::thread::JoinHandle;
 
 use futures::channel::mpsc;
 use op_p2p_core::gossip::check::{Checked, Checker, Join};
-use op_p2p_core::{BlockTopic, GossipMessage, UnixMillis};
+use op_p2p_core::{BlockTopic, GossipMessage, MessageHandle, UnixMillis};
 
 /// Most messages submitted and not yet handed back.
 pub const MAX_PENDING: usize = 4096;
@@ -167,17 +167,18 @@ impl ValidationPool {
         (self.next_seq - self.next_out) as usize
     }
 
-    /// Queues `msg` for a check against `checker` at `now`; never blocks. Gives the message
-    /// back when the pool is at its bound ([`MAX_PENDING`], [`MAX_PENDING_BYTES`]).
+    /// Queues `msg` for a check against `checker` at `now`; never blocks. When the pool is at
+    /// its bound ([`MAX_PENDING`], [`MAX_PENDING_BYTES`]) the message is dropped and its handle
+    /// given back, for the caller to IGNORE it.
     pub fn submit(
         &mut self,
         now: UnixMillis,
         checker: Checker,
         msg: GossipMessage,
-    ) -> Result<(), GossipMessage> {
+    ) -> Result<(), MessageHandle> {
         let len = msg.data.len();
         if self.pending() >= MAX_PENDING || self.pending_bytes + len > MAX_PENDING_BYTES {
-            return Err(msg);
+            return Err(msg.handle);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -301,7 +302,6 @@ impl Join for PoolJoin<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use op_p2p_core::MessageHandle;
     use op_p2p_core::fork::ForkSchedule;
     use op_p2p_core::testkit::{BlockBuilder, dev_key};
     use op_p2p_core::{Config, Node, Reason};
@@ -375,7 +375,7 @@ mod tests {
                 .unwrap();
         }
         let refused = pool.submit(NOW * 1000, checker(), msg(9999, vec![0; 4]));
-        assert_eq!(refused.map_err(|m| m.handle), Err(MessageHandle(9999)));
+        assert_eq!(refused, Err(MessageHandle(9999)));
         // The byte bound, on an empty pool.
         let mut pool = ValidationPool::new(1).expect("threads");
         let big = msg(1, vec![0; MAX_PENDING_BYTES + 1]);
