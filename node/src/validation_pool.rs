@@ -1,8 +1,8 @@
 //! The validation worker pool: runs the stateless half of gossip validation
 //! ([`Checker::check`]: snappy, signature recovery, SSZ, block hash) for different messages on
 //! `N` worker threads, and hands the results back to the driver **in the order the messages
-//! were submitted**, which feeds them to the core as [`Input::GossipChecked`]
-//! (op_p2p_core::Input::GossipChecked). The core then judges each against its live state
+//! were submitted**, which feeds them to the core as
+//! [`Input::GossipChecked`](op_p2p_core::Input::GossipChecked). The core then judges each against its live state
 //! (signer re-match, seen state, per-height counts): state changes happen in arrival order,
 //! and every message gets exactly one verdict.
 //!

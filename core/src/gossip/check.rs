@@ -6,8 +6,8 @@
 //! [`Outcome`](crate::gossip::validate::Outcome).
 //!
 //! A runtime may run [`Checker::check`] for different messages on other threads: a
-//! [`Checker`] is a cheap `Clone + Send + Sync` snapshot ([`Node::stateless_checker`]
-//! (crate::Node::stateless_checker)). A snapshot may be outdated by the time its result is
+//! [`Checker`] is a cheap `Clone + Send + Sync` snapshot
+//! ([`Node::stateless_checker`](crate::Node::stateless_checker)). A snapshot may be outdated by the time its result is
 //! judged (the signer rotated meanwhile); the judge re-matches the recovered signer against
 //! the live signer set and runs the rules this check skipped, so the verdict is the one the
 //! live state gives (see [`Validator::judge`](crate::gossip::validate::Validator::judge)).

@@ -180,8 +180,8 @@ pub enum Input {
     /// A gossip message to validate; answered by exactly one [`Action::Verdict`].
     Gossip(GossipMessage),
     /// A gossip message whose stateless rules the runtime already ran, with a
-    /// [`Checker`](crate::gossip::check::Checker) from [`Node::stateless_checker`]
-    /// (crate::Node::stateless_checker), on the message's `data`: judged against the live
+    /// [`Checker`](crate::gossip::check::Checker) from
+    /// [`Node::stateless_checker`](crate::Node::stateless_checker), on the message's `data`: judged against the live
     /// state like [`Input::Gossip`] and answered by exactly one [`Action::Verdict`]. Feed
     /// these in the order the messages arrived.
     GossipChecked(GossipMessage, crate::gossip::check::Checked),
