@@ -20,7 +20,7 @@
 //! async channel; that is ~100 lines over std, with no new dependency. The results channel is
 //! `futures::channel::mpsc`, which wakes the driver on any runtime (tokio and async-std).
 //!
-//! **Parallel hashing of big blocks** ([`PoolJoin`]): a message of at least
+//! **Parallel hashing of big blocks** (the pool's [`Join`]): a message of at least
 //! [`PARALLEL_MIN_BYTES`] checked while another worker is idle and nothing is queued has its
 //! two keccak passes (payload hash for the signature; transaction trie and block hash) run at
 //! once, the second on a scoped thread. ⚠ That decodes and hashes the block before its
