@@ -654,6 +654,9 @@ impl<R: Runtime> Driver<R> {
 
     /// Hands the pool's results that are back, in the order the messages arrived, to the core.
     fn on_validated(&mut self, st: &mut State) {
+        if let Some(pool) = &mut self.validation {
+            pool.collect_ready();
+        }
         while let Some(done) = self.validation.as_mut().and_then(|p| p.pop_ready()) {
             match done.checked {
                 Ok(Some(checked)) => self.input(st, Input::GossipChecked(done.msg, checked)),
@@ -813,6 +816,8 @@ impl<R: Runtime> Driver<R> {
                     // Admin calls come before swarm events in this select; a stream of them
                     // must not starve the network, so every call lets ready events run.
                     self.handle_ready_swarm_events(&mut st, MAX_EVENTS_PER_ADMIN_CALL);
+                    // ...and the validation results that are back (issue 15).
+                    self.on_validated(&mut st);
                 },
                 _ = validated(&mut self.validation).fuse() => self.on_validated(&mut st),
                 event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),

@@ -202,6 +202,13 @@ impl ValidationPool {
         }
     }
 
+    /// Takes every result that is back now, without waiting.
+    pub fn collect_ready(&mut self) {
+        while let Ok(Some((seq, done))) = self.results_rx.try_next() {
+            self.reorder.insert(seq, done);
+        }
+    }
+
     /// The next result in submission order, if it is back.
     pub fn pop_ready(&mut self) -> Option<Done> {
         let done = self.reorder.remove(&self.next_out)?;
