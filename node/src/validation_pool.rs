@@ -204,7 +204,7 @@ impl ValidationPool {
 
     /// Takes every result that is back now, without waiting.
     pub fn collect_ready(&mut self) {
-        while let Ok(Some((seq, done))) = self.results_rx.try_next() {
+        while let Ok((seq, done)) = self.results_rx.try_recv() {
             self.reorder.insert(seq, done);
         }
     }
