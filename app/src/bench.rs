@@ -331,8 +331,27 @@ pub fn child_config_on(index: u64, listen_ip: std::net::IpAddr) -> NodeConfig {
     if index == 0 {
         b = b.sequencer_key(dev_key(0));
     }
+    if let Some(n) = bench_validation_workers() {
+        b = b.validation_workers(n);
+    }
     b.build()
         .expect("fixed loopback settings: checked by the bench tests")
+}
+
+// ---- validation on every core (issue 15) ----
+
+/// Environment variable that sets every bench child's validation worker count (as
+/// `--p2p.validation.workers` does for a node; 0 validates on the event loop). The children
+/// inherit it from the coordinator: `OP_P2P_BENCH_VALIDATION_WORKERS=1 op-p2p bench ...`.
+pub const VALIDATION_WORKERS_ENV: &str = "OP_P2P_BENCH_VALIDATION_WORKERS";
+
+/// The worker count [`VALIDATION_WORKERS_ENV`] asks for, if it is set to a number.
+fn bench_validation_workers() -> Option<usize> {
+    std::env::var(VALIDATION_WORKERS_ENV)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn emit(msg: &Msg) {

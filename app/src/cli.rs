@@ -248,6 +248,11 @@ pub struct NodeArgs {
     /// Publishing as a sequencer.
     #[command(flatten)]
     pub publish: PublishArgs,
+    // ---- validation on every core (issue 15) ----
+    /// Worker threads for the stateless half of gossip validation (signature, decoding, block
+    /// hash); 0 validates on the event loop. Default: the cores available, at most 8.
+    #[arg(long = "p2p.validation.workers", env = "OP_P2P_VALIDATION_WORKERS")]
+    pub validation_workers: Option<usize>,
 }
 
 // ---- publishing as a sequencer (issue 14) ----
@@ -609,6 +614,9 @@ fn builder(
         b = b.bootnodes_file(file);
     }
     b = b.gossip_timestamp_threshold(args.gossip_timestamp_threshold);
+    if let Some(n) = args.validation_workers {
+        b = b.validation_workers(n);
+    }
     apply_publish(&args.publish, b)
 }
 

@@ -3,6 +3,11 @@
 //! - `validate/*`: the whole accept path (size guard, snappy, signature, SSZ, block hash,
 //!   version rules, seen state) on v4 blocks of growing size, with fresh seen state per
 //!   iteration.
+//! - `validate/block_1mb_parallel`: the same 1 MB block through the split validator
+//!   ([`Checker::check`] then [`Validator::judge`]) with its two hashing passes (payload hash
+//!   for the signature; transaction trie and block hash) on two threads, as the node's
+//!   validation pool runs it when a worker idles; `validate/block_1mb_split_sequential` is the
+//!   split path on one thread, beside it (issue 15).
 //! - `reject/*`: what an attacker costs us: a badly signed 1,000-tx block (one keccak over the
 //!   message and one recovery, no SSZ or trie work) and a snappy bomb (header only).
 //! - `floor/*`: the pieces no implementation can skip, so `validate/*` can be compared with
@@ -13,8 +18,9 @@ use op_p2p_core::BlockVersion;
 use op_p2p_core::alloy_primitives::{Bytes, keccak256};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::block_hash::transactions_root;
+use op_p2p_core::gossip::check::{Join, Sequential};
 use op_p2p_core::gossip::signature::{block_signing_hash, recover_signer};
-use op_p2p_core::gossip::validate::{Reason, Validator, ValidatorConfig};
+use op_p2p_core::gossip::validate::{Reason, Source, Validator, ValidatorConfig};
 use op_p2p_core::gossip::wire::{decompress_into, split_signature};
 use op_p2p_core::testkit::{BlockBuilder, dev_key, transactions};
 
@@ -33,6 +39,30 @@ fn message(n: usize, data_len: usize, signer: u64) -> (Vec<u8>, Vec<Bytes>) {
         b.sign(&dev_key(signer), CHAIN).expect("bench blocks fit"),
         txs,
     )
+}
+
+/// The validation pool's parallel hashing, for the bench: `b` on a scoped thread while this
+/// thread runs `a`.
+struct ScopedJoin;
+
+impl Join for ScopedJoin {
+    fn parallel(&self, _signed_len: usize) -> bool {
+        true
+    }
+
+    fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        std::thread::scope(|s| {
+            let handle = s.spawn(b);
+            let ra = a();
+            (ra, handle.join().expect("bench hashing does not panic"))
+        })
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -75,6 +105,39 @@ fn bench(c: &mut Criterion) {
         } else if name == "txs_1000" {
             thousand = Some(txs);
         }
+    }
+    // ---- issue 15: the split path, sequential and with the two hashing passes in parallel.
+    let (one_mb_data, _) = one_mb.as_ref().expect("built above");
+    let split = |v: &mut Validator, buf: &mut Vec<u8>, parallel: bool| {
+        let checker = v.checker();
+        let checked = if parallel {
+            checker.check(NOW * 1000, BlockVersion::V4, one_mb_data, buf, &ScopedJoin)
+        } else {
+            checker.check(NOW * 1000, BlockVersion::V4, one_mb_data, buf, &Sequential)
+        };
+        v.judge(
+            NOW * 1000,
+            checked,
+            Source::Decompressed(&buf[..]),
+            |_, _| false,
+        )
+    };
+    for (name, parallel) in [
+        ("block_1mb_split_sequential", false),
+        ("block_1mb_parallel", true),
+    ] {
+        assert_eq!(
+            split(&mut Validator::new(config()), &mut Vec::new(), parallel).reason,
+            Reason::Accepted
+        );
+        g.bench_function(name, |b| {
+            let mut buf = Vec::new();
+            b.iter_batched(
+                || Validator::new(config()),
+                |mut v| split(&mut v, &mut buf, parallel),
+                BatchSize::SmallInput,
+            )
+        });
     }
     g.finish();
 

@@ -18,9 +18,10 @@ use crate::discovery::{
     parse_enr,
 };
 use crate::fork::ForkSchedule;
+use crate::gossip::check::SplitInline;
 use crate::gossip::signature::SequencerKey;
 use crate::gossip::topic::BlockVersion;
-use crate::gossip::validate::{Reason, Validator, ValidatorConfig};
+use crate::gossip::validate::{Reason, Source, Validator, ValidatorConfig};
 use crate::gossip::wire::{self, DecompressError, MAX_GOSSIP_SIZE, SizeError};
 use crate::reqresp::{self, ChainClock, codec};
 
@@ -117,6 +118,24 @@ pub fn wire_decode(data: &[u8]) {
     let mut validator = wire_validator();
     let outcome = validator.validate(NOW_MS, version, gossip);
     assert_eq!(outcome.block.is_some(), outcome.reason == Reason::Accepted);
+    // The two halves run apart (the parallel path, judged from the compressed bytes as a
+    // worker pool's result is) agree with the composed validator.
+    let mut split = wire_validator();
+    let checked = split
+        .checker()
+        .check(NOW_MS, version, gossip, &mut Vec::new(), &SplitInline);
+    let apart = split.judge(NOW_MS, checked, Source::Compressed(gossip), |_, _| false);
+    assert_eq!(
+        (apart.reason, apart.signer, apart.payload_hash, apart.header),
+        (
+            outcome.reason,
+            outcome.signer,
+            outcome.payload_hash,
+            outcome.header
+        ),
+        "split validation disagrees"
+    );
+    assert_eq!(apart.block, outcome.block);
     match decompressed {
         Err(DecompressError::Size(SizeError::Unreadable)) => {
             assert_eq!(outcome.reason, Reason::SnappyLengthUnreadable)

@@ -83,6 +83,11 @@ pub struct NodeConfig {
     /// op-signer; `None` refuses [`PublishRequest::Sign`](op_p2p_core::PublishRequest::Sign)
     /// (already-signed envelopes still go out). The queue's bounds are in `core.publish`.
     pub signer: Option<std::sync::Arc<dyn crate::signer::BlockSigner>>,
+    // ---- validation on every core (issue 15) ----
+    /// Worker threads that run the stateless half of gossip validation (see
+    /// [`crate::validation_pool`]); 0 validates on the event loop. Default: the cores
+    /// available, at most 8 ([`crate::validation_pool::default_workers`]).
+    pub validation_workers: usize,
 }
 
 /// Why a node configuration is refused, by [`NodeConfigBuilder::build`],
@@ -301,6 +306,7 @@ impl NodeConfig {
             ip_colocation_whitelist: Vec::new(),
             l1: None,
             signer: None,
+            validation_workers: crate::validation_pool::default_workers(),
         };
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
@@ -464,6 +470,8 @@ pub struct NodeConfigBuilder {
     gossip_timestamp_threshold: Option<Duration>,
     remote_signer: Option<crate::signer::RemoteSignerConfig>,
     publish_queue: op_p2p_core::publish::QueueConfig,
+    // ---- validation on every core (issue 15) ----
+    validation_workers: Option<usize>,
 }
 
 /// The builder's L1 settings, as given.
@@ -520,6 +528,7 @@ impl NodeConfigBuilder {
             gossip_timestamp_threshold: None,
             remote_signer: None,
             publish_queue: Default::default(),
+            validation_workers: None,
         }
     }
 
@@ -942,6 +951,16 @@ impl NodeConfigBuilder {
         check_vhosts(&self.rpc_vhosts).map(drop)
     }
 
+    // ---- validation on every core (issue 15) ----
+
+    /// Worker threads for the stateless half of gossip validation (signature recovery,
+    /// decoding, block hash), capped at [`crate::validation_pool::MAX_WORKERS`]; 0 validates
+    /// every message on the event loop. Default: the cores available, at most 8.
+    pub fn validation_workers(mut self, workers: usize) -> Self {
+        self.validation_workers = Some(workers.min(crate::validation_pool::MAX_WORKERS));
+        self
+    }
+
     /// Checks every setting and makes the [`NodeConfig`], deriving the core's [`Config`] once:
     /// our peer id from the key, the static peers' transport addresses, no discovery table
     /// when discovery is off.
@@ -1000,6 +1019,9 @@ impl NodeConfigBuilder {
             ip_colocation_whitelist: self.ip_colocation_whitelist,
             l1,
             signer,
+            validation_workers: self
+                .validation_workers
+                .unwrap_or_else(crate::validation_pool::default_workers),
         };
         config.validate()?;
         Ok(config)

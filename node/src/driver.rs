@@ -176,6 +176,9 @@ pub(crate) struct Driver<R: Runtime> {
     pub(crate) health: Option<crate::health::HealthReport>,
     /// Signs published blocks, off this loop.
     pub(crate) signer: Option<std::sync::Arc<dyn crate::signer::BlockSigner>>,
+    /// Runs the stateless half of gossip validation on worker threads (issue 15); `None`
+    /// validates on this loop.
+    pub(crate) validation: Option<crate::validation_pool::ValidationPool>,
 }
 
 /// A signer's answer: the block, the result, how long the call took.
@@ -637,13 +640,13 @@ impl<R: Runtime> Driver<R> {
                 let topic = message.topic.into_string();
                 st.held
                     .insert(handle, (message_id, propagation_source, topic.clone()));
-                let input = Input::Gossip(GossipMessage {
+                let msg = GossipMessage {
                     handle: MessageHandle(handle),
                     topic,
                     data: message.data.into(),
                     source: Some(propagation_source),
-                });
-                self.input(st, input);
+                };
+                self.dispatch_gossip(st, msg);
             }
             gossipsub::Event::Subscribed { peer_id, topic, .. } => self.input(
                 st,
@@ -662,6 +665,69 @@ impl<R: Runtime> Driver<R> {
                 },
             ),
             _ => {}
+        }
+    }
+
+    // ---- validation on every core (issue 15) ----
+
+    /// Validates a received message: on the worker pool when there is one (its result comes
+    /// back through [`Driver::on_validated`]), else here. A full pool IGNOREs the message
+    /// unvalidated (see [`crate::validation_pool`]).
+    fn dispatch_gossip(&mut self, st: &mut State, msg: GossipMessage) {
+        let Some(pool) = &mut self.validation else {
+            self.input(st, Input::Gossip(msg));
+            return;
+        };
+        let now = self.runtime.now_ms();
+        let checker = self.swarm.behaviour().gate.node.stateless_checker();
+        if let Err(handle) = pool.submit(now, checker, msg) {
+            tracing::debug!(
+                handle = handle.0,
+                "validation pool full: ignoring a message"
+            );
+            if let Some(m) = &self.metrics {
+                m.validation.on_overflow();
+            }
+            self.ignore_unvalidated(st, handle);
+        }
+    }
+
+    /// Hands the pool's results that are back, in the order the messages arrived, to the core.
+    fn on_validated(&mut self, st: &mut State) {
+        if let Some(pool) = &mut self.validation {
+            pool.collect_ready();
+        }
+        while let Some(done) = self.validation.as_mut().and_then(|p| p.pop_ready()) {
+            match done.checked {
+                Ok(Some(checked)) => self.input(st, Input::GossipChecked(done.msg, checked)),
+                // Not a block topic: the core rejects it without a check.
+                Ok(None) => self.input(st, Input::Gossip(done.msg)),
+                Err(e) => {
+                    tracing::error!(handle = done.msg.handle.0, error = %e, "ignoring a message");
+                    self.ignore_unvalidated(st, done.msg.handle);
+                }
+            }
+        }
+    }
+
+    /// Reports IGNORE for a held message the core never saw.
+    fn ignore_unvalidated(&mut self, st: &mut State, handle: MessageHandle) {
+        if let Some((id, source, _)) = st.held.remove(&handle.0) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
+        }
+    }
+
+    /// Samples the pool's series.
+    fn observe_validation_pool(&self) {
+        if let Some(m) = &self.metrics {
+            let (workers, pending) = self
+                .validation
+                .as_ref()
+                .map_or((0, 0), |p| (p.workers(), p.pending()));
+            m.validation.set_pool(workers, pending);
         }
     }
 
@@ -791,7 +857,10 @@ impl<R: Runtime> Driver<R> {
                     // Admin calls come before swarm events in this select; a stream of them
                     // must not starve the network, so every call lets ready events run.
                     self.handle_ready_swarm_events(&mut st, MAX_EVENTS_PER_ADMIN_CALL);
+                    // ...and the validation results that are back (issue 15).
+                    self.on_validated(&mut st);
                 },
+                _ = validated(&mut self.validation).fuse() => self.on_validated(&mut st),
                 event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
                 signed = signed_rx.next() => if let Some((id, result, took)) = signed {
                     if let Some(m) = &self.metrics {
@@ -832,6 +901,7 @@ impl<R: Runtime> Driver<R> {
                 if let Some(h) = &self.health {
                     h.observe(&self.swarm.behaviour().gate.node, now);
                 }
+                self.observe_validation_pool();
             }
             self.persist(&mut st, now, false);
         }
@@ -850,6 +920,14 @@ impl<R: Runtime> Driver<R> {
 async fn l1_update(l1: &mut Option<crate::l1_signer::ReaderLink>) -> Input {
     match l1 {
         Some(l1) => l1.next().await,
+        None => futures::future::pending().await,
+    }
+}
+
+/// Waits for the next result of the validation pool; pending forever without one.
+async fn validated(pool: &mut Option<crate::validation_pool::ValidationPool>) {
+    match pool {
+        Some(pool) => pool.wait_result().await,
         None => futures::future::pending().await,
     }
 }

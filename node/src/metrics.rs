@@ -182,6 +182,8 @@ pub struct Metrics {
     core: Arc<Mutex<CoreSnapshot>>,
     /// The publish queue's series.
     pub publish: PublishMetrics,
+    /// The validation worker pool's series (issue 15).
+    pub validation: ValidationMetrics,
 }
 
 impl Metrics {
@@ -198,8 +200,10 @@ impl Metrics {
             last_publishing_error: Gauge::default(),
             core: Arc::new(Mutex::new(CoreSnapshot::default())),
             publish: PublishMetrics::default(),
+            validation: ValidationMetrics::default(),
         };
         m.publish.register(r);
+        m.validation.register(r);
         // Every event series exists from the start, at 0, so rates work from the first scrape.
         for ev in GossipEvent::ALL {
             drop(m.gossip_events.get_or_create(&[("type", ev.as_str())]));
@@ -989,5 +993,49 @@ impl PublishMetrics {
             }
             _ => {}
         }
+    }
+}
+
+// ---- validation worker pool (issue 15) ----
+
+/// The validation worker pool's series (see [`crate::validation_pool`]):
+/// `op_p2p_validation_pool_overflow_total` (messages IGNOREd unvalidated because the pool was
+/// at its bound), `op_p2p_validation_pool_pending` (messages submitted and not yet judged,
+/// sampled once a second) and `op_p2p_validation_pool_workers`.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationMetrics {
+    overflow: Counter,
+    pending: Gauge,
+    workers: Gauge,
+}
+
+impl ValidationMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "validation_pool_overflow",
+            "Gossip messages ignored without validation because the validation pool was full",
+            self.overflow.clone(),
+        );
+        r.register(
+            "validation_pool_pending",
+            "Gossip messages in the validation pool (queued, being checked or waiting for an earlier one)",
+            self.pending.clone(),
+        );
+        r.register(
+            "validation_pool_workers",
+            "Validation worker threads (0: validation runs on the event loop)",
+            self.workers.clone(),
+        );
+    }
+
+    /// One message refused by the full pool.
+    pub fn on_overflow(&self) {
+        self.overflow.inc();
+    }
+
+    /// The pool's current size and backlog.
+    pub fn set_pool(&self, workers: usize, pending: usize) {
+        self.workers.set(workers as i64);
+        self.pending.set(pending as i64);
     }
 }

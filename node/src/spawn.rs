@@ -231,6 +231,7 @@ async fn spawn_inner<R: Runtime>(
         l1,
         health: Some(health.clone()),
         signer: config.signer.clone(),
+        validation: start_validation_pool(config.validation_workers),
     };
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).
@@ -460,6 +461,23 @@ fn http_addrs(config: &NodeConfig) -> Vec<SocketAddr> {
         wanted.push(m);
     }
     wanted
+}
+
+// ---- validation on every core (issue 15) ----
+
+/// The validation worker pool for `workers` threads; none for 0, or when no thread can be
+/// started (then every message is validated on the event loop, as with 0).
+fn start_validation_pool(workers: usize) -> Option<crate::validation_pool::ValidationPool> {
+    if workers == 0 {
+        return None;
+    }
+    match crate::validation_pool::ValidationPool::new(workers) {
+        Ok(pool) => Some(pool),
+        Err(e) => {
+            tracing::warn!(error = %e, workers, "validation threads did not start; validating on the event loop");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,18 +29,16 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use op_alloy_rpc_types_engine::{OpExecutionPayload, OpNetworkPayloadEnvelope, PayloadHash};
+use op_alloy_rpc_types_engine::{OpNetworkPayloadEnvelope, PayloadHash};
 
 use crate::fork::ForkSchedule;
-use crate::gossip::block_hash::compute_block_hash;
+use crate::gossip::check::{
+    Checked, Checker, Recovered, RulesResult, Sequential, Stage, block_ref, decompress,
+};
 use crate::gossip::seen::{SeenBlocks, SeenCheck, default_max_heights};
-use crate::gossip::signature::{block_signing_hash, recover_signer};
 use crate::gossip::signer_set::{DEFAULT_ROTATION_GRACE_MS, SignerMatch, SignerState};
 use crate::gossip::topic::BlockVersion;
-use crate::gossip::wire::{
-    self, DecompressError, EnvelopeError, SignedBytes, SizeError, split_beacon_root,
-    split_signature,
-};
+use crate::gossip::wire::{SignedBytes, split_signature};
 
 /// A gossipsub validation result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -333,6 +331,9 @@ impl Validator {
     /// field rules) also run, and [`Outcome::header`] is set if they all pass. The verdict is
     /// `WrongSigner` either way. The probe lets the caller bound how often unauthenticated
     /// bytes reach decoding and hashing (see [`crate::gossip::stale_view`]).
+    ///
+    /// The composition of the two halves: [`Checker::check`] with this validator's own
+    /// snapshot, run [`Sequential`]ly, then [`Validator::judge`].
     pub fn validate_probing(
         &mut self,
         now_ms: u64,
@@ -340,17 +341,11 @@ impl Validator {
         data: &[u8],
         probe: impl FnOnce(Address, &B256) -> bool,
     ) -> Outcome {
-        // Rules 1–2: size guard before allocating, then decompress into the reused buffer.
         let mut buf = std::mem::take(&mut self.buf);
-        let outcome = match wire::decompress_into(data, &mut buf) {
-            Err(e) => Outcome::reason(match e {
-                DecompressError::Size(SizeError::Unreadable) => Reason::SnappyLengthUnreadable,
-                DecompressError::Size(SizeError::TooLarge(_)) => Reason::TooLarge,
-                DecompressError::Size(SizeError::TooSmall(_)) => Reason::TooSmall,
-                DecompressError::Snappy => Reason::SnappyCorrupt,
-            }),
-            Ok(()) => self.validate_inner(now_ms, version, &buf, probe),
-        };
+        let checked = self
+            .checker()
+            .check(now_ms, version, data, &mut buf, &Sequential);
+        let outcome = self.judge(now_ms, checked, Source::Decompressed(&buf), probe);
         // Keep the buffer for the next message unless it is oversized for ordinary blocks.
         if buf.capacity() <= 2 * 1024 * 1024 {
             self.buf = buf;
@@ -365,55 +360,101 @@ impl Validator {
         version: BlockVersion,
         raw: &[u8],
     ) -> Outcome {
-        self.validate_inner(now_ms, version, raw, |_, _| false)
+        let checked = self
+            .checker()
+            .check_decompressed(now_ms, version, raw, &Sequential);
+        self.judge(now_ms, checked, Source::Decompressed(raw), |_, _| false)
     }
 
-    fn validate_inner(
+    /// A snapshot of what the stateless rules need (chain id, fork schedule, timestamp
+    /// window, the signer set as it is now), for [`Checker::check`] on any thread.
+    pub fn checker(&self) -> Checker {
+        Checker {
+            chain_id: self.config.chain_id,
+            forks: self.config.forks,
+            max_past_secs: self.config.max_past_secs,
+            max_future_secs: self.config.max_future_secs,
+            signer: self.signer.clone(),
+        }
+    }
+
+    /// The stateful half: judges a [`Checked`] message at `now_ms` against the live signer
+    /// set and seen state (rules 3–4 re-matched, 14–16), with `probe` as in
+    /// [`Validator::validate_probing`]. `source` is the message the check ran on; it is
+    /// decompressed again only when the check's snapshot skipped rules that the live state
+    /// needs:
+    ///
+    /// - the snapshot had no signer and one is configured now: the message is checked again;
+    /// - the signer was unknown to the snapshot but is valid now (a rotation raced the
+    ///   check): rules 5–12 run here, now that the bytes are authenticated;
+    /// - the signer was valid in the snapshot but is not now (rotated out, grace over or
+    ///   ended): `WrongSigner`, whatever the check found.
+    ///
+    /// So the verdict is the one an inline validation at `now_ms` gives, except that the
+    /// timestamp window (rules 6–7) was judged at the check's `now`.
+    pub fn judge(
         &mut self,
         now_ms: u64,
-        version: BlockVersion,
-        raw: &[u8],
+        checked: Checked,
+        source: Source<'_>,
         probe: impl FnOnce(Address, &B256) -> bool,
     ) -> Outcome {
-        // Rule 3: without a signer nothing can be authenticated.
-        if self.signer.is_unconfigured(now_ms) {
-            return Outcome::reason(Reason::NoSigner);
-        }
-        // Rule 4: signature over everything after it, before any decoding.
-        let SignedBytes { signature, signed } = match split_signature(raw) {
-            Ok(s) => s,
-            Err(EnvelopeError::BadRecoveryId(_)) => return Outcome::reason(Reason::BadRecoveryId),
-            Err(_) => return Outcome::reason(Reason::TooSmall),
-        };
-        let payload_hash = crate::gossip::signature::payload_hash(signed);
-        let signing_hash = crate::gossip::signature::signing_hash(
-            crate::gossip::signature::BLOCK_SIGNING_DOMAIN,
-            self.config.chain_id,
-            payload_hash,
-        );
-        debug_assert_eq!(
-            signing_hash,
-            block_signing_hash(self.config.chain_id, signed)
-        );
-        let (addr, signer_match) = match recover_signer(&signature, &signing_hash) {
-            Err(_) => return Outcome::reason(Reason::SignatureUnrecoverable),
-            Ok(addr) => match self.signer.matches(addr, now_ms) {
-                Some(m) => (addr, m),
-                None => {
-                    // Unauthenticated: decoded and hashed only when the probe allows.
-                    let header = if probe(addr, &payload_hash) {
-                        match self.stateless_rules(now_ms, version, signed) {
-                            Ok((payload, _)) => Some(block_ref(&payload)),
-                            Err(_) => None,
-                        }
-                    } else {
-                        None
-                    };
-                    return Outcome::reason(Reason::WrongSigner).with(addr, payload_hash, header);
+        let version = checked.version;
+        let rec = match checked.stage {
+            Stage::Undecodable(reason) => return Outcome::reason(reason),
+            // Rule 3 against the live set.
+            _ if self.signer.is_unconfigured(now_ms) => return Outcome::reason(Reason::NoSigner),
+            Stage::NoSigner => {
+                // Checked before a signer was configured: check again with the live set.
+                let mut buf = Vec::new();
+                let Some(raw) = source.decompressed(&mut buf) else {
+                    return Outcome::reason(Reason::SnappyCorrupt);
+                };
+                let again = self
+                    .checker()
+                    .check_decompressed(now_ms, version, raw, &Sequential);
+                if let Stage::NoSigner = again.stage {
+                    return Outcome::reason(Reason::NoSigner);
                 }
-            },
+                return self.judge(now_ms, again, Source::Decompressed(raw), probe);
+            }
+            Stage::BadSignature(reason) => return Outcome::reason(reason),
+            Stage::Recovered(rec) => rec,
         };
-        let (payload, root) = match self.stateless_rules(now_ms, version, signed) {
+        let Recovered {
+            signer: addr,
+            payload_hash,
+            signature,
+            rules,
+        } = *rec;
+        let checker = self.checker();
+        let rules_or_run = |rules: Option<RulesResult>| -> RulesResult {
+            rules.unwrap_or_else(|| {
+                let mut buf = Vec::new();
+                match source.decompressed(&mut buf).map(split_signature) {
+                    Some(Ok(SignedBytes { signed, .. })) => {
+                        checker.stateless_rules(now_ms, version, signed)
+                    }
+                    // The check decoded the same bytes; not reached.
+                    _ => Err((Reason::SszDecode, None)),
+                }
+            })
+        };
+        let signer_match = match self.signer.matches(addr, now_ms) {
+            Some(m) => m,
+            None => {
+                // Unauthenticated: decoded and hashed only when the probe allows.
+                let header = if probe(addr, &payload_hash) {
+                    rules_or_run(rules)
+                        .ok()
+                        .map(|(payload, _)| block_ref(&payload))
+                } else {
+                    None
+                };
+                return Outcome::reason(Reason::WrongSigner).with(addr, payload_hash, header);
+            }
+        };
+        let (payload, root) = match rules_or_run(rules) {
             Ok(x) => x,
             Err((reason, header)) => {
                 return Outcome::reason(reason).with(addr, payload_hash, header);
@@ -458,77 +499,32 @@ impl Validator {
             })),
         }
     }
-
-    /// Rules 5–12, which depend on the bytes, `now` and the fork schedule only. On failure,
-    /// the reason and, when the payload decoded, its header facts.
-    #[allow(clippy::type_complexity)]
-    fn stateless_rules(
-        &self,
-        now_ms: u64,
-        version: BlockVersion,
-        signed: &[u8],
-    ) -> Result<(OpExecutionPayload, Option<B256>), (Reason, Option<BlockRef>)> {
-        // Rule 5: SSZ in the topic's shape.
-        let (root, payload_bytes) =
-            split_beacon_root(version, signed).map_err(|_| (Reason::MissingBeaconRoot, None))?;
-        let payload = match wire::decode_payload(version, payload_bytes) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::trace!(%version, error = %e, "payload does not decode");
-                return Err((Reason::SszDecode, None));
-            }
-        };
-        let header = Some(block_ref(&payload));
-        let v1 = payload.as_v1();
-        // Rules 6–7: timestamp window against `now` (seconds, rounded down; unsigned).
-        let now = now_ms / 1000;
-        if v1.timestamp < now.saturating_sub(self.config.max_past_secs) {
-            return Err((Reason::TooOld, header));
-        }
-        if v1.timestamp > now.saturating_add(self.config.max_future_secs) {
-            return Err((Reason::TooNew, header));
-        }
-        // Rule 8: block hash.
-        if compute_block_hash(&payload, root) != v1.block_hash {
-            return Err((Reason::BlockHashMismatch, header));
-        }
-        // Rules 9–13: version field rules (presence is enforced by the shape).
-        if let Some(reason) = self.version_rules(&payload) {
-            return Err((reason, header));
-        }
-        Ok((payload, root))
-    }
-
-    fn version_rules(&self, payload: &OpExecutionPayload) -> Option<Reason> {
-        let withdrawals_non_empty = payload.as_v2().is_some_and(|p| !p.withdrawals.is_empty());
-        if withdrawals_non_empty {
-            return Some(Reason::WithdrawalsNotEmpty);
-        }
-        if let Some(v3) = payload.as_v3() {
-            // ⚠ Since Jovian, blob_gas_used carries the DA footprint; the spec text still
-            // demands zero. op-node exempts Jovian blocks, and so do we.
-            if v3.blob_gas_used != 0
-                && !self
-                    .config
-                    .forks
-                    .is_jovian(v3.payload_inner.payload_inner.timestamp)
-            {
-                return Some(Reason::BlobGasUsedBeforeJovian);
-            }
-            if v3.excess_blob_gas != 0 {
-                return Some(Reason::ExcessBlobGasNonZero);
-            }
-        }
-        None
-    }
 }
 
-fn block_ref(payload: &OpExecutionPayload) -> BlockRef {
-    let v1 = payload.as_v1();
-    BlockRef {
-        number: v1.block_number,
-        hash: v1.block_hash,
-        timestamp: v1.timestamp,
+/// The bytes a [`Checked`] message was checked from, for [`Validator::judge`] to re-read when
+/// the live state needs rules the check skipped.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The gossip `data` as received (snappy).
+    Compressed(&'a [u8]),
+    /// The decompressed message.
+    Decompressed(&'a [u8]),
+}
+
+impl<'a> Source<'a> {
+    /// The decompressed message, decompressing into `buf` if needed; `None` if it does not
+    /// decompress (never for bytes a check got past rule 2 with).
+    fn decompressed<'b>(self, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>
+    where
+        'a: 'b,
+    {
+        match self {
+            Source::Decompressed(raw) => Some(raw),
+            Source::Compressed(data) => {
+                decompress(data, buf).ok()?;
+                Some(buf.as_slice())
+            }
+        }
     }
 }
 
@@ -1068,5 +1064,206 @@ mod tests {
             };
             assert_eq!(r.verdict(), want, "{r}");
         }
+    }
+
+    // ---- the split into a stateless check and a stateful judge (issue 15) ----
+
+    use crate::gossip::check::{Join, SplitInline};
+
+    /// Every kind of message the tests above build, plus the op-node message-id vectors.
+    fn split_corpus() -> Vec<(BlockVersion, Vec<u8>)> {
+        let mut out = Vec::new();
+        for v in BlockVersion::ALL {
+            for to in BlockVersion::ALL {
+                out.push((to, block(v, 1, NOW).sign(&key(), CHAIN).unwrap()));
+            }
+            out.push((v, block(v, 2, NOW).sign(&dev_key(3), CHAIN).unwrap()));
+            out.push((v, block(v, 3, NOW - 100).sign(&key(), CHAIN).unwrap()));
+            out.push((v, block(v, 4, NOW + 100).sign(&key(), CHAIN).unwrap()));
+            let (mut payload, root) = block(v, 5, NOW).build();
+            payload.as_v1_mut().block_hash.0[0] ^= 1;
+            out.push((
+                v,
+                sign_block_message(&key(), CHAIN, &payload, root).unwrap(),
+            ));
+            let mut b = BlockBuilder::new(v, 6, NOW);
+            b.transactions = transactions(CHAIN, 6, 40, 200);
+            out.push((v, b.sign(&key(), CHAIN).unwrap()));
+        }
+        let mut b = block(V2, 7, NOW);
+        b.withdrawals = vec![Default::default()];
+        out.push((V2, b.sign(&key(), CHAIN).unwrap()));
+        let mut b = block(V3, 8, NOW);
+        b.excess_blob_gas = 1;
+        out.push((V3, b.sign(&key(), CHAIN).unwrap()));
+        let mut b = block(V4, 9, NOW);
+        b.blob_gas_used = 1;
+        out.push((V4, b.sign(&key(), CHAIN).unwrap()));
+        let good = block(V4, 10, NOW).sign(&key(), CHAIN).unwrap();
+        let mut m = raw(&good);
+        m[64] = 27;
+        out.push((V4, compress(&m)));
+        let mut m = raw(&good);
+        m[..32].fill(0);
+        out.push((V4, compress(&m)));
+        let garbage = [0x5a; 200];
+        for k in [key(), dev_key(9)] {
+            let sig = k.sign_block(CHAIN, &garbage);
+            out.push((V4, encode_message(&sig, &garbage).unwrap()));
+        }
+        out.push((V4, vec![]));
+        out.push((V4, vec![0xff; 10]));
+        out.push((V4, good[..good.len() / 2].to_vec()));
+        for vector in crate::op_node_vectors("gossip_message_id.json")["vectors"]
+            .as_array()
+            .unwrap()
+        {
+            let data = hex::decode(vector["data_hex"].as_str().unwrap()).unwrap();
+            for v in BlockVersion::ALL {
+                out.push((v, data.clone()));
+            }
+        }
+        out
+    }
+
+    type Facts = (
+        Reason,
+        Option<Address>,
+        Option<B256>,
+        Option<BlockRef>,
+        Option<Arc<OpNetworkPayloadEnvelope>>,
+    );
+
+    fn facts(o: Outcome) -> Facts {
+        (o.reason, o.signer, o.payload_hash, o.header, o.block)
+    }
+
+    fn split<J: Join>(val: &mut Validator, version: BlockVersion, data: &[u8], join: &J) -> Facts {
+        let checked = val
+            .checker()
+            .check(NOW_MS, version, data, &mut Vec::new(), join);
+        facts(val.judge(NOW_MS, checked, Source::Compressed(data), |_, _| true))
+    }
+
+    #[test]
+    fn the_split_gives_the_composed_verdicts_on_every_message() {
+        let corpus = split_corpus();
+        // Each validator sees the whole corpus twice, so duplicates and per-height counts
+        // are compared too.
+        let mut composed = validator();
+        let mut sequential = validator();
+        let mut parallel = validator();
+        for (version, data) in corpus.iter().chain(corpus.iter()) {
+            let want = facts(composed.validate_probing(NOW_MS, *version, data, |_, _| true));
+            assert_eq!(
+                split(&mut sequential, *version, data, &Sequential),
+                want,
+                "sequential, {version}"
+            );
+            assert_eq!(
+                split(&mut parallel, *version, data, &SplitInline),
+                want,
+                "parallel, {version}"
+            );
+        }
+    }
+
+    #[test]
+    fn unauthenticated_bytes_are_not_decoded_on_the_sequential_path() {
+        let data = block(V4, 1, NOW).sign(&dev_key(3), CHAIN).unwrap();
+        let c = validator()
+            .checker()
+            .check(NOW_MS, V4, &data, &mut Vec::new(), &Sequential);
+        assert_eq!(c.reason_so_far(), Reason::WrongSigner);
+        assert_eq!(c.header(), None, "not decoded");
+        assert_eq!(c.signer(), Some(dev_key(3).address()));
+        // The parallel path decodes it meanwhile, but the judge reports the header only when
+        // the probe asks for it.
+        let mut val = validator();
+        let c = val
+            .checker()
+            .check(NOW_MS, V4, &data, &mut Vec::new(), &SplitInline);
+        assert!(c.header().is_some());
+        let o = val.judge(NOW_MS, c, Source::Compressed(&data), |_, _| false);
+        assert_eq!((o.reason, o.header), (Reason::WrongSigner, None));
+    }
+
+    /// Checks `data` against `snapshot`, then judges it with `val` (whose state may have moved
+    /// on), from the compressed bytes as a worker pool's result is.
+    fn judge_later(val: &mut Validator, snapshot: &Checker, data: &[u8]) -> Reason {
+        let checked = snapshot.check(NOW_MS, V4, data, &mut Vec::new(), &Sequential);
+        val.judge(NOW_MS, checked, Source::Compressed(data), |_, _| false)
+            .reason
+    }
+
+    #[test]
+    fn a_rotation_racing_an_in_flight_check_is_judged_by_the_live_signer() {
+        let (old, new) = (key(), dev_key(1));
+        // The new signer's block was checked before the rotation reached the validator: the
+        // check stopped at rule 4, the judge runs rules 5–12 and accepts.
+        let mut val = validator();
+        let before = val.checker();
+        val.set_signer(new.address(), NOW_MS);
+        let by_new = block(V4, 1, NOW).sign(&new, CHAIN).unwrap();
+        assert_eq!(
+            before
+                .check(NOW_MS, V4, &by_new, &mut Vec::new(), &Sequential)
+                .reason_so_far(),
+            Reason::WrongSigner
+        );
+        assert_eq!(judge_later(&mut val, &before, &by_new), Reason::Accepted);
+        // That block ended the old signer's grace: the old signer's block, checked fine
+        // against the same outdated snapshot, is now WrongSigner.
+        let by_old = block(V4, 2, NOW).sign(&old, CHAIN).unwrap();
+        assert_eq!(
+            before
+                .check(NOW_MS, V4, &by_old, &mut Vec::new(), &Sequential)
+                .reason_so_far(),
+            Reason::Accepted
+        );
+        assert_eq!(judge_later(&mut val, &before, &by_old), Reason::WrongSigner);
+        // Same as inline validation of the same sequence.
+        let mut inline = validator();
+        inline.set_signer(new.address(), NOW_MS);
+        assert_eq!(reason(&mut inline, V4, &by_new), Reason::Accepted);
+        assert_eq!(reason(&mut inline, V4, &by_old), Reason::WrongSigner);
+    }
+
+    #[test]
+    fn a_signer_configured_or_removed_after_the_check_is_honoured() {
+        let unset = || {
+            Validator::new(ValidatorConfig::new(
+                CHAIN,
+                Address::ZERO,
+                ForkSchedule::ALL_AT_GENESIS,
+                2,
+            ))
+        };
+        let data = block(V4, 1, NOW).sign(&key(), CHAIN).unwrap();
+        // Checked while no signer was configured, judged after one was: checked again.
+        let mut val = unset();
+        let before = val.checker();
+        assert_eq!(
+            before
+                .check(NOW_MS, V4, &data, &mut Vec::new(), &Sequential)
+                .reason_so_far(),
+            Reason::NoSigner
+        );
+        val.set_signer(key().address(), NOW_MS);
+        assert_eq!(judge_later(&mut val, &before, &data), Reason::Accepted);
+        // Checked with a signer, judged after it was removed and its grace passed: rule 3.
+        let mut val = validator();
+        let before = val.checker();
+        val.set_signer(Address::ZERO, 0);
+        assert!(val.signer().is_unconfigured(NOW_MS));
+        assert_eq!(judge_later(&mut val, &before, &data), Reason::NoSigner);
+        // A malformed signature is IGNOREd under rule 3 when the signer is gone, as inline.
+        let mut m = raw(&data);
+        m[64] = 27;
+        assert_eq!(
+            judge_later(&mut val, &before, &compress(&m)),
+            Reason::NoSigner
+        );
+        assert_eq!(reason(&mut val, V4, &compress(&m)), Reason::NoSigner);
     }
 }

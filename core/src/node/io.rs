@@ -186,6 +186,12 @@ pub enum PublishOutcome {
 pub enum Input {
     /// A gossip message to validate; answered by exactly one [`Action::Verdict`].
     Gossip(GossipMessage),
+    /// A gossip message whose stateless rules the runtime already ran, with a
+    /// [`Checker`](crate::gossip::check::Checker) from
+    /// [`Node::stateless_checker`](crate::Node::stateless_checker), on the message's `data`: judged against the live
+    /// state like [`Input::Gossip`] and answered by exactly one [`Action::Verdict`]. Feed
+    /// these in the order the messages arrived.
+    GossipChecked(GossipMessage, crate::gossip::check::Checked),
     /// The unsafe block signer changed (from L1's SystemConfig, or the operator).
     SetUnsafeSigner(Address),
     /// How the runtime's source of the unsafe block signer (L1's SystemConfig) is doing; the

@@ -41,7 +41,7 @@ use multiaddr::Multiaddr;
 use crate::discovery::DiscoveryTable;
 use crate::gossip::stale_view::{Judgement, StaleView};
 use crate::gossip::topic::BlockTopic;
-use crate::gossip::validate::{Reason, Validator, Verdict};
+use crate::gossip::validate::{Reason, Source, Validator, Verdict};
 use crate::peers::book::PeerBook;
 use crate::peers::gater::Gater;
 use crate::peers::score_ban::BanMonitor;
@@ -192,7 +192,8 @@ impl Node {
         self.clock = self.clock.max(now);
         let now = self.clock;
         match input {
-            Input::Gossip(msg) => self.handle_gossip(now, wall, msg),
+            Input::Gossip(msg) => self.handle_gossip(now, wall, msg, None),
+            Input::GossipChecked(msg, checked) => self.handle_gossip(now, wall, msg, Some(checked)),
             Input::SetUnsafeSigner(signer) => {
                 self.validator.set_signer(signer, now);
                 self.stale.forget_signer(signer);
@@ -254,7 +255,23 @@ impl Node {
         }
     }
 
-    fn handle_gossip(&mut self, now: UnixMillis, wall: UnixMillis, msg: GossipMessage) {
+    /// A snapshot of what the stateless validation rules need (chain, forks, time window, the
+    /// signer set as it is now), for a runtime that runs
+    /// [`Checker::check`](crate::gossip::check::Checker::check) off its event loop and feeds
+    /// the results back as [`Input::GossipChecked`]. Cheap to clone and `Send`; take a fresh
+    /// one after every [`Input::SetUnsafeSigner`] (an outdated one still gives correct
+    /// verdicts: the judge re-checks what the signer change affects).
+    pub fn stateless_checker(&self) -> crate::gossip::check::Checker {
+        self.validator.checker()
+    }
+
+    fn handle_gossip(
+        &mut self,
+        now: UnixMillis,
+        wall: UnixMillis,
+        msg: GossipMessage,
+        checked: Option<crate::gossip::check::Checked>,
+    ) {
         let topic = match BlockTopic::parse(&msg.topic) {
             Ok(t) if t.chain_id == self.chain_id => t,
             _ => {
@@ -263,11 +280,17 @@ impl Node {
             }
         };
         let stale = &self.stale;
-        let outcome =
-            self.validator
-                .validate_probing(wall, topic.version, &msg.data, |addr, hash| {
-                    stale.wants_probe(now, addr, hash)
-                });
+        let probe = |addr, hash: &_| stale.wants_probe(now, addr, hash);
+        let outcome = match checked {
+            Some(checked) if checked.version == topic.version => {
+                self.validator
+                    .judge(wall, checked, Source::Compressed(&msg.data), probe)
+            }
+            // Checked for another topic (a runtime bug) or not at all: validate here.
+            _ => self
+                .validator
+                .validate_probing(wall, topic.version, &msg.data, probe),
+        };
         let judgement = self.stale.judge(now, wall, msg.source, &outcome);
         self.health.on_gossip(now, outcome.reason);
         let charge = match judgement {

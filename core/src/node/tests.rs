@@ -1665,3 +1665,65 @@ fn records_from_one_subnet_stay_within_the_quota_across_a_restart() {
     );
     assert_eq!(restarted.peer_book().peers_in_subnet_of(range), 8);
 }
+
+// ---- pre-checked gossip (issue 15) ----
+
+#[test]
+fn pre_checked_gossip_with_an_outdated_checker_gets_the_live_verdict() {
+    use crate::gossip::check::Sequential;
+    let mut n = node();
+    let checker = n.stateless_checker();
+    n.handle_input(NOW * 1000, Input::SetUnsafeSigner(dev_key(1).address()));
+    drain(&mut n);
+    let msg = |handle: u64, data: &[u8]| GossipMessage {
+        handle: MessageHandle(handle),
+        topic: "/optimism/901/3/blocks".into(),
+        data: data.to_vec().into(),
+        source: None,
+    };
+    let data = BlockBuilder::new(BlockVersion::V4, 1, NOW)
+        .sign(&dev_key(1), 901)
+        .unwrap();
+    let checked = checker.check(
+        NOW * 1000,
+        BlockVersion::V4,
+        &data,
+        &mut Vec::new(),
+        &Sequential,
+    );
+    n.handle_input(NOW * 1000, Input::GossipChecked(msg(1, &data), checked));
+    assert!(matches!(
+        drain(&mut n).as_slice(),
+        [
+            Action::Verdict {
+                handle: MessageHandle(1),
+                verdict: Verdict::Accept,
+                ..
+            },
+            Action::Deliver(_)
+        ]
+    ));
+    // Checked for another topic version than it came on: validated again, inline.
+    let data = BlockBuilder::new(BlockVersion::V4, 2, NOW)
+        .sign(&dev_key(1), 901)
+        .unwrap();
+    let checked = checker.check(
+        NOW * 1000,
+        BlockVersion::V1,
+        &data,
+        &mut Vec::new(),
+        &Sequential,
+    );
+    n.handle_input(NOW * 1000, Input::GossipChecked(msg(2, &data), checked));
+    assert!(matches!(
+        drain(&mut n).as_slice(),
+        [
+            Action::Verdict {
+                handle: MessageHandle(2),
+                verdict: Verdict::Accept,
+                ..
+            },
+            Action::Deliver(_)
+        ]
+    ));
+}
