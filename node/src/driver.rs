@@ -279,6 +279,7 @@ impl<R: Runtime> Driver<R> {
                     mid.copy_from_slice(&id.0);
                 }
                 if verdict == Verdict::Accept {
+                    crate::hop_trace::hop(self.swarm.local_peer_id(), "verdict", &id, None);
                     // Forwarded once the events that arrived during validation are handled.
                     st.accepted.push((id, source));
                 } else {
@@ -435,7 +436,9 @@ impl<R: Runtime> Driver<R> {
         let hash = topic.hash();
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         let result = match gs.publish(topic.clone(), data) {
-            Ok(_) => {
+            Ok(mid) => {
+                crate::hop_trace::hop(self.swarm.local_peer_id(), "pub", &mid, None);
+                let gs = &mut self.swarm.behaviour_mut().gossipsub;
                 // Without flood publishing gossipsub sends to the mesh (or the fanout, which
                 // it does not expose: then every peer on the topic is named).
                 let mut peers: Vec<PeerId> = gs.mesh_peers(&hash).copied().collect();
@@ -592,6 +595,12 @@ impl<R: Runtime> Driver<R> {
                 message_id,
                 message,
             } => {
+                crate::hop_trace::hop(
+                    self.swarm.local_peer_id(),
+                    "recv",
+                    &message_id,
+                    Some(&propagation_source),
+                );
                 let handle = st.next_handle;
                 st.next_handle += 1;
                 let topic = message.topic.into_string();
@@ -638,6 +647,7 @@ impl<R: Runtime> Driver<R> {
         }
         self.handle_ready_swarm_events(st, MAX_EVENTS_BEFORE_FORWARD);
         for (id, source) in std::mem::take(&mut st.accepted) {
+            crate::hop_trace::hop(self.swarm.local_peer_id(), "fwd", &id, None);
             self.swarm
                 .behaviour_mut()
                 .gossipsub

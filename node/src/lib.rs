@@ -31,6 +31,7 @@ pub mod driver;
 pub mod fd_limit;
 mod handle;
 pub mod health;
+pub mod hop_trace;
 pub mod http;
 pub mod l1_signer;
 pub mod metrics;
