@@ -135,9 +135,10 @@ pub enum NodeEvent {
 
 /// How often gossipsub scores are copied into the core (and metrics observed).
 pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
-/// Most ready swarm events handled between accepting a block and forwarding it. Each may be
-/// another message to validate, so this bounds the delay a flood adds to forwarding (32
-/// invalid-signature messages ≈ 1.5 ms).
+/// Most swarm events handled between accepting a block and forwarding it: while the loop
+/// yields once to the executor (see [`Driver::report_accepted`]), and again right before the
+/// forward. Each may be another message to validate, so this bounds the delay a flood adds
+/// to forwarding (32 invalid-signature messages ≈ 1.5 ms).
 pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
 /// Ready swarm events handled after each admin call, so a stream of admin calls (which the
 /// loop polls first) cannot starve gossip, connections and timers.
@@ -208,6 +209,9 @@ struct State {
     /// Accepted messages whose verdict is not yet reported to gossipsub (see
     /// [`Driver::report_accepted`]).
     accepted: Vec<(gossipsub::MessageId, PeerId)>,
+    /// Loop turns (one event each) since `accepted` became non-empty, while the forward
+    /// waits for its yield (bounded by [`MAX_EVENTS_BEFORE_FORWARD`]).
+    accepted_waited: usize,
     /// The event of an ACCEPT verdict, held until the core's `Deliver` of the same message
     /// (its next action) gives the block number and hash.
     accept_event: Option<(u64, NodeEvent)>,
@@ -638,10 +642,13 @@ impl<R: Runtime> Driver<R> {
     ///
     /// Validation runs on this task, so while a block was being validated the IDONTWANTs mesh
     /// peers sent on receiving it (gossipsub 1.2) queued up unread, and forwarding at once
-    /// would send the block to peers that already have it. Handling the swarm events that
-    /// are ready first (at most [`MAX_EVENTS_BEFORE_FORWARD`], never waiting) lets gossipsub
-    /// skip those peers. Blocks accepted meanwhile are forwarded in the same batch.
+    /// would send the block to peers that already have it. So the loop first yields once to
+    /// the executor ([`YieldOnce`]), which lets the connection tasks decode what arrived
+    /// meanwhile, and then this handles the swarm events that are ready (at most
+    /// [`MAX_EVENTS_BEFORE_FORWARD`], never waiting), so gossipsub skips those peers. Blocks
+    /// accepted meanwhile are forwarded in the same batch.
     fn report_accepted(&mut self, st: &mut State) {
+        st.accepted_waited = 0;
         if st.accepted.is_empty() {
             return;
         }
@@ -725,10 +732,14 @@ impl<R: Runtime> Driver<R> {
             last_snapshot: 0,
             dropped_deliveries: 0,
             accepted: Vec::new(),
+            accepted_waited: 0,
             accept_event: None,
         };
         let info = self.local.clone();
         self.input(&mut st, Input::SetLocalInfo(Box::new(info)));
+        // Armed when a block is accepted; ready after one trip through the executor, when the
+        // accepted blocks are forwarded (see `report_accepted`).
+        let mut forward_soon = futures::future::Fuse::terminated();
         loop {
             let now = self.runtime.now_ms();
             let next = self
@@ -762,6 +773,7 @@ impl<R: Runtime> Driver<R> {
                     self.handle_ready_swarm_events(&mut st, MAX_EVENTS_PER_ADMIN_CALL);
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
+                () = forward_soon => self.report_accepted(&mut st),
                 signed = signed_rx.next() => if let Some((id, result, took)) = signed {
                     if let Some(m) = &self.metrics {
                         m.publish.on_signed(took);
@@ -777,7 +789,21 @@ impl<R: Runtime> Driver<R> {
                 input = l1_update(&mut self.l1).fuse() => self.input(&mut st, input),
                 _ = sleep => {}
             }
-            self.report_accepted(&mut st);
+            // ---- forward after one yield (issue 15) ----
+            if !st.accepted.is_empty() {
+                if futures::future::FusedFuture::is_terminated(&forward_soon) {
+                    forward_soon = YieldOnce::default().fuse();
+                } else {
+                    // Events ready one after another never let the yield complete: forward
+                    // after at most MAX_EVENTS_BEFORE_FORWARD of them.
+                    st.accepted_waited += 1;
+                    if st.accepted_waited >= MAX_EVENTS_BEFORE_FORWARD {
+                        self.report_accepted(&mut st);
+                        forward_soon = futures::future::Fuse::terminated();
+                    }
+                }
+            }
+            // ---- end forward after one yield ----
             let now = self.runtime.now_ms();
             // Every input already runs the node's due timers; tick only when one is due and
             // no input ran it (the sleep fired, or a swarm event that fed the node nothing).
@@ -814,10 +840,61 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
+/// A future that is pending once, waking its task at once, and then ready: awaiting it lets
+/// the executor run the other ready tasks (on any runtime) before the awaiting task goes on.
+#[derive(Debug, Default)]
+struct YieldOnce {
+    yielded: bool,
+}
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.yielded {
+            return std::task::Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// The next input from the L1 signer reader; pending forever without one.
 async fn l1_update(l1: &mut Option<crate::l1_signer::ReaderLink>) -> Input {
     match l1 {
         Some(l1) => l1.next().await,
         None => futures::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn yield_once_is_pending_once_waking_its_task_then_ready() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut f = std::pin::pin!(YieldOnce::default());
+        assert_eq!(f.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "woken at once, not lost");
+        assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(()));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
     }
 }
