@@ -140,6 +140,11 @@ pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
 /// forward. Each may be another message to validate, so this bounds the delay a flood adds
 /// to forwarding (32 invalid-signature messages ≈ 1.5 ms).
 pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
+/// Accepted messages of at least this many bytes (compressed, as gossiped) wait for one trip
+/// through the executor before they are forwarded (see [`Driver::report_accepted`]); smaller
+/// ones are forwarded right after the ready events. Measured (BENCHMARKS.md, issue 15): for
+/// 154 KB messages the copies it saves cost more than the wait, for 16 KB ones they do not.
+pub const YIELD_BEFORE_FORWARD_BYTES: usize = 32 * 1024;
 /// Ready swarm events handled after each admin call, so a stream of admin calls (which the
 /// loop polls first) cannot starve gossip, connections and timers.
 pub const MAX_EVENTS_PER_ADMIN_CALL: usize = 32;
@@ -191,7 +196,8 @@ type SignedMsg = (
 const SIGNED_QUEUE: usize = 16;
 
 struct State {
-    held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String)>,
+    /// Messages at the core, by handle: id, source, topic, and data size (bytes).
+    held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String, usize)>,
     next_handle: u64,
     admin: BTreeMap<u64, AdminReply>,
     next_admin: u64,
@@ -212,6 +218,8 @@ struct State {
     /// Loop turns (one event each) since `accepted` became non-empty, while the forward
     /// waits for its yield (bounded by [`MAX_EVENTS_BEFORE_FORWARD`]).
     accepted_waited: usize,
+    /// Whether one of `accepted` is at least [`YIELD_BEFORE_FORWARD_BYTES`].
+    accepted_large: bool,
     /// The event of an ACCEPT verdict, held until the core's `Deliver` of the same message
     /// (its next action) gives the block number and hash.
     accept_event: Option<(u64, NodeEvent)>,
@@ -270,7 +278,7 @@ impl<R: Runtime> Driver<R> {
                 verdict,
                 reason,
             } => {
-                let Some((id, source, topic)) = st.held.remove(&handle.0) else {
+                let Some((id, source, topic, size)) = st.held.remove(&handle.0) else {
                     return;
                 };
                 let acceptance = match verdict {
@@ -286,6 +294,7 @@ impl<R: Runtime> Driver<R> {
                     crate::hop_trace::hop(self.swarm.local_peer_id(), "verdict", &id, None);
                     // Forwarded once the events that arrived during validation are handled.
                     st.accepted.push((id, source));
+                    st.accepted_large |= size >= YIELD_BEFORE_FORWARD_BYTES;
                 } else {
                     self.swarm
                         .behaviour_mut()
@@ -608,8 +617,11 @@ impl<R: Runtime> Driver<R> {
                 let handle = st.next_handle;
                 st.next_handle += 1;
                 let topic = message.topic.into_string();
-                st.held
-                    .insert(handle, (message_id, propagation_source, topic.clone()));
+                let size = message.data.len();
+                st.held.insert(
+                    handle,
+                    (message_id, propagation_source, topic.clone(), size),
+                );
                 let input = Input::Gossip(GossipMessage {
                     handle: MessageHandle(handle),
                     topic,
@@ -642,13 +654,15 @@ impl<R: Runtime> Driver<R> {
     ///
     /// Validation runs on this task, so while a block was being validated the IDONTWANTs mesh
     /// peers sent on receiving it (gossipsub 1.2) queued up unread, and forwarding at once
-    /// would send the block to peers that already have it. So the loop first yields once to
-    /// the executor ([`YieldOnce`]), which lets the connection tasks decode what arrived
-    /// meanwhile, and then this handles the swarm events that are ready (at most
+    /// would send the block to peers that already have it. So for a large block (at least
+    /// [`YIELD_BEFORE_FORWARD_BYTES`]) the loop first yields once to the executor
+    /// ([`YieldOnce`]), which lets the connection tasks decode what arrived meanwhile; then
+    /// this handles the swarm events that are ready (at most
     /// [`MAX_EVENTS_BEFORE_FORWARD`], never waiting), so gossipsub skips those peers. Blocks
     /// accepted meanwhile are forwarded in the same batch.
     fn report_accepted(&mut self, st: &mut State) {
         st.accepted_waited = 0;
+        st.accepted_large = false;
         if st.accepted.is_empty() {
             return;
         }
@@ -733,6 +747,7 @@ impl<R: Runtime> Driver<R> {
             dropped_deliveries: 0,
             accepted: Vec::new(),
             accepted_waited: 0,
+            accepted_large: false,
             accept_event: None,
         };
         let info = self.local.clone();
@@ -790,7 +805,10 @@ impl<R: Runtime> Driver<R> {
                 _ = sleep => {}
             }
             // ---- forward after one yield (issue 15) ----
-            if !st.accepted.is_empty() {
+            if !st.accepted.is_empty() && !st.accepted_large {
+                // Small blocks: a copy too many costs less than the wait for the executor.
+                self.report_accepted(&mut st);
+            } else if !st.accepted.is_empty() {
                 if futures::future::FusedFuture::is_terminated(&forward_soon) {
                     forward_soon = YieldOnce::default().fuse();
                 } else {
