@@ -136,13 +136,13 @@ pub enum NodeEvent {
 /// How often gossipsub scores are copied into the core (and metrics observed).
 pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
 /// Most swarm events handled between accepting a block and forwarding it: while the loop
-/// yields once to the executor (see [`Driver::report_accepted`]), and again right before the
-/// forward. Each may be another message to validate, so this bounds the delay a flood adds
+/// yields once to the executor (for a large block), and again right before the forward. Each may be another message to validate, so this bounds the delay a flood adds
 /// to forwarding (32 invalid-signature messages ≈ 1.5 ms).
 pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
 /// Accepted messages of at least this many bytes (compressed, as gossiped) wait for one trip
-/// through the executor before they are forwarded (see [`Driver::report_accepted`]); smaller
-/// ones are forwarded right after the ready events. Measured (BENCHMARKS.md, issue 15): for
+/// through the executor before they are forwarded, so that the connection tasks first decode
+/// the IDONTWANTs that arrived during validation; smaller ones are forwarded right after the
+/// ready events. Measured (BENCHMARKS.md, issue 15): for
 /// 154 KB messages the copies it saves cost more than the wait, for 16 KB ones they do not.
 pub const YIELD_BEFORE_FORWARD_BYTES: usize = 32 * 1024;
 /// Ready swarm events handled after each admin call, so a stream of admin calls (which the
