@@ -24,7 +24,7 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::topic::BlockTopic;
 use op_p2p_core::peers::netpolicy::LOOPBACK_NETS;
-use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair, transactions};
+use op_p2p_core::testkit::{BlockBuilder, dev_key, keypair};
 use op_p2p_core::{BlockVersion, PublishRequest};
 use op_p2p_node::{NodeConfig, NodeHandle};
 use op_p2p_node::{Runtime, system_now_ms};
@@ -68,6 +68,9 @@ pub enum Cmd {
         txs: usize,
         /// Calldata bytes per transaction.
         data_len: usize,
+        /// How the calldata is filled.
+        #[serde(default)]
+        fill: TxFill,
     },
     /// (The spammer only) flood the node at `addr` with invalid-signature v4 messages for
     /// `duration_ms`, at most `rate` per second, from a fresh identity each time the target
@@ -473,13 +476,13 @@ where
                             Err(error) => emit(&Msg::Error { error }),
                         }
                     }
-                    Cmd::Publish { first, blocks: n, interval_ms: iv, txs, data_len } => {
+                    Cmd::Publish { first, blocks: n, interval_ms: iv, txs, data_len, fill } => {
                         // Build every block first so building is not timed; sign at publish.
                         // Each block is stamped with its publish time, so long runs stay within
                         // the validator's 60 s window.
                         let start_s = system_now_ms() / 1000;
                         for (k, number) in (first..first.saturating_add(n)).enumerate() {
-                            let t = transactions(BENCH_CHAIN_ID, number, txs, data_len);
+                            let t = block_transactions(number, txs, data_len, fill);
                             let bytes = t.iter().map(|x| x.len()).sum();
                             let ts = start_s + (k as u64).saturating_mul(iv) / 1000;
                             let (p, root) = BlockBuilder::new(BlockVersion::V4, number, ts)
@@ -708,6 +711,75 @@ impl BlockSize {
     }
 }
 
+// ---- Block contents (issue 15): calldata size and fill, over the size presets. ----
+
+/// How the bench fills each transaction's calldata.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TxFill {
+    /// A repeating pattern that snappy compresses to about half.
+    #[default]
+    Pattern,
+    /// Pseudo-random bytes that do not compress (like real hashes, addresses, signatures).
+    Random,
+}
+
+impl From<TxFill> for op_p2p_core::testkit::Calldata {
+    fn from(f: TxFill) -> Self {
+        match f {
+            TxFill::Pattern => Self::Pattern,
+            TxFill::Random => Self::Random,
+        }
+    }
+}
+
+/// What a block's transactions carry, over its [`BlockSize`] preset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockContents {
+    /// Calldata bytes per transaction instead of the preset's.
+    pub tx_bytes: Option<usize>,
+    /// How the calldata is filled.
+    pub fill: TxFill,
+}
+
+impl BlockContents {
+    /// (transactions, calldata bytes per transaction) of `size` with these contents.
+    pub fn shape(&self, size: BlockSize) -> (usize, usize) {
+        let (txs, data_len) = size.shape();
+        (txs, self.tx_bytes.unwrap_or(data_len))
+    }
+}
+
+/// The transactions of bench block `number`.
+fn block_transactions(
+    number: u64,
+    txs: usize,
+    data_len: usize,
+    fill: TxFill,
+) -> Vec<op_p2p_core::alloy_primitives::Bytes> {
+    op_p2p_core::testkit::transactions_filled(BENCH_CHAIN_ID, number, txs, data_len, fill.into())
+}
+
+/// The size column: the preset, and the calldata when it is not the preset's.
+fn size_label(r: &BenchResult) -> String {
+    let preset = match r.size {
+        BlockSize::Txs100 => "100tx",
+        BlockSize::Txs1000 => "1000tx",
+        BlockSize::Mb1 => "1mb",
+    };
+    let fill = match r.tx_fill {
+        TxFill::Pattern => "",
+        TxFill::Random => "r",
+    };
+    if r.tx_data_len == r.size.shape().1 && fill.is_empty() {
+        preset.to_string()
+    } else {
+        format!("{preset}/{}{fill}", r.tx_data_len)
+    }
+}
+
+// ---- end block contents ----
+
 /// One bench scenario.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -739,6 +811,8 @@ pub struct BenchOptions {
     /// and bans its IP and limits its accept rate as it would an outside attacker's.
     /// Overrides `spam_ip`.
     pub spam_netns: bool,
+    /// Calldata size and fill of the transactions (the preset's by default).
+    pub contents: BlockContents,
 }
 
 /// What one scenario measured.
@@ -750,6 +824,10 @@ pub struct BenchResult {
     pub size: BlockSize,
     /// Runtime of the children.
     pub runtime: BenchRuntime,
+    /// Calldata bytes per transaction.
+    pub tx_data_len: usize,
+    /// How the calldata was filled.
+    pub tx_fill: TxFill,
     /// Encoded transaction bytes per block (mean).
     pub block_tx_bytes: f64,
     /// Gossip message bytes per block as received (mean, snappy-compressed envelope).
@@ -1201,6 +1279,8 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         nodes: n,
         size: opts.size,
         runtime: opts.runtime,
+        tx_data_len: opts.contents.shape(opts.size).1,
+        tx_fill: opts.contents.fill,
         block_tx_bytes: published.values().map(|(_, b)| *b as f64).sum::<f64>() / blocks,
         gossip_msg_bytes: msg_bytes,
         published: published.len() as u64,
@@ -1254,7 +1334,7 @@ async fn publish_blocks(
     accepts: &mut [BTreeMap<u64, f64>],
     mut on_first: Option<(&mut [Child], &Cmd)>,
 ) -> Result<(BTreeMap<u64, (f64, usize)>, Option<std::time::Instant>), BenchError> {
-    let (txs, data_len) = opts.size.shape();
+    let (txs, data_len) = opts.contents.shape(opts.size);
     send(
         children,
         0,
@@ -1264,6 +1344,7 @@ async fn publish_blocks(
             interval_ms: opts.interval_ms,
             txs,
             data_len,
+            fill: opts.contents.fill,
         },
     )
     .await?;
@@ -1533,11 +1614,7 @@ pub fn render(results: &[BenchResult]) -> String {
             BenchRuntime::AsyncStd => "async-std",
             BenchRuntime::Mixed => "mixed",
         };
-        let size = match r.size {
-            BlockSize::Txs100 => "100tx",
-            BlockSize::Txs1000 => "1000tx",
-            BlockSize::Mb1 => "1mb",
-        };
+        let size = size_label(r);
         s.push_str(&format!(
             "{:<9} {:>3} {:<6} {:>9.0} {:>5.1}% {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.3} {:>8.3} {:>7.1} {:>6.0} {:>9.0} {:>9.0} {:>6.2} {:>5.2}\n",
             rt,
@@ -1621,6 +1698,42 @@ mod tests {
         let loop_cfg = child_config_on(1, std::net::Ipv4Addr::UNSPECIFIED.into());
         assert!(loop_cfg.listen_ip.is_unspecified());
         assert_eq!(child_config(1).listen_ip, std::net::Ipv4Addr::LOCALHOST);
+    }
+
+    #[test]
+    fn block_contents_override_the_preset_and_old_publish_commands_still_parse() {
+        let c = BlockContents::default();
+        assert_eq!(c.shape(BlockSize::Txs1000), (1000, 64));
+        assert_eq!(c.shape(BlockSize::Mb1), (1000, 930));
+        let c = BlockContents {
+            tx_bytes: Some(80),
+            fill: TxFill::Random,
+        };
+        assert_eq!(c.shape(BlockSize::Txs100), (100, 80));
+        // The gossip message (snappy-compressed) of random calldata is larger.
+        let wire = |fill| {
+            let txs = block_transactions(5, 100, 80, fill);
+            assert_eq!(txs.len(), 100);
+            BlockBuilder::new(BlockVersion::V4, 5, 1)
+                .with_transactions(txs)
+                .sign(&dev_key(0), BENCH_CHAIN_ID)
+                .unwrap()
+                .len()
+        };
+        let (pattern, random) = (wire(TxFill::Pattern), wire(TxFill::Random));
+        assert!(random * 10 > pattern * 13, "{random} vs {pattern}");
+        // A coordinator without the fill field (an older binary) means the pattern.
+        let cmd: Cmd = serde_json::from_str(
+            r#"{"cmd":"publish","blocks":1,"interval_ms":10,"txs":2,"data_len":3}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            cmd,
+            Cmd::Publish {
+                fill: TxFill::Pattern,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -185,6 +185,12 @@ struct BenchArgs {
     /// this host by a private /30, so the target sees a non-loopback address and bans its IP.
     #[arg(long, conflicts_with = "spam_ip")]
     spam_netns: bool,
+    /// Calldata bytes per transaction instead of each size preset's (64, or 930 for 1mb).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    tx_bytes: Option<u64>,
+    /// How calldata is filled: `pattern` compresses to about half, `random` does not.
+    #[arg(long, value_enum, default_value = "pattern")]
+    tx_fill: op_p2p_cli::bench::TxFill,
     /// Print the results as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
@@ -363,6 +369,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             spam_rate: a.spam,
                             spam_ip: a.spam_ip,
                             spam_netns: a.spam_netns,
+                            contents: bench::BlockContents {
+                                tx_bytes: a.tx_bytes.map(|b| b as usize),
+                                fill: a.tx_fill,
+                            },
                         };
                         eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
                         let r = rt.block_on(bench::run(&opts))?;

@@ -67,11 +67,59 @@ pub fn peer_id(i: u64) -> libp2p_identity::PeerId {
     keypair(i).public().to_peer_id()
 }
 
+/// How [`transactions_filled`] fills each transaction's calldata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Calldata {
+    /// A short repeating byte pattern: snappy compresses it well (the default).
+    #[default]
+    Pattern,
+    /// Pseudo-random bytes (keccak256 in counter mode over the nonce): incompressible, like
+    /// the hashes, addresses and signed payloads of real calldata.
+    Random,
+}
+
+impl Calldata {
+    /// `len` bytes of calldata for the transaction with `nonce`.
+    pub fn bytes(self, nonce: u64, len: usize) -> Vec<u8> {
+        match self {
+            Calldata::Pattern => (0..len)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(nonce as u8))
+                .collect(),
+            Calldata::Random => {
+                let mut out = Vec::with_capacity(len.next_multiple_of(32));
+                let mut block = [0u8; 16];
+                block[..8].copy_from_slice(&nonce.to_be_bytes());
+                let mut counter = 0u64;
+                while out.len() < len {
+                    block[8..].copy_from_slice(&counter.to_be_bytes());
+                    out.extend_from_slice(keccak256(block).as_slice());
+                    counter += 1;
+                }
+                out.truncate(len);
+                out
+            }
+        }
+    }
+}
+
 /// A signed EIP-1559 transfer from `key`, with `data_len` bytes of calldata, EIP-2718 encoded.
 pub fn signed_transfer(key: &SequencerKey, chain_id: u64, nonce: u64, data_len: usize) -> Bytes {
-    let input: Vec<u8> = (0..data_len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(nonce as u8))
-        .collect();
+    signed_transfer_with(
+        key,
+        chain_id,
+        nonce,
+        Calldata::Pattern.bytes(nonce, data_len),
+    )
+}
+
+/// A signed EIP-1559 transfer from `key` carrying `input` as calldata, EIP-2718 encoded.
+pub fn signed_transfer_with(
+    key: &SequencerKey,
+    chain_id: u64,
+    nonce: u64,
+    input: Vec<u8>,
+) -> Bytes {
+    let data_len = input.len();
     let tx = TxEip1559 {
         chain_id,
         nonce,
@@ -113,6 +161,17 @@ pub fn attributes_deposit(number: u64) -> Bytes {
 /// `n` transactions: one deposit, then `n - 1` transfers from a few dev keys, each with
 /// `data_len` bytes of calldata.
 pub fn transactions(chain_id: u64, number: u64, n: usize, data_len: usize) -> Vec<Bytes> {
+    transactions_filled(chain_id, number, n, data_len, Calldata::Pattern)
+}
+
+/// [`transactions`] with the calldata filled as `fill` says.
+pub fn transactions_filled(
+    chain_id: u64,
+    number: u64,
+    n: usize,
+    data_len: usize,
+    fill: Calldata,
+) -> Vec<Bytes> {
     let keys: Vec<SequencerKey> = (100..104).map(dev_key).collect();
     let mut txs = Vec::with_capacity(n);
     if n > 0 {
@@ -120,11 +179,12 @@ pub fn transactions(chain_id: u64, number: u64, n: usize, data_len: usize) -> Ve
     }
     for i in 1..n {
         let key = &keys[i % keys.len()];
-        txs.push(signed_transfer(
+        let nonce = number * 100_000 + i as u64;
+        txs.push(signed_transfer_with(
             key,
             chain_id,
-            number * 100_000 + i as u64,
-            data_len,
+            nonce,
+            fill.bytes(nonce, data_len),
         ));
     }
     txs
@@ -242,5 +302,48 @@ impl BlockBuilder {
     pub fn sign(&self, key: &SequencerKey, chain_id: u64) -> Result<Vec<u8>, EncodeError> {
         let (payload, root) = self.build();
         sign_block_message(key, chain_id, &payload, root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_calldata_is_unchanged_and_random_calldata_does_not_compress() {
+        // The default fill is the pattern every existing test and benchmark was built with.
+        let p = Calldata::Pattern.bytes(7, 64);
+        assert_eq!(p[0], 7);
+        assert_eq!(p[1], 31 + 7);
+        assert_eq!(
+            transactions(10, 3, 5, 64),
+            transactions_filled(10, 3, 5, 64, Calldata::Pattern)
+        );
+        let r = Calldata::Random.bytes(7, 1_000);
+        assert_eq!(r.len(), 1_000);
+        assert_eq!(r, Calldata::Random.bytes(7, 1_000), "deterministic");
+        assert_ne!(
+            r,
+            Calldata::Random.bytes(8, 1_000),
+            "differs per transaction"
+        );
+        let packed = |txs: &[Bytes]| {
+            let all: Vec<u8> = txs.iter().flat_map(|t| t.iter().copied()).collect();
+            (
+                all.len(),
+                snap::raw::Encoder::new().compress_vec(&all).unwrap().len(),
+            )
+        };
+        let (raw_p, zip_p) = packed(&transactions(10, 3, 100, 64));
+        let (raw_r, zip_r) = packed(&transactions_filled(10, 3, 100, 64, Calldata::Random));
+        assert_eq!(raw_p, raw_r, "same sizes, only the calldata bytes differ");
+        assert!(
+            zip_p * 10 < raw_p * 6,
+            "the pattern compresses: {zip_p} of {raw_p}"
+        );
+        assert!(
+            zip_r * 10 > raw_r * 8,
+            "random calldata barely does: {zip_r} of {raw_r}"
+        );
     }
 }

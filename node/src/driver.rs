@@ -135,10 +135,16 @@ pub enum NodeEvent {
 
 /// How often gossipsub scores are copied into the core (and metrics observed).
 pub const SCORE_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
-/// Most ready swarm events handled between accepting a block and forwarding it. Each may be
-/// another message to validate, so this bounds the delay a flood adds to forwarding (32
-/// invalid-signature messages ≈ 1.5 ms).
+/// Most swarm events handled between accepting a block and forwarding it: while the loop
+/// yields once to the executor (for a large block), and again right before the forward. Each may be another message to validate, so this bounds the delay a flood adds
+/// to forwarding (32 invalid-signature messages ≈ 1.5 ms).
 pub const MAX_EVENTS_BEFORE_FORWARD: usize = 32;
+/// Accepted messages of at least this many bytes (compressed, as gossiped) wait for one trip
+/// through the executor before they are forwarded, so that the connection tasks first decode
+/// the IDONTWANTs that arrived during validation; smaller ones are forwarded right after the
+/// ready events. Measured (BENCHMARKS.md, issue 15): for
+/// 154 KB messages the copies it saves cost more than the wait, for 16 KB ones they do not.
+pub const YIELD_BEFORE_FORWARD_BYTES: usize = 32 * 1024;
 /// Ready swarm events handled after each admin call, so a stream of admin calls (which the
 /// loop polls first) cannot starve gossip, connections and timers.
 pub const MAX_EVENTS_PER_ADMIN_CALL: usize = 32;
@@ -208,7 +214,8 @@ struct SigningSlots {
 }
 
 struct State {
-    held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String)>,
+    /// Messages at the core, by handle: id, source, topic, and data size (bytes).
+    held: BTreeMap<u64, (gossipsub::MessageId, PeerId, String, usize)>,
     next_handle: u64,
     admin: BTreeMap<u64, AdminReply>,
     next_admin: u64,
@@ -228,6 +235,11 @@ struct State {
     /// Accepted messages whose verdict is not yet reported to gossipsub (see
     /// [`Driver::report_accepted`]).
     accepted: Vec<(gossipsub::MessageId, PeerId)>,
+    /// Loop turns (one event each) since `accepted` became non-empty, while the forward
+    /// waits for its yield (bounded by [`MAX_EVENTS_BEFORE_FORWARD`]).
+    accepted_waited: usize,
+    /// Whether one of `accepted` is at least [`YIELD_BEFORE_FORWARD_BYTES`].
+    accepted_large: bool,
     /// The event of an ACCEPT verdict, held until the core's `Deliver` of the same message
     /// (its next action) gives the block number and hash.
     accept_event: Option<(u64, NodeEvent)>,
@@ -286,7 +298,7 @@ impl<R: Runtime> Driver<R> {
                 verdict,
                 reason,
             } => {
-                let Some((id, source, topic)) = st.held.remove(&handle.0) else {
+                let Some((id, source, topic, size)) = st.held.remove(&handle.0) else {
                     return;
                 };
                 let acceptance = match verdict {
@@ -299,8 +311,10 @@ impl<R: Runtime> Driver<R> {
                     mid.copy_from_slice(&id.0);
                 }
                 if verdict == Verdict::Accept {
+                    crate::hop_trace::hop(self.swarm.local_peer_id(), "verdict", &id, None);
                     // Forwarded once the events that arrived during validation are handled.
                     st.accepted.push((id, source));
+                    st.accepted_large |= size >= YIELD_BEFORE_FORWARD_BYTES;
                 } else {
                     self.swarm
                         .behaviour_mut()
@@ -474,7 +488,9 @@ impl<R: Runtime> Driver<R> {
         let hash = topic.hash();
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         let result = match gs.publish(topic.clone(), data) {
-            Ok(_) => {
+            Ok(mid) => {
+                crate::hop_trace::hop(self.swarm.local_peer_id(), "pub", &mid, None);
+                let gs = &mut self.swarm.behaviour_mut().gossipsub;
                 // Without flood publishing gossipsub sends to the mesh (or the fanout, which
                 // it does not expose: then every peer on the topic is named).
                 let mut peers: Vec<PeerId> = gs.mesh_peers(&hash).copied().collect();
@@ -635,11 +651,20 @@ impl<R: Runtime> Driver<R> {
                 message_id,
                 message,
             } => {
+                crate::hop_trace::hop(
+                    self.swarm.local_peer_id(),
+                    "recv",
+                    &message_id,
+                    Some(&propagation_source),
+                );
                 let handle = st.next_handle;
                 st.next_handle += 1;
                 let topic = message.topic.into_string();
-                st.held
-                    .insert(handle, (message_id, propagation_source, topic.clone()));
+                let size = message.data.len();
+                st.held.insert(
+                    handle,
+                    (message_id, propagation_source, topic.clone(), size),
+                );
                 let msg = GossipMessage {
                     handle: MessageHandle(handle),
                     topic,
@@ -712,7 +737,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Reports IGNORE for a held message the core never saw.
     fn ignore_unvalidated(&mut self, st: &mut State, handle: MessageHandle) {
-        if let Some((id, source, _)) = st.held.remove(&handle.0) {
+        if let Some((id, source, _, _)) = st.held.remove(&handle.0) {
             self.swarm
                 .behaviour_mut()
                 .gossipsub
@@ -735,15 +760,21 @@ impl<R: Runtime> Driver<R> {
     ///
     /// Validation runs on this task, so while a block was being validated the IDONTWANTs mesh
     /// peers sent on receiving it (gossipsub 1.2) queued up unread, and forwarding at once
-    /// would send the block to peers that already have it. Handling the swarm events that
-    /// are ready first (at most [`MAX_EVENTS_BEFORE_FORWARD`], never waiting) lets gossipsub
-    /// skip those peers. Blocks accepted meanwhile are forwarded in the same batch.
+    /// would send the block to peers that already have it. So for a large block (at least
+    /// [`YIELD_BEFORE_FORWARD_BYTES`]) the loop first yields once to the executor
+    /// ([`YieldOnce`]), which lets the connection tasks decode what arrived meanwhile; then
+    /// this handles the swarm events that are ready (at most
+    /// [`MAX_EVENTS_BEFORE_FORWARD`], never waiting), so gossipsub skips those peers. Blocks
+    /// accepted meanwhile are forwarded in the same batch.
     fn report_accepted(&mut self, st: &mut State) {
+        st.accepted_waited = 0;
+        st.accepted_large = false;
         if st.accepted.is_empty() {
             return;
         }
         self.handle_ready_swarm_events(st, MAX_EVENTS_BEFORE_FORWARD);
         for (id, source) in std::mem::take(&mut st.accepted) {
+            crate::hop_trace::hop(self.swarm.local_peer_id(), "fwd", &id, None);
             self.swarm
                 .behaviour_mut()
                 .gossipsub
@@ -822,10 +853,15 @@ impl<R: Runtime> Driver<R> {
             last_snapshot: 0,
             dropped_deliveries: 0,
             accepted: Vec::new(),
+            accepted_waited: 0,
+            accepted_large: false,
             accept_event: None,
         };
         let info = self.local.clone();
         self.input(&mut st, Input::SetLocalInfo(Box::new(info)));
+        // Armed when a block is accepted; ready after one trip through the executor, when the
+        // accepted blocks are forwarded (see `report_accepted`).
+        let mut forward_soon = futures::future::Fuse::terminated();
         loop {
             let now = self.runtime.now_ms();
             let next = self
@@ -862,6 +898,7 @@ impl<R: Runtime> Driver<R> {
                 },
                 _ = validated(&mut self.validation).fuse() => self.on_validated(&mut st),
                 event = self.swarm.select_next_some() => self.on_swarm_event(&mut st, event),
+                () = forward_soon => self.report_accepted(&mut st),
                 signed = signed_rx.next() => if let Some((id, result, took)) = signed {
                     if let Some(m) = &self.metrics {
                         m.publish.on_signed(took);
@@ -878,7 +915,24 @@ impl<R: Runtime> Driver<R> {
                 input = l1_update(&mut self.l1).fuse() => self.input(&mut st, input),
                 _ = sleep => {}
             }
-            self.report_accepted(&mut st);
+            // ---- forward after one yield (issue 15) ----
+            if !st.accepted.is_empty() && !st.accepted_large {
+                // Small blocks: a copy too many costs less than the wait for the executor.
+                self.report_accepted(&mut st);
+            } else if !st.accepted.is_empty() {
+                if futures::future::FusedFuture::is_terminated(&forward_soon) {
+                    forward_soon = YieldOnce::default().fuse();
+                } else {
+                    // Events ready one after another never let the yield complete: forward
+                    // after at most MAX_EVENTS_BEFORE_FORWARD of them.
+                    st.accepted_waited += 1;
+                    if st.accepted_waited >= MAX_EVENTS_BEFORE_FORWARD {
+                        self.report_accepted(&mut st);
+                        forward_soon = futures::future::Fuse::terminated();
+                    }
+                }
+            }
+            // ---- end forward after one yield ----
             let now = self.runtime.now_ms();
             // Every input already runs the node's due timers; tick only when one is due and
             // no input ran it (the sleep fired, or a swarm event that fed the node nothing).
@@ -916,6 +970,29 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
+/// A future that is pending once, waking its task at once, and then ready: awaiting it lets
+/// the executor run the other ready tasks (on any runtime) before the awaiting task goes on.
+#[derive(Debug, Default)]
+struct YieldOnce {
+    yielded: bool,
+}
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.yielded {
+            return std::task::Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// The next input from the L1 signer reader; pending forever without one.
 async fn l1_update(l1: &mut Option<crate::l1_signer::ReaderLink>) -> Input {
     match l1 {
@@ -929,5 +1006,33 @@ async fn validated(pool: &mut Option<crate::validation_pool::ValidationPool>) {
     match pool {
         Some(pool) => pool.wait_result().await,
         None => futures::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn yield_once_is_pending_once_waking_its_task_then_ready() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut f = std::pin::pin!(YieldOnce::default());
+        assert_eq!(f.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "woken at once, not lost");
+        assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(()));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
     }
 }

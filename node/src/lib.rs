@@ -33,6 +33,7 @@ pub mod driver;
 pub mod fd_limit;
 mod handle;
 pub mod health;
+pub mod hop_trace;
 pub mod host;
 pub mod http;
 pub mod l1_signer;
