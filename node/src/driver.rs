@@ -696,7 +696,8 @@ impl<R: Runtime> Driver<R> {
     // ---- validation on every core (issue 15) ----
 
     /// Validates a received message: on the worker pool when there is one (its result comes
-    /// back through [`Driver::on_validated`]), else here. A full pool IGNOREs the message
+    /// back through [`Driver::on_validated`]), else here; a small one here too while the pool
+    /// is idle ([`crate::validation_pool::ValidationPool::inline_ok`]). A full pool IGNOREs the message
     /// unvalidated (see [`crate::validation_pool`]).
     fn dispatch_gossip(&mut self, st: &mut State, msg: GossipMessage) {
         let Some(pool) = &mut self.validation else {
@@ -704,6 +705,10 @@ impl<R: Runtime> Driver<R> {
             return;
         };
         let now = self.runtime.now_ms();
+        if pool.inline_ok(now, msg.data.len()) {
+            self.input(st, Input::Gossip(msg));
+            return;
+        }
         let checker = self.swarm.behaviour().gate.node.stateless_checker();
         if let Err(handle) = pool.submit(now, checker, msg) {
             tracing::debug!(

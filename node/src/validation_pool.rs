@@ -20,6 +20,14 @@
 //! async channel; that is ~100 lines over std, with no new dependency. The results channel is
 //! `futures::channel::mpsc`, which wakes the driver on any runtime (tokio and async-std).
 //!
+//! **Small messages inline while the pool is idle** ([`ValidationPool::inline_ok`]): a hand-off
+//! to a worker and back costs two thread wake-ups, which on a busy host add more latency than a
+//! small message's check takes (measured: the 20-process bench mesh's median went from 4.65 to
+//! 7.05 ms with every message on the pool). So a message under [`INLINE_MAX_BYTES`] arriving
+//! while nothing is pending (no order to keep) is checked on the event loop, at most
+//! [`INLINE_PER_SECOND`] a second: honest traffic (a few blocks a second, times the copies) fits,
+//! and a flood uses the budget up in its first milliseconds, after which it goes to the workers.
+//!
 //! **Parallel hashing of big blocks** (the pool's [`Join`]): a message of at least
 //! [`PARALLEL_MIN_BYTES`] checked while another worker is idle and nothing is queued has its
 //! two keccak passes (payload hash for the signature; transaction trie and block hash) run at
@@ -46,6 +54,12 @@ pub const MAX_WORKERS: usize = 16;
 /// Smallest decompressed message whose two hashing passes may run in parallel: below it the
 /// scoped thread costs more than it saves.
 pub const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// Largest message (gossip `data` as received) [`ValidationPool::inline_ok`] lets the event loop
+/// check itself.
+pub const INLINE_MAX_BYTES: usize = 32 * 1024;
+/// Most messages a second [`ValidationPool::inline_ok`] lets the event loop check itself.
+pub const INLINE_PER_SECOND: u32 = 64;
 
 /// The default worker count: the cores available, at most 8.
 pub fn default_workers() -> usize {
@@ -110,6 +124,9 @@ pub struct ValidationPool {
     reorder: BTreeMap<u64, Done>,
     pending_bytes: usize,
     threads: Vec<JoinHandle<()>>,
+    /// The second (ms, divided by 1,000) the inline budget counts in, and what it used.
+    inline_second: u64,
+    inline_used: u32,
 }
 
 impl std::fmt::Debug for ValidationPool {
@@ -145,6 +162,8 @@ impl ValidationPool {
             reorder: BTreeMap::new(),
             pending_bytes: 0,
             threads: Vec::with_capacity(workers),
+            inline_second: 0,
+            inline_used: 0,
         };
         for i in 0..workers {
             let shared = pool.shared.clone();
@@ -165,6 +184,25 @@ impl ValidationPool {
     /// Messages submitted and not yet handed back.
     pub fn pending(&self) -> usize {
         (self.next_seq - self.next_out) as usize
+    }
+
+    /// Whether the caller may check a message of `len` bytes itself, on its own thread, at
+    /// `now` instead of submitting it (see the module docs): nothing pending (so arrival order
+    /// holds), small, and within this second's budget; a true answer uses one of the budget.
+    pub fn inline_ok(&mut self, now: UnixMillis, len: usize) -> bool {
+        if self.pending() > 0 || len >= INLINE_MAX_BYTES {
+            return false;
+        }
+        let second = now / 1000;
+        if second != self.inline_second {
+            self.inline_second = second;
+            self.inline_used = 0;
+        }
+        if self.inline_used >= INLINE_PER_SECOND {
+            return false;
+        }
+        self.inline_used += 1;
+        true
     }
 
     /// Queues `msg` for a check against `checker` at `now`; never blocks. When the pool is at
@@ -391,5 +429,22 @@ mod tests {
             pool.submit(NOW * 1000, checker(), msg(2, vec![0; 4]))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn small_messages_go_inline_only_while_idle_and_within_the_budget() {
+        let mut pool = ValidationPool::new(1).expect("threads");
+        let t = NOW * 1000;
+        // Idle: small ones inline, up to the budget of the second; big ones never.
+        assert!(!pool.inline_ok(t, INLINE_MAX_BYTES));
+        assert!((0..INLINE_PER_SECOND).all(|_| pool.inline_ok(t, 100)));
+        assert!(!pool.inline_ok(t + 999, 100), "a flood uses the budget up");
+        assert!(pool.inline_ok(t + 1_000, 100), "a new second, a new budget");
+        // Something pending: never inline, whatever the budget (order must hold).
+        pool.submit(t, checker(), msg(1, vec![0; 4])).unwrap();
+        assert!(!pool.inline_ok(t + 5_000, 100));
+        futures::executor::block_on(pool.wait_result());
+        assert!(pool.pop_ready().is_some());
+        assert!(pool.inline_ok(t + 5_000, 100));
     }
 }
