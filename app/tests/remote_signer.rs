@@ -161,6 +161,27 @@ async fn relay_round(
     futures::join!(publish, receive).1
 }
 
+/// Publishes a fresh block from `publisher` every 600 ms until `blocks` yields one: the relay
+/// path is up. One publish is not enough: a block the relay accepts before it has grafted (or
+/// even heard the subscription of) the receiver is offered to it by IHAVE for three heartbeats
+/// (1.5 s) only, and on a loaded host the subscription can come later than that. Numbers
+/// 90..100; any that arrive late are told apart from the sequencer's own (1..=6).
+async fn relay_ready(
+    publisher: &op_p2p_node::NodeHandle,
+    blocks: &mut futures::channel::mpsc::Receiver<DeliveredBlock>,
+) {
+    for n in 90..100 {
+        publish_when_ready(publisher, v4_block(n)).await;
+        let next = std::pin::pin!(blocks.next());
+        let wait = std::pin::pin!(sleep(Duration::from_millis(600)));
+        if let futures::future::Either::Left((got, _)) = futures::future::select(next, wait).await {
+            got.expect("delivered");
+            return;
+        }
+    }
+    panic!("no block relayed to the receiver in 10 tries");
+}
+
 /// The signer hangs on its first 4 calls (30 s each, past the node's 1 s call timeout): the
 /// node keeps receiving and forwarding another publisher's blocks, drops its own blocks when
 /// their 2.5 s deadline passes, and publishes in order once the signer answers again.
@@ -183,10 +204,7 @@ async fn a_hung_signer_stalls_neither_receiving_nor_forwarding_and_publishing_re
     connect(&other, &seq).await;
     connect(&rx, &seq).await;
     let mut blocks = rx.blocks().expect("blocks");
-    publish_when_ready(&other, v4_block(100)).await;
-    within(BOUND, "first relayed block", blocks.next())
-        .await
-        .expect("delivered");
+    relay_ready(&other, &mut blocks).await;
 
     // Our blocks 1 and 2 wait on the hung signer.
     let t1 = seq.submit(v4_block(1)).await.expect("queued");
@@ -200,7 +218,10 @@ async fn a_hung_signer_stalls_neither_receiving_nor_forwarding_and_publishing_re
         "block 1 timed out on the signer until its deadline: {o1:?}"
     );
     assert_eq!(o2, PublishOutcome::Dropped(DropReason::DeadlinePassed));
-    assert!(ours.is_empty(), "nothing of ours went out: {ours:?}");
+    assert!(
+        !ours.contains(&1) && !ours.contains(&2),
+        "nothing of ours went out: {ours:?}"
+    );
 
     // The signer's hanging calls are used up: it answers again.
     let mut tickets = Vec::new();
