@@ -41,13 +41,17 @@ pub trait Join: Sync {
     /// nothing unauthenticated is decoded or hashed.
     fn parallel(&self, signed_len: usize) -> bool;
 
-    /// Runs `a` and `b`, possibly at the same time, and returns both results.
+    /// Runs `a` and `b`, possibly at the same time, and returns both results. The default runs
+    /// them one after the other on the calling thread.
     fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
     where
         A: FnOnce() -> RA + Send,
         B: FnOnce() -> RB + Send,
         RA: Send,
-        RB: Send;
+        RB: Send,
+    {
+        (a(), b())
+    }
 }
 
 /// The [`Join`] that never splits: signature first, then (only for a known signer) decoding
@@ -58,16 +62,6 @@ pub struct Sequential;
 impl Join for Sequential {
     fn parallel(&self, _signed_len: usize) -> bool {
         false
-    }
-
-    fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
-    where
-        A: FnOnce() -> RA + Send,
-        B: FnOnce() -> RB + Send,
-        RA: Send,
-        RB: Send,
-    {
-        (a(), b())
     }
 }
 
@@ -358,15 +352,5 @@ pub struct SplitInline;
 impl Join for SplitInline {
     fn parallel(&self, _signed_len: usize) -> bool {
         true
-    }
-
-    fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
-    where
-        A: FnOnce() -> RA + Send,
-        B: FnOnce() -> RB + Send,
-        RA: Send,
-        RB: Send,
-    {
-        (a(), b())
     }
 }

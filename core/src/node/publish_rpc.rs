@@ -33,6 +33,21 @@ struct Waiter {
     hash: B256,
 }
 
+impl Waiter {
+    /// The answer for a block that is still queued (what the other outcomes start from).
+    fn queued(&self) -> PublishBlockResult {
+        PublishBlockResult {
+            status: PublishStatus::Queued,
+            number: self.number,
+            hash: self.hash,
+            message_id: None,
+            peers: Vec::new(),
+            reason: None,
+            error: None,
+        }
+    }
+}
+
 impl AdminPublishes {
     /// When the first waiting call must be answered `queued`.
     pub(super) fn next_deadline(&self) -> Option<UnixMillis> {
@@ -88,15 +103,7 @@ impl Node {
         let Some(w) = self.admin_publishes.waiting.remove(&id) else {
             return;
         };
-        let mut result = PublishBlockResult {
-            status: PublishStatus::Queued,
-            number: w.number,
-            hash: w.hash,
-            message_id: None,
-            peers: Vec::new(),
-            reason: None,
-            error: None,
-        };
+        let mut result = w.queued();
         match outcome {
             PublishOutcome::Published { message_id, peers } => {
                 result.status = PublishStatus::Published;
@@ -127,15 +134,7 @@ impl Node {
             .collect();
         for id in due {
             if let Some(w) = self.admin_publishes.waiting.remove(&id) {
-                let result = PublishBlockResult {
-                    status: PublishStatus::Queued,
-                    number: w.number,
-                    hash: w.hash,
-                    message_id: None,
-                    peers: Vec::new(),
-                    reason: None,
-                    error: None,
-                };
+                let result = w.queued();
                 self.respond_publish(w.request, result);
             }
         }
