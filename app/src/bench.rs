@@ -298,6 +298,12 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
 /// flag, so both child binaries (tokio and async-std) read it the same way.
 pub const LISTEN_IP_ENV: &str = "OP_P2P_BENCH_LISTEN_IP";
 
+/// Environment variable the coordinator sets (to `1`) on the spam target's child for
+/// `--spam-no-ban`: the target runs with `--p2p.ban.peers=false`, so the spammer keeps its one
+/// identity and every message it sends reaches validation. It measures what validation costs
+/// under a sustained flood, which the ban otherwise cuts short; never a setting for a real node.
+pub const NO_BAN_ENV: &str = "OP_P2P_BENCH_NO_BAN";
+
 /// The node config of bench node `index`: node 0 holds the sequencer key; metrics on an
 /// ephemeral loopback port; no discovery (the coordinator wires the mesh).
 pub fn child_config(index: u64) -> NodeConfig {
@@ -415,10 +421,13 @@ where
     let listen_ip = std::env::var(LISTEN_IP_ENV)
         .ok()
         .and_then(|s| s.parse::<std::net::IpAddr>().ok());
-    let config = match listen_ip {
+    let mut config = match listen_ip {
         Some(ip) => child_config_on(index, ip),
         None => child_config(index),
     };
+    if std::env::var(NO_BAN_ENV).is_ok_and(|v| v == "1") {
+        config.core.bans.enabled = false;
+    }
     let mut node = spawn(config).await?;
     let v4_topic = BlockTopic::all(BENCH_CHAIN_ID)[3].to_string();
     let addr = node
@@ -811,6 +820,9 @@ pub struct BenchOptions {
     /// and bans its IP and limits its accept rate as it would an outside attacker's.
     /// Overrides `spam_ip`.
     pub spam_netns: bool,
+    /// The spam target does not ban ([`NO_BAN_ENV`]): the spammer's flood is sustained and
+    /// every message is validated, to measure validation under spam rather than the ban.
+    pub spam_no_ban: bool,
     /// Calldata size and fill of the transactions (the preset's by default).
     pub contents: BlockContents,
 }
@@ -884,6 +896,8 @@ pub struct BenchResult {
 pub struct SpamResult {
     /// The spammer's ceiling, messages per second.
     pub rate_limit: u64,
+    /// Whether the target ran without bans (`--spam-no-ban`).
+    pub no_ban: bool,
     /// Messages the spammer handed to gossipsub, per second of spamming.
     pub sent_per_s: f64,
     /// Identities the spammer used (one more per ban).
@@ -1090,6 +1104,9 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
                 std::net::Ipv6Addr::UNSPECIFIED.into()
             };
             cmd.env(LISTEN_IP_ENV, any.to_string());
+        }
+        if i == n - 1 && opts.spam_rate.is_some() && opts.spam_no_ban {
+            cmd.env(NO_BAN_ENV, "1");
         }
         let mut p = cmd.spawn().map_err(|e| BenchError::Child {
             index: i,
@@ -1544,6 +1561,7 @@ async fn spam_phase(
     let expected = published.len() as f64 * (n - 1) as f64;
     Ok(SpamResult {
         rate_limit: rate,
+        no_ban: opts.spam_no_ban,
         sent_per_s: sent as f64 / (spam_ms / 1000.0).max(1e-3),
         identities,
         identities_per_min: identities as f64 / (spam_ms / 60_000.0).max(1e-6),
@@ -1639,10 +1657,11 @@ pub fn render(results: &[BenchResult]) -> String {
     for r in results {
         if let Some(x) = &r.spam {
             s.push_str(&format!(
-                "  spam on the last node from {}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
+                "  spam on the last node{} from {}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
                  {} refused, {:.0} REJECT/s, \
                  target CPU {:.0} ms/s; target p99 {:.2} ms unloaded → {:.2} ms under spam; \
                  all nodes p99 {:.2} ms, delivered {:.1}%\n",
+                if x.no_ban { " (which never bans)" } else { "" },
                 x.spammer_ip,
                 x.sent_per_s,
                 x.rate_limit,

@@ -185,6 +185,11 @@ struct BenchArgs {
     /// this host by a private /30, so the target sees a non-loopback address and bans its IP.
     #[arg(long, conflicts_with = "spam_ip")]
     spam_netns: bool,
+    /// The spam target does not ban peers (as `--p2p.ban.peers=false`): the spammer keeps one
+    /// identity and every message reaches validation, which measures validation under a
+    /// sustained flood rather than the ban that ends it.
+    #[arg(long, requires = "spam")]
+    spam_no_ban: bool,
     /// Calldata bytes per transaction instead of each size preset's (64, or 930 for 1mb).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     tx_bytes: Option<u64>,
@@ -369,6 +374,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             spam_rate: a.spam,
                             spam_ip: a.spam_ip,
                             spam_netns: a.spam_netns,
+                            spam_no_ban: a.spam_no_ban,
                             contents: bench::BlockContents {
                                 tx_bytes: a.tx_bytes.map(|b| b as usize),
                                 fill: a.tx_fill,

@@ -1,6 +1,7 @@
 //! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks, then
 //! three more while a spammer process floods the last node: from loopback, and from a network
-//! namespace of its own (a non-loopback address, which the target bans with its IP).
+//! namespace of its own (a non-loopback address, which the target bans with its IP), and at a
+//! target that never bans.
 
 use std::process::Command;
 use std::time::Duration;
@@ -115,4 +116,24 @@ fn bench_runs_end_to_end_and_reports_every_block() {
     assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
     assert_eq!(spam["target_loaded"]["samples"], 3);
     assert_eq!(spam["target_unloaded"]["samples"], 3);
+}
+
+/// `--spam-no-ban`: the target never bans, so the spammer keeps its first identity and the
+/// target validates (and rejects) far more of its messages than the 17 a banning target takes
+/// from one identity.
+#[test]
+fn a_target_that_never_bans_rejects_the_whole_flood_of_one_identity() {
+    let r = run_bench(&["--spam-no-ban"]);
+    let spam = &r["spam"];
+    assert_eq!(spam["no_ban"], true, "{spam}");
+    assert_eq!(spam["identities"], 1, "never banned: {spam}");
+    assert_eq!(spam["refused"], 0, "{spam}");
+    let spam_s =
+        60.0 * spam["identities"].as_f64().unwrap() / spam["identities_per_min"].as_f64().unwrap();
+    let rejects = spam["target_rejects_per_s"].as_f64().unwrap() * spam_s;
+    assert!(
+        rejects > 17.0,
+        "{rejects:.0} REJECTs from one identity in {spam_s:.2} s: {spam}"
+    );
+    assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
 }
