@@ -373,9 +373,17 @@ impl<R: Runtime> Driver<R> {
             } => self.publish(id, topic, data.to_vec(), message_id, block),
             Action::PublishOutcome { id, outcome } => self.on_outcome(st, id, outcome),
             Action::Dial { peer, addrs } => {
+                // A fresh local port for every dial, not our listen port (libp2p's default
+                // reuse, which our async-std transport never did): with reuse every
+                // connection we open binds the one listen port, and on a busy host a tokio
+                // node's dial failed with EADDRINUSE (libp2p-tcp 0.45 retries on a new port
+                // only after EADDRNOTAVAIL). We need no reuse: our dialable addresses come
+                // from our ENR and identify's listen addresses, never from a connection's
+                // source port, and we punch no holes through NATs.
                 let opts = DialOpts::peer_id(peer)
                     .addresses(addrs)
                     .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .allocate_new_port()
                     .build();
                 if let Err(e) = self.swarm.dial(opts) {
                     tracing::debug!(%peer, error = %e, "dial not started");

@@ -19,7 +19,7 @@ use op_p2p_node::{NodeConfig, NodeHandle, SpawnError, SpawnOptions};
 use op_p2p_tests::{
     BOUND, Rt, admin, block_numbers, bootstrapped, connect, connected, dev_config, eventually,
     json_rpc_ok, local0, on_both_runtimes, publish_when_ready, sequencer_config, shutdown,
-    spawn_bootnode, v4_block, wait_for_peers, with_keypair, within,
+    spawn_bootnode, tcp_port, v4_block, wait_for_peers, with_keypair, within,
 };
 use serde_json::json;
 
@@ -76,6 +76,38 @@ async fn admin_connect_peer_over_json_rpc(rt: Rt) {
     shutdown(b).await;
 }
 
+/// A dial goes out from a fresh local port, not from our listen port (libp2p's default reuse,
+/// which the async-std transport never did): with reuse, every connection a node opens shares
+/// one source port, and a dial fails with EADDRINUSE when that pair is still held (seen on
+/// tokio in CI: "Failed to negotiate transport protocol(s) ... Address already in use").
+async fn dials_leave_from_a_fresh_port_not_the_listen_port(rt: Rt) {
+    let a = rt.spawn(dev_config(6)).await;
+    let mut b = rt
+        .spawn_with(dev_config(7), SpawnOptions::default().with_events(true))
+        .await;
+    let mut events = b.events().expect("events");
+    connect(&a, &b).await;
+    let from = loop {
+        match within(BOUND, "B sees A", events.next()).await {
+            Some(NodeEvent::PeerConnected {
+                addr,
+                outbound: false,
+                ..
+            }) => break addr,
+            Some(_) => {}
+            None => panic!("B stopped"),
+        }
+    };
+    let listen_port = tcp_port(&a.listen_addrs()[0]);
+    assert_ne!(
+        tcp_port(&from),
+        listen_port,
+        "A dialled from its listen port: {from}"
+    );
+    shutdown(a).await;
+    shutdown(b).await;
+}
+
 async fn a_taken_http_port_is_a_typed_error(rt: Rt) {
     let taken = std::net::TcpListener::bind(local0()).unwrap();
     let addr = taken.local_addr().unwrap();
@@ -90,6 +122,7 @@ async fn a_taken_http_port_is_a_typed_error(rt: Rt) {
 on_both_runtimes!(
     two_nodes_gossip_a_v4_block,
     admin_connect_peer_over_json_rpc,
+    dials_leave_from_a_fresh_port_not_the_listen_port,
     a_taken_http_port_is_a_typed_error,
 );
 
