@@ -5,8 +5,9 @@
 // Probe mode (default): node discv5-probe.mjs --enr <enr:...> [options]
 //   Starts a discv5 node on 127.0.0.1:0 (own secp256k1 key), adds the ENR, PINGs the node at the ENR's ip/udp, then
 //   asks it for its own record with FINDNODE distance 0, and prints the record it received over the wire, with the
-//   `opstack` entry decoded (RLP byte string of uvarint(chain id) || uvarint(version)). Exits 0 once the record is
-//   printed; exits 1 on failure or timeout (after an "error" line).
+//   `opstack` entry decoded (RLP byte string of uvarint(chain id) || uvarint(version)). A request that gets no answer
+//   (RPC failure) is tried again until the timeout. Exits 0 once the record is printed; exits 1 on a wrong answer or
+//   timeout (after an "error" line).
 // Serve mode: node discv5-probe.mjs --serve --chain-id <n> [options]
 //   Starts a discv5 node whose ENR carries ip 127.0.0.1, its udp port, `opstack` = (chain id, --opstack-version) and
 //   optionally tcp; prints that ENR, then answers discv5 traffic until the timeout (exit 0) or stdin EOF (exit 0).
@@ -192,19 +193,28 @@ if (serve) {
   emit({ event: 'serving', enr: localEnr.encodeTxt(), ...describe(localEnr.toENR()) })
 } else {
   const remote = target.enr
-  try {
-    discv5.addEnr(remote)
-    const pong = await discv5.sendPing(remote)
+  // A request lost to a loaded host (UDP, 2 s timeout, 2 retries: "RPC failure") is tried again
+  // until the probe's timeout; a wrong answer is not.
+  discv5.addEnr(remote)
+  for (;;) {
+    let pong, enrs
+    try {
+      pong = await discv5.sendPing(remote)
+      enrs = await discv5.sendFindNode(remote, [0])
+    } catch (e) {
+      process.stderr.write(`discv5-probe: ${String(e?.message ?? e)}; trying again\n`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      continue
+    }
     emit({ event: 'pong', enrSeq: pong.enrSeq.toString(), addr: { ip: ipText(pong.addr.ip), port: pong.addr.port } })
-    const enrs = await discv5.sendFindNode(remote, [0])
     const own = enrs.find((e) => e.nodeId === remote.nodeId)
     if (own === undefined) {
-      throw new Error(`FINDNODE(0) returned ${enrs.length} record(s), none with node id ${remote.nodeId}`)
+      emit({ event: 'error', error: `FINDNODE(0) returned ${enrs.length} record(s), none with node id ${remote.nodeId}` })
+      await lifetime.stop('error', 1)
+    } else {
+      emit({ event: 'enr', ...describe(own), enr: own.encodeTxt(), source: 'findnode' })
+      await lifetime.stop('done', 0)
     }
-    emit({ event: 'enr', ...describe(own), enr: own.encodeTxt(), source: 'findnode' })
-    await lifetime.stop('done', 0)
-  } catch (e) {
-    emit({ event: 'error', error: String(e?.message ?? e) })
-    await lifetime.stop('error', 1)
+    break
   }
 }
