@@ -705,8 +705,9 @@ impl<R: Runtime> Driver<R> {
 
     /// Validates a received message: on the worker pool when there is one (its result comes
     /// back through [`Driver::on_validated`]), else here; a small one here too while the pool
-    /// is idle ([`crate::validation_pool::ValidationPool::inline_ok`]). A full pool IGNOREs the message
-    /// unvalidated (see [`crate::validation_pool`]).
+    /// is idle ([`crate::validation_pool::ValidationPool::inline_ok`]). A full pool IGNOREs,
+    /// unvalidated, the newest messages of the peer with the most queued, or this one (see
+    /// [`crate::validation_pool`]).
     fn dispatch_gossip(&mut self, st: &mut State, msg: GossipMessage) {
         let Some(pool) = &mut self.validation else {
             self.input(st, Input::Gossip(msg));
@@ -718,7 +719,7 @@ impl<R: Runtime> Driver<R> {
             return;
         }
         let checker = self.swarm.behaviour().gate.node.stateless_checker();
-        if let Err(handle) = pool.submit(now, checker, msg) {
+        for handle in pool.submit(now, checker, msg) {
             tracing::debug!(
                 handle = handle.0,
                 "validation pool full: ignoring a message"
@@ -730,7 +731,8 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Hands the pool's results that are back, in the order the messages arrived, to the core.
+    /// Hands the pool's results that are back, in the order the workers took the messages
+    /// (each peer's in arrival order), to the core.
     fn on_validated(&mut self, st: &mut State) {
         if let Some(pool) = &mut self.validation {
             pool.collect_ready();

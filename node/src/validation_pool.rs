@@ -3,17 +3,28 @@
 //! `N` worker threads, and hands the results back to the driver **in the order the messages
 //! were submitted**, which feeds them to the core as
 //! [`Input::GossipChecked`](op_p2p_core::Input::GossipChecked). The core then judges each against its live state
-//! (signer re-match, seen state, per-height counts): state changes happen in arrival order,
-//! and every message gets exactly one verdict.
+//! (signer re-match, seen state, per-height counts): state changes happen in the order the
+//! workers took the messages, and every message gets exactly one verdict.
 //!
-//! **Back-pressure: a bounded queue, then IGNORE.** At most [`MAX_PENDING`] messages and
-//! [`MAX_PENDING_BYTES`] of their bytes are submitted and not yet handed back (queued,
-//! being checked, or waiting for an earlier one). A message that would exceed either is
-//! refused ([`ValidationPool::submit`] gives its handle back) and the driver reports IGNORE to
-//! gossipsub without validating it (counted in `opp2p_validation_pool_overflow_total`): no
-//! penalty for the sender, and the driver never blocks. A queue (rather than IGNORE at the
-//! first busy moment) is what keeps honest blocks flowing under a flood the workers can keep
-//! up with; the bound is what keeps memory and the added latency finite when they cannot.
+//! **One queue per peer, served in turn.** Queued messages wait in a FIFO per propagation
+//! source, and workers take one message from each source with queued messages in turn
+//! (round robin), so the core sees each peer's messages in arrival order and a peer that
+//! floods the pool delays another peer's message by at most one of its own per worker, not
+//! by its whole backlog (issue 15: "honest blocks queue behind the spam"). Results are handed
+//! back in the order workers took the messages.
+//!
+//! **Back-pressure: a bounded queue, then IGNORE, charged to the longest queue.** At most
+//! [`MAX_PENDING`] messages and [`MAX_PENDING_BYTES`] of their bytes are submitted and not yet
+//! handed back (queued, being checked, or waiting for an earlier one). A message that would
+//! exceed either pushes out the newest queued messages of the peer with the most queued, as
+//! long as that peer has more queued than the newcomer's; otherwise the newcomer is refused.
+//! [`ValidationPool::submit`] gives back the handles of every message pushed out or refused,
+//! and the driver reports IGNORE for them without validating (counted in
+//! `opp2p_validation_pool_overflow_total`): no penalty for the sender, and the driver never
+//! blocks. A queue (rather than IGNORE at the first busy moment) is what keeps honest blocks
+//! flowing under a flood the workers can keep up with; the bound is what keeps memory and the
+//! added latency finite when they cannot; charging the longest queue is what keeps one
+//! flooding peer from getting another peer's messages ignored.
 //!
 //! **Why std threads and a mutex-guarded queue** (not rayon): the pool needs a bounded queue
 //! with a byte bound, an idle count for the parallel-hashing decision, and results sent to an
@@ -39,14 +50,14 @@
 //! path only when a core would otherwise idle: under a flood the queue is non-empty and every
 //! message is checked signature-first, as inline validation does.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use futures::channel::mpsc;
 use op_p2p_core::gossip::check::{Checked, Checker, Join};
-use op_p2p_core::{BlockTopic, GossipMessage, MessageHandle, UnixMillis};
+use op_p2p_core::{BlockTopic, GossipMessage, MessageHandle, PeerId, UnixMillis};
 
 /// Most messages submitted and not yet handed back.
 pub const MAX_PENDING: usize = 4096;
@@ -89,15 +100,71 @@ pub struct Done {
 pub struct CheckPanicked;
 
 struct Job {
-    seq: u64,
     now: UnixMillis,
     checker: Checker,
     msg: GossipMessage,
 }
 
+/// Messages waiting for a worker: a FIFO per propagation source (`None`: unknown), the
+/// sources served in turn.
+#[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
+    by_source: HashMap<Option<PeerId>, VecDeque<Job>>,
+    /// Sources with queued messages, the next one to serve first.
+    turn: VecDeque<Option<PeerId>>,
+    /// The number the next message a worker takes gets: results are handed back in it.
+    next_seq: u64,
     closed: bool,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.turn.is_empty()
+    }
+
+    fn queued_by(&self, source: &Option<PeerId>) -> usize {
+        self.by_source.get(source).map_or(0, VecDeque::len)
+    }
+
+    fn push(&mut self, job: Job) {
+        let source = job.msg.source;
+        let q = self.by_source.entry(source).or_default();
+        if q.is_empty() {
+            self.turn.push_back(source);
+        }
+        q.push_back(job);
+    }
+
+    /// The oldest message of the source whose turn it is, numbered; that source goes to the
+    /// back of the line if it has more.
+    fn pop(&mut self) -> Option<(u64, Job)> {
+        let source = self.turn.pop_front()?;
+        let q = self.by_source.get_mut(&source)?;
+        let job = q.pop_front()?;
+        if q.is_empty() {
+            self.by_source.remove(&source);
+        } else {
+            self.turn.push_back(source);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some((seq, job))
+    }
+
+    /// Removes the newest message of the source with the most queued, if it has more than
+    /// `than`.
+    fn evict_longest(&mut self, than: usize) -> Option<Job> {
+        let (&source, q) = self.by_source.iter_mut().max_by_key(|(_, q)| q.len())?;
+        if q.len() <= than {
+            return None;
+        }
+        let job = q.pop_back()?;
+        if q.is_empty() {
+            self.by_source.remove(&source);
+            self.turn.retain(|s| *s != source);
+        }
+        Some(job)
+    }
 }
 
 struct Shared {
@@ -122,7 +189,9 @@ pub struct ValidationPool {
     workers: usize,
     results_tx: mpsc::UnboundedSender<(u64, Done)>,
     results_rx: mpsc::UnboundedReceiver<(u64, Done)>,
-    next_seq: u64,
+    /// Messages submitted (and not pushed out) and not yet handed back.
+    pending: usize,
+    /// The number of the next result to hand back.
     next_out: u64,
     /// Results that came back before an earlier message's.
     reorder: BTreeMap<u64, Done>,
@@ -147,37 +216,44 @@ impl ValidationPool {
     /// Starts `workers` threads (at least 1, at most [`MAX_WORKERS`]).
     pub fn new(workers: usize) -> std::io::Result<Self> {
         let workers = workers.clamp(1, MAX_WORKERS);
+        let mut pool = Self::without_threads(workers);
+        pool.start_threads()?;
+        Ok(pool)
+    }
+
+    /// The pool's state, no thread started yet.
+    fn without_threads(workers: usize) -> Self {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                closed: false,
-            }),
+            queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             idle: AtomicUsize::new(0),
         });
         let (results_tx, results_rx) = mpsc::unbounded();
-        let mut pool = Self {
+        Self {
             shared,
             workers,
             results_tx,
             results_rx,
-            next_seq: 0,
+            pending: 0,
             next_out: 0,
             reorder: BTreeMap::new(),
             pending_bytes: 0,
             threads: Vec::with_capacity(workers),
             inline_second: 0,
             inline_used: 0,
-        };
-        for i in 0..workers {
-            let shared = pool.shared.clone();
-            let tx = pool.results_tx.clone();
+        }
+    }
+
+    fn start_threads(&mut self) -> std::io::Result<()> {
+        for i in 0..self.workers {
+            let shared = self.shared.clone();
+            let tx = self.results_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("opp2p-validate-{i}"))
                 .spawn(move || worker(&shared, &tx))?;
-            pool.threads.push(handle);
+            self.threads.push(handle);
         }
-        Ok(pool)
+        Ok(())
     }
 
     /// The number of worker threads.
@@ -187,7 +263,7 @@ impl ValidationPool {
 
     /// Messages submitted and not yet handed back.
     pub fn pending(&self) -> usize {
-        (self.next_seq - self.next_out) as usize
+        self.pending
     }
 
     /// Whether the caller may check a message of `len` bytes itself, on its own thread, at
@@ -209,30 +285,44 @@ impl ValidationPool {
         true
     }
 
-    /// Queues `msg` for a check against `checker` at `now`; never blocks. When the pool is at
-    /// its bound ([`MAX_PENDING`], [`MAX_PENDING_BYTES`]) the message is dropped and its handle
-    /// given back, for the caller to IGNORE it.
+    /// Queues `msg` for a check against `checker` at `now`; never blocks. Gives back the
+    /// handles of the messages the caller must IGNORE unvalidated: none while the pool is
+    /// within its bounds ([`MAX_PENDING`], [`MAX_PENDING_BYTES`]); past them, the newest
+    /// queued messages of the peer with the most queued (while it has more than `msg`'s
+    /// peer), and `msg`'s own handle if that does not make room.
     pub fn submit(
         &mut self,
         now: UnixMillis,
         checker: Checker,
         msg: GossipMessage,
-    ) -> Result<(), MessageHandle> {
+    ) -> Vec<MessageHandle> {
         let len = msg.data.len();
-        if self.pending() >= MAX_PENDING || self.pending_bytes + len > MAX_PENDING_BYTES {
-            return Err(msg.handle);
+        let mut ignored = Vec::new();
+        let over = |pending: usize, bytes: usize| {
+            pending >= MAX_PENDING || bytes.saturating_add(len) > MAX_PENDING_BYTES
+        };
+        let mut q = self.shared.lock();
+        if over(self.pending, self.pending_bytes) {
+            let own = q.queued_by(&msg.source);
+            while over(self.pending, self.pending_bytes) {
+                let Some(out) = q.evict_longest(own + 1) else {
+                    break;
+                };
+                self.pending -= 1;
+                self.pending_bytes -= out.msg.data.len();
+                ignored.push(out.msg.handle);
+            }
+            if over(self.pending, self.pending_bytes) {
+                ignored.push(msg.handle);
+                return ignored;
+            }
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        self.pending += 1;
         self.pending_bytes += len;
-        self.shared.lock().jobs.push_back(Job {
-            seq,
-            now,
-            checker,
-            msg,
-        });
+        q.push(Job { now, checker, msg });
+        drop(q);
         self.shared.ready.notify_one();
-        Ok(())
+        ignored
     }
 
     /// Waits for the next result (any order) and keeps it for [`ValidationPool::pop_ready`].
@@ -251,10 +341,11 @@ impl ValidationPool {
         }
     }
 
-    /// The next result in submission order, if it is back.
+    /// The next result in the order the workers took the messages, if it is back.
     pub fn pop_ready(&mut self) -> Option<Done> {
         let done = self.reorder.remove(&self.next_out)?;
         self.next_out += 1;
+        self.pending -= 1;
         self.pending_bytes -= done.msg.data.len();
         Some(done)
     }
@@ -274,26 +365,21 @@ fn worker(shared: &Arc<Shared>, tx: &mpsc::UnboundedSender<(u64, Done)>) {
     let join = PoolJoin { shared };
     let mut buf = Vec::new();
     loop {
-        let job = {
+        let (seq, job) = {
             let mut q = shared.lock();
             loop {
                 if q.closed {
                     return;
                 }
-                if let Some(job) = q.jobs.pop_front() {
-                    break job;
+                if let Some(next) = q.pop() {
+                    break next;
                 }
                 shared.idle.fetch_add(1, Ordering::SeqCst);
                 q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
                 shared.idle.fetch_sub(1, Ordering::SeqCst);
             }
         };
-        let Job {
-            seq,
-            now,
-            checker,
-            msg,
-        } = job;
+        let Job { now, checker, msg } = job;
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let version = BlockTopic::parse(&msg.topic).ok()?.version;
             Some(checker.check(now, version, &msg.data, &mut buf, &join))
@@ -319,7 +405,7 @@ impl Join for PoolJoin<'_> {
     fn parallel(&self, signed_len: usize) -> bool {
         signed_len >= PARALLEL_MIN_BYTES
             && self.shared.idle.load(Ordering::SeqCst) > 0
-            && self.shared.lock().jobs.is_empty()
+            && self.shared.lock().is_empty()
     }
 
     fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
@@ -389,7 +475,7 @@ mod tests {
             } else {
                 vec![0xff; 8]
             };
-            pool.submit(NOW * 1000, checker(), msg(h, data)).unwrap();
+            assert!(pool.submit(NOW * 1000, checker(), msg(h, data)).is_empty());
         }
         let mut got = Vec::new();
         futures::executor::block_on(async {
@@ -415,24 +501,134 @@ mod tests {
         assert_eq!(pool.pending(), 0);
     }
 
+    fn from(source: u64, handle: u64, data: Vec<u8>) -> GossipMessage {
+        GossipMessage {
+            source: Some(op_p2p_core::testkit::peer_id(source)),
+            ..msg(handle, data)
+        }
+    }
+
     #[test]
     fn a_full_pool_gives_the_message_back() {
         let mut pool = ValidationPool::new(1).expect("threads");
         // Results are counted until handed back, so the bound holds whatever the workers do.
         for h in 0..MAX_PENDING as u64 {
-            pool.submit(NOW * 1000, checker(), msg(h, vec![0; 4]))
-                .unwrap();
+            assert!(
+                pool.submit(NOW * 1000, checker(), msg(h, vec![0; 4]))
+                    .is_empty()
+            );
         }
         let refused = pool.submit(NOW * 1000, checker(), msg(9999, vec![0; 4]));
-        assert_eq!(refused, Err(MessageHandle(9999)));
+        assert_eq!(refused, vec![MessageHandle(9999)]);
         // The byte bound, on an empty pool.
         let mut pool = ValidationPool::new(1).expect("threads");
         let big = msg(1, vec![0; MAX_PENDING_BYTES + 1]);
-        assert!(pool.submit(NOW * 1000, checker(), big).is_err());
+        assert_eq!(
+            pool.submit(NOW * 1000, checker(), big),
+            vec![MessageHandle(1)]
+        );
         assert!(
             pool.submit(NOW * 1000, checker(), msg(2, vec![0; 4]))
-                .is_ok()
+                .is_empty()
         );
+    }
+
+    #[test]
+    fn workers_serve_the_peers_in_turn_each_in_arrival_order() {
+        let mut q = Queue::default();
+        let job = |source, handle| Job {
+            now: 0,
+            checker: checker(),
+            msg: from(source, handle, vec![]),
+        };
+        // Peer 1 floods (handles 100..), then peers 2 and 3 send one each, then peer 2 again.
+        for h in 100..110 {
+            q.push(job(1, h));
+        }
+        q.push(job(2, 200));
+        q.push(job(3, 300));
+        q.push(job(2, 201));
+        let mut order = Vec::new();
+        while let Some((seq, j)) = q.pop() {
+            assert_eq!(seq, order.len() as u64, "numbered in the order taken");
+            order.push(j.msg.handle.0);
+        }
+        assert_eq!(
+            order,
+            vec![
+                100, 200, 300, 101, 201, 102, 103, 104, 105, 106, 107, 108, 109
+            ]
+        );
+        assert!(q.is_empty() && q.by_source.is_empty());
+    }
+
+    #[test]
+    fn a_flood_that_fills_the_pool_loses_its_own_messages_not_another_peers() {
+        use op_p2p_core::alloy_primitives::Bytes;
+        // No worker runs: everything stays queued, so the test sees the bound itself.
+        let mut pool = ValidationPool::without_threads(1);
+        let t = NOW * 1000;
+        // 4,096 flood messages of 16 KiB: both bounds reached at once (one shared buffer).
+        let chunk = Bytes::from(vec![0u8; MAX_PENDING_BYTES / MAX_PENDING]);
+        let flood = |h: u64| GossipMessage {
+            data: chunk.clone(),
+            ..from(1, h, Vec::new())
+        };
+        for h in 0..MAX_PENDING as u64 {
+            assert!(pool.submit(t, checker(), flood(h)).is_empty());
+        }
+        // The flood's next message is its own loss.
+        let last = MAX_PENDING as u64;
+        assert_eq!(
+            pool.submit(t, checker(), flood(last)),
+            vec![MessageHandle(last)]
+        );
+        // Another peer's message gets in, pushing out the flood's newest.
+        assert_eq!(
+            pool.submit(t, checker(), from(2, 5000, vec![0; 4])),
+            vec![MessageHandle(last - 1)]
+        );
+        assert_eq!(pool.pending(), MAX_PENDING);
+        // A 1 MiB block gets the room of 64 flood messages, the newest ones.
+        let out = pool.submit(t, checker(), from(3, 6000, vec![0; 1 << 20]));
+        let want: Vec<_> = (last - 65..last - 1).rev().map(MessageHandle).collect();
+        assert_eq!(out, want);
+        assert!(pool.pending_bytes <= MAX_PENDING_BYTES);
+        // Once the workers run, peers 2 and 3 are served second and third.
+        pool.start_threads().expect("threads");
+        let mut got = Vec::new();
+        futures::executor::block_on(async {
+            while got.len() < 3 {
+                pool.wait_result().await;
+                while let Some(done) = pool.pop_ready() {
+                    got.push(done.msg.handle.0);
+                }
+            }
+        });
+        assert_eq!(got, vec![0, 5000, 6000]);
+    }
+
+    #[test]
+    fn a_peer_with_as_many_queued_as_the_flood_is_refused_not_the_flood_trimmed() {
+        let mut pool = ValidationPool::without_threads(1);
+        let t = NOW * 1000;
+        let half = MAX_PENDING as u64 / 2;
+        for h in 0..half {
+            assert!(pool.submit(t, checker(), from(1, h, vec![0; 4])).is_empty());
+            assert!(
+                pool.submit(t, checker(), from(2, 10_000 + h, vec![0; 4]))
+                    .is_empty()
+            );
+        }
+        // Both hold half: neither has more than the other, so the newcomer is the one refused.
+        assert_eq!(
+            pool.submit(t, checker(), from(2, 20_000, vec![0; 4])),
+            vec![MessageHandle(20_000)]
+        );
+        // A third peer with nothing queued pushes out one of theirs.
+        let out = pool.submit(t, checker(), from(3, 30_000, vec![0; 4]));
+        assert_eq!(out.len(), 1);
+        assert!([half - 1, 10_000 + half - 1].contains(&out[0].0), "{out:?}");
     }
 
     #[test]
@@ -445,7 +641,7 @@ mod tests {
         assert!(!pool.inline_ok(t + 999, 100), "a flood uses the budget up");
         assert!(pool.inline_ok(t + 1_000, 100), "a new second, a new budget");
         // Something pending: never inline, whatever the budget (order must hold).
-        pool.submit(t, checker(), msg(1, vec![0; 4])).unwrap();
+        assert!(pool.submit(t, checker(), msg(1, vec![0; 4])).is_empty());
         assert!(!pool.inline_ok(t + 5_000, 100));
         futures::executor::block_on(pool.wait_result());
         assert!(pool.pop_ready().is_some());
