@@ -83,7 +83,7 @@ pub fn default_workers() -> usize {
         .min(8)
 }
 
-/// A message back from the pool, in submission order.
+/// A message back from the pool, in the order the workers took them.
 #[derive(Debug)]
 pub struct Done {
     /// The message as submitted.

@@ -19,11 +19,11 @@ pub const EMPTY_OMMERS_HASH: B256 =
 pub const EMPTY_REQUESTS_HASH: B256 =
     b256!("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
-/// The ordered trie root of raw transaction bytes, keyed by RLP(index).
+/// The ordered trie root of raw transaction bytes, keyed by RLP(index). The bytes are the
+/// leaf values as they are (alloy's `_encoded` variant): no copy of each transaction into a
+/// value buffer first.
 pub fn transactions_root<T: AsRef<[u8]>>(txs: &[T]) -> B256 {
-    alloy_trie::root::ordered_trie_root_with_encoder(txs, |tx, buf| {
-        buf.extend_from_slice(tx.as_ref())
-    })
+    alloy_trie::root::ordered_trie_root_encoded(txs)
 }
 
 /// The post-London fields every version shares.
@@ -253,6 +253,25 @@ mod tests {
     #[test]
     fn transactions_root_of_nothing_is_the_empty_root() {
         assert_eq!(transactions_root::<Bytes>(&[]), alloy_trie::EMPTY_ROOT_HASH);
+    }
+
+    proptest::proptest! {
+        /// The root without a value buffer equals the root through one (how it was computed
+        /// before), across the key-length boundaries at 128 and 256 items and for leaves under
+        /// 32 bytes (inlined in their parent, not hashed).
+        #[test]
+        fn transactions_root_equals_the_root_with_a_value_buffer(
+            count in 0usize..300,
+            lens in proptest::collection::vec(0usize..80, 1..16),
+        ) {
+            let txs: Vec<Vec<u8>> = (0..count)
+                .map(|i| vec![i as u8; lens[i % lens.len()]])
+                .collect();
+            let buffered = alloy_trie::root::ordered_trie_root_with_encoder(&txs, |tx, buf| {
+                buf.extend_from_slice(tx)
+            });
+            proptest::prop_assert_eq!(transactions_root(&txs), buffered);
+        }
     }
 
     #[test]
