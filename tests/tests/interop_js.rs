@@ -14,7 +14,7 @@ use op_p2p_core::admin::{AdminRequest, AdminResponse};
 use op_p2p_core::discovery::Bootnode;
 use op_p2p_core::fork::ForkSchedule;
 use op_p2p_core::gossip::wire;
-use op_p2p_core::testkit::{BlockBuilder, dev_key, transactions};
+use op_p2p_core::testkit::{BlockBuilder, Calldata, dev_key, transactions, transactions_filled};
 use op_p2p_core::{BlockVersion, Verdict};
 use op_p2p_node::driver::NodeEvent;
 use op_p2p_node::{NodeConfig, SpawnOptions};
@@ -106,14 +106,20 @@ fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_ids() {
         let listening = js.until("listening").await;
         let js_peer = listening["peerId"].as_str().expect("peerId").to_string();
 
-        // Rust → JS: we sign and publish one v3 and one v4 block.
+        // Rust → JS: we sign and publish one v3 and one v4 block. The v4 one is ~200 KB of
+        // incompressible calldata: it leaves in yamux frames of one Noise frame each (64 KiB,
+        // node/src/yamux.rs), which js-libp2p's yamux must take.
         let mut sent: BTreeMap<String, (&str, u64, Vec<u8>)> = BTreeMap::new();
         for (topic, v, number, ts) in [
             (TOPIC_V3, BlockVersion::V3, 10u64, t - 10),
             (TOPIC_V4, BlockVersion::V4, 11u64, t),
         ] {
-            let builder = BlockBuilder::new(v, number, ts)
-                .with_transactions(transactions(CHAIN, number, 3, 48));
+            let txs = if v == BlockVersion::V4 {
+                transactions_filled(CHAIN, number, 50, 4096, Calldata::Random)
+            } else {
+                transactions(CHAIN, number, 3, 48)
+            };
+            let builder = BlockBuilder::new(v, number, ts).with_transactions(txs);
             let id = publish_when_ready(&ours, sign_request(&builder)).await;
             // Signing is deterministic (RFC 6979), so these are the bytes the node sent.
             let data = builder.sign(&dev_key(0), CHAIN).expect("block encodes");
