@@ -119,6 +119,14 @@ pub struct Stats {
     /// Gossip messages this node's core REJECTed (`op_p2p_gossip_verdicts_total`).
     #[serde(default)]
     pub rejected: u64,
+    /// Gossip messages this node's core IGNOREd (`op_p2p_gossip_verdicts_total`).
+    #[serde(default)]
+    pub ignored: u64,
+    /// Gossip messages IGNOREd unvalidated because the validation pool was full
+    /// (`op_p2p_validation_pool_overflow_total`): what a flood costs honest traffic once the
+    /// workers fall behind.
+    #[serde(default)]
+    pub pool_overflow: u64,
 }
 
 /// A reply or report from a child.
@@ -293,6 +301,12 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
             "op_p2p_gossip_verdicts_total",
             Some("verdict=\"reject\""),
         ) as u64,
+        ignored: metric_sum(
+            &text,
+            "op_p2p_gossip_verdicts_total",
+            Some("verdict=\"ignore\""),
+        ) as u64,
+        pool_overflow: metric_sum(&text, "op_p2p_validation_pool_overflow_total", None) as u64,
     }
 }
 
@@ -1182,6 +1196,14 @@ pub struct SpamResult {
     pub spammer_ip: std::net::IpAddr,
     /// REJECT verdicts of the target per second of spamming.
     pub target_rejects_per_s: f64,
+    /// Gossip messages the target received (after duplicate filtering, honest blocks
+    /// included) per second of spamming: with the verdicts, where the spammer's messages went.
+    pub target_received_per_s: f64,
+    /// IGNORE verdicts of the target per second of spamming.
+    pub target_ignores_per_s: f64,
+    /// Messages the target's validation pool turned away unvalidated (full) per second of
+    /// spamming.
+    pub target_pool_overflow_per_s: f64,
     /// Target CPU from the first block under spam to the end (honest blocks included), ms per
     /// second (of one core).
     pub target_cpu_ms_per_s: f64,
@@ -1827,6 +1849,16 @@ async fn spam_phase(
     settle(rx, accepts, &published).await;
     let secs = t0.elapsed().as_secs_f64();
     let after = target_stats(children, rx, accepts, target).await?;
+    // The core's verdict counters reach the metrics in a snapshot about once a second
+    // (`SCORE_SNAPSHOT_INTERVAL_MS`), so `after` may miss up to a second of REJECTs (a fifth
+    // of them in a short run): count them from a snapshot taken after the spam has ended.
+    // (`after` still times the CPU, which this idle wait would dilute.)
+    let snapshot = Duration::from_millis(op_p2p_node::driver::SCORE_SNAPSHOT_INTERVAL_MS + 500);
+    let until = tokio::time::Instant::now() + snapshot;
+    while let Ok(Some((i, m))) = tokio::time::timeout_at(until, rx.next()).await {
+        record(i, m, accepts);
+    }
+    let verdicts = target_stats(children, rx, accepts, target).await?;
     reader.abort();
     drop(spammer);
     let (sent, identities, refused, spam_ms) = done;
@@ -1841,7 +1873,13 @@ async fn spam_phase(
         identities_per_min: identities as f64 / (spam_ms / 60_000.0).max(1e-6),
         refused,
         spammer_ip,
-        target_rejects_per_s: after.rejected.saturating_sub(before.rejected) as f64
+        target_rejects_per_s: verdicts.rejected.saturating_sub(before.rejected) as f64
+            / (spam_ms / 1000.0).max(1e-3),
+        target_received_per_s: after.recv_msgs.saturating_sub(before.recv_msgs) as f64
+            / (spam_ms / 1000.0).max(1e-3),
+        target_ignores_per_s: verdicts.ignored.saturating_sub(before.ignored) as f64
+            / (spam_ms / 1000.0).max(1e-3),
+        target_pool_overflow_per_s: after.pool_overflow.saturating_sub(before.pool_overflow) as f64
             / (spam_ms / 1000.0).max(1e-3),
         target_cpu_ms_per_s: (after.cpu_ms - before.cpu_ms) / secs,
         target_unloaded: latency(samples_of(accepts, target..n, first_phase)),
@@ -1932,7 +1970,8 @@ pub fn render(results: &[BenchResult]) -> String {
         if let Some(x) = &r.spam {
             s.push_str(&format!(
                 "  spam on the last node{} from {}{}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
-                 {} refused, {:.0} REJECT/s, \
+                 {} refused, {:.0} received/s, {:.0} REJECT/s, {:.0} IGNORE/s, \
+                 {:.0} pool overflow/s, \
                  target CPU {:.0} ms/s; target p99 {:.2} ms unloaded → {:.2} ms under spam; \
                  all nodes p99 {:.2} ms, delivered {:.1}%\n",
                 if x.no_ban { " (which never bans)" } else { "" },
@@ -1943,7 +1982,10 @@ pub fn render(results: &[BenchResult]) -> String {
                 x.identities,
                 x.identities_per_min,
                 x.refused,
+                x.target_received_per_s,
                 x.target_rejects_per_s,
+                x.target_ignores_per_s,
+                x.target_pool_overflow_per_s,
                 x.target_cpu_ms_per_s,
                 x.target_unloaded.p99_ms,
                 x.target_loaded.p99_ms,
