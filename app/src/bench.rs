@@ -84,6 +84,10 @@ pub enum Cmd {
         rate: u64,
         /// How long, ms.
         duration_ms: u64,
+        /// Publish from a bare gossipsub swarm ([`raw_spam`]) instead of through an op-p2p
+        /// node, to reach rates the node's publish round trip cannot.
+        #[serde(default)]
+        raw: bool,
     },
 }
 
@@ -115,6 +119,14 @@ pub struct Stats {
     /// Gossip messages this node's core REJECTed (`op_p2p_gossip_verdicts_total`).
     #[serde(default)]
     pub rejected: u64,
+    /// Gossip messages this node's core IGNOREd (`op_p2p_gossip_verdicts_total`).
+    #[serde(default)]
+    pub ignored: u64,
+    /// Gossip messages IGNOREd unvalidated because the validation pool was full
+    /// (`op_p2p_validation_pool_overflow_total`): what a flood costs honest traffic once the
+    /// workers fall behind.
+    #[serde(default)]
+    pub pool_overflow: u64,
 }
 
 /// A reply or report from a child.
@@ -289,6 +301,12 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
             "op_p2p_gossip_verdicts_total",
             Some("verdict=\"reject\""),
         ) as u64,
+        ignored: metric_sum(
+            &text,
+            "op_p2p_gossip_verdicts_total",
+            Some("verdict=\"ignore\""),
+        ) as u64,
+        pool_overflow: metric_sum(&text, "op_p2p_validation_pool_overflow_total", None) as u64,
     }
 }
 
@@ -478,8 +496,14 @@ where
                         emit(&Msg::Dialed { ok });
                     }
                     Cmd::Stats => emit(&Msg::Stats(stats(&node, &v4_topic).await)),
-                    Cmd::Spam { addr, peer, rate, duration_ms } => {
-                        let r = spam(&rt, &mut node, &spawn, (addr, peer), rate, duration_ms).await;
+                    Cmd::Spam { addr, peer, rate, duration_ms, raw } => {
+                        // The raw spammer leaves this process's bench node running, idle: it
+                        // has no peers and is never dialled.
+                        let r = if raw {
+                            raw_spam(&rt, (addr, peer), rate, duration_ms).await
+                        } else {
+                            spam(&rt, &mut node, &spawn, (addr, peer), rate, duration_ms).await
+                        };
                         match r {
                             Ok(m) => emit(&m),
                             Err(error) => emit(&Msg::Error { error }),
@@ -680,6 +704,263 @@ where
     })
 }
 
+// ---- the raw spammer (`--spam-raw`) ----
+
+/// Messages the raw spammer's gossipsub may queue for its one connection (rust-libp2p's
+/// default; the node's own is 32). At 20,000 messages a second that is a quarter second of
+/// sending: enough to ride out a scheduling hiccup, small enough to bound memory.
+pub const RAW_SPAM_QUEUE_LEN: usize = 5_000;
+
+/// How long the raw spammer's gossipsub remembers the ids of what it published, s. Every
+/// message is distinct, so at 20,000 a second this cache is all the memory it holds.
+const RAW_SPAM_DUPLICATE_CACHE_S: u64 = 3;
+
+/// How long a fresh raw-spammer identity waits for the target to take it in (connect and
+/// announce its subscriptions), ms.
+const RAW_SPAM_JOIN_MS: u64 = 5_000;
+
+/// The raw spammer's pause after its send queue was full or the target not yet subscribed,
+/// ms: long enough for the connection task to drain some of the queue.
+const RAW_SPAM_BACKOFF_MS: u64 = 2;
+
+/// How long the raw spammer keeps its connection after the last publish, ms, so its send
+/// queue (at most [`RAW_SPAM_QUEUE_LEN`] messages) goes out rather than being dropped.
+const RAW_SPAM_DRAIN_MS: u64 = 500;
+
+/// Most messages the raw spammer hands gossipsub per pacing tick (~1 ms): a catch-up after a
+/// pause stays a bounded burst and the swarm is polled in between.
+const RAW_SPAM_MAX_BATCH: u64 = 500;
+
+type RawSwarm = libp2p::Swarm<libp2p::gossipsub::Behaviour>;
+
+/// The raw spammer's gossipsub: anonymous messages (as op-stack's StrictNoSign expects, so the
+/// target's gossipsub lets them through to validation), the node's size limit, op-node's
+/// content-based message id (rust-libp2p's default id of an anonymous message is the same for
+/// every message, so every publish after the first would be a duplicate), and small caches of
+/// its own so its memory stays flat at tens of thousands of messages a second.
+fn raw_gossipsub() -> Result<libp2p::gossipsub::Behaviour, String> {
+    use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
+    let max_transmit = op_p2p_node::behaviour::gossipsub_config()
+        .map_err(|e| format!("node gossipsub config: {e}"))?
+        .max_transmit_size();
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Anonymous)
+        .max_transmit_size(max_transmit)
+        .message_id_fn(|m: &gossipsub::Message| {
+            let id = op_p2p_core::gossip::wire::message_id(m.topic.as_str(), &m.data);
+            gossipsub::MessageId::from(id.0.to_vec())
+        })
+        .connection_handler_queue_len(RAW_SPAM_QUEUE_LEN)
+        .history_length(2)
+        .history_gossip(1)
+        .duplicate_cache_time(Duration::from_secs(RAW_SPAM_DUPLICATE_CACHE_S))
+        .build()
+        .map_err(|e| format!("spammer gossipsub config: {e}"))?;
+    gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+        .map_err(|e| format!("spammer gossipsub: {e}"))
+}
+
+/// The raw spammer's `k`-th identity: a swarm with nothing but [`raw_gossipsub`], on the
+/// runtime's transport (TCP, Noise, Yamux: what the nodes speak).
+fn raw_swarm<R: Runtime>(rt: &R, k: u64) -> Result<RawSwarm, String> {
+    let key = keypair(SPAM_INDEX_BASE + k);
+    let transport = rt
+        .transport(&key)
+        .map_err(|e| format!("spammer transport: {e}"))?;
+    Ok(libp2p::Swarm::new(
+        transport,
+        raw_gossipsub()?,
+        key.public().to_peer_id(),
+        rt.swarm_config()
+            .with_idle_connection_timeout(Duration::from_secs(60)),
+    ))
+}
+
+/// Dials the target from `swarm` and drives it until the target has announced its
+/// subscription to `topic` (true: publishing reaches it now), or the connection failed or
+/// closed (a refusal), or `wait_ms` passed (false).
+async fn raw_join<R: Runtime>(
+    rt: &R,
+    swarm: &mut RawSwarm,
+    (addr, peer): &(Multiaddr, PeerId),
+    topic: &libp2p::gossipsub::TopicHash,
+    wait_ms: u64,
+) -> bool {
+    use libp2p::gossipsub::Event;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::swarm::dial_opts::DialOpts;
+    let dial = DialOpts::peer_id(*peer)
+        .addresses(vec![addr.clone()])
+        .build();
+    if swarm.dial(dial).is_err() {
+        return false;
+    }
+    let mut timeout = rt.sleep(Duration::from_millis(wait_ms)).fuse();
+    loop {
+        let ev = futures::select! {
+            ev = swarm.select_next_some() => ev,
+            () = timeout => return false,
+        };
+        match ev {
+            SwarmEvent::Behaviour(Event::Subscribed {
+                peer_id, topic: t, ..
+            }) if peer_id == *peer && t == *topic => {
+                return true;
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(p), ..
+            } if p == *peer => return false,
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if peer_id == *peer => return false,
+            _ => {}
+        }
+    }
+}
+
+/// What woke the raw spammer's loop.
+enum RawStep {
+    /// The last connection to the target closed (it banned this identity).
+    TargetGone,
+    /// Another swarm event.
+    Swarm,
+    /// The pacing tick.
+    Tick,
+}
+
+/// [`spam`] without an op-p2p node (`--spam-raw`): the same invalid-signature v4 messages,
+/// published from a bare gossipsub swarm ([`raw_swarm`]) straight into its connection's send
+/// queue, a batch per ~1 ms tick, so one process reaches tens of thousands a second (the node's
+/// publish is a round trip through its event loop per message). At most `rate` per second
+/// for `duration_ms`; a full send queue counts as not sent and pauses [`RAW_SPAM_BACKOFF_MS`].
+/// When the target closes the connection (it banned the identity), a fresh identity dials
+/// again, and while the target refuses them (an IP ban) a fresh one tries every
+/// [`SPAM_RETRY_MS`], each refusal counted, as [`spam`] does.
+async fn raw_spam<R: Runtime>(
+    rt: &R,
+    target: (Multiaddr, PeerId),
+    rate: u64,
+    duration_ms: u64,
+) -> Result<Msg, String> {
+    use libp2p::gossipsub::{PublishError, TopicHash};
+    use libp2p::swarm::SwarmEvent;
+    use op_p2p_core::alloy_primitives::{Signature, U256};
+    use op_p2p_core::gossip::wire;
+
+    let topic = TopicHash::from_raw(BlockTopic::all(BENCH_CHAIN_ID)[3].to_string());
+    // The bytes every message signs, built once; each message differs only in its `s`.
+    let ts = system_now_ms() / 1000;
+    let (payload, root) = BlockBuilder::new(BlockVersion::V4, 1_000_000, ts).build();
+    let signed = wire::signed_bytes(&payload, root).map_err(|e| format!("spam block: {e}"))?;
+    // A real signature over something else: its r is a valid curve x coordinate.
+    let r = dev_key(7)
+        .sign_block(BENCH_CHAIN_ID, b"op-p2p bench spam")
+        .r();
+    let mut seed = 0x5eed_u64;
+    let mut message = move || -> Result<Vec<u8>, String> {
+        let mut s_bytes = [0u8; 32];
+        for chunk in s_bytes.chunks_mut(8) {
+            chunk.copy_from_slice(&splitmix(&mut seed).to_be_bytes());
+        }
+        s_bytes[0] &= 0x7f; // below the curve order
+        s_bytes[31] |= 1; // never zero
+        let sig = Signature::new(r, U256::from_be_bytes(s_bytes), seed & 1 == 1);
+        wire::encode_message(&sig, &signed).map_err(|e| format!("spam message: {e}"))
+    };
+
+    let mut k = 0u64;
+    let mut swarm = raw_swarm(rt, k)?;
+    if !raw_join(rt, &mut swarm, &target, &topic, RAW_SPAM_JOIN_MS * 2).await {
+        return Err("raw spammer could not connect to the target".into());
+    }
+    let mut identities = 1u64;
+    let mut refused = 0u64;
+    let mut sent = 0u64;
+    let mut lost = false;
+    let start = rt.now_ms();
+    let end = start.saturating_add(duration_ms);
+    let mut tick = rt.sleep(Duration::ZERO).fuse();
+    while rt.now_ms() < end {
+        if lost {
+            // Banned: fresh identities from the same IP until one gets in.
+            lost = false;
+            loop {
+                k += 1;
+                swarm = raw_swarm(rt, k)?;
+                if raw_join(rt, &mut swarm, &target, &topic, RAW_SPAM_JOIN_MS).await {
+                    identities += 1;
+                    break;
+                }
+                refused += 1;
+                if rt.now_ms() >= end {
+                    break;
+                }
+                rt.sleep(Duration::from_millis(SPAM_RETRY_MS)).await;
+            }
+            tick = rt.sleep(Duration::ZERO).fuse();
+            continue;
+        }
+        let step = futures::select! {
+            ev = swarm.select_next_some() => match ev {
+                SwarmEvent::ConnectionClosed {
+                    peer_id,
+                    num_established: 0,
+                    ..
+                } if peer_id == target.1 => RawStep::TargetGone,
+                _ => RawStep::Swarm,
+            },
+            () = tick => RawStep::Tick,
+        };
+        match step {
+            RawStep::TargetGone => lost = true,
+            RawStep::Swarm => {}
+            RawStep::Tick => {
+                let elapsed = rt.now_ms().saturating_sub(start);
+                let due = rate.saturating_mul(elapsed.max(1)) / 1000;
+                let mut pause = 1;
+                for _ in 0..due.saturating_sub(sent).min(RAW_SPAM_MAX_BATCH) {
+                    match swarm.behaviour_mut().publish(topic.clone(), message()?) {
+                        Ok(_) => sent += 1,
+                        // Not sent: the queue is full, or the target is gone (its closed
+                        // connection is the next swarm event).
+                        Err(
+                            PublishError::AllQueuesFull(_) | PublishError::NoPeersSubscribedToTopic,
+                        ) => {
+                            pause = RAW_SPAM_BACKOFF_MS;
+                            break;
+                        }
+                        // Cannot happen (every `s` differs); the next message has another.
+                        Err(PublishError::Duplicate) => {}
+                        Err(e) => return Err(format!("raw spam publish: {e}")),
+                    }
+                }
+                tick = rt.sleep(Duration::from_millis(pause)).fuse();
+            }
+        }
+    }
+    let ms = rt.now_ms().saturating_sub(start) as f64;
+    // What is still queued was counted as sent: let the connection write it out before the
+    // swarm (and with it the connection) goes.
+    let mut drained = rt.sleep(Duration::from_millis(RAW_SPAM_DRAIN_MS)).fuse();
+    loop {
+        futures::select! {
+            _ = swarm.select_next_some() => {}
+            () = drained => break,
+        }
+    }
+    drop(swarm);
+    Ok(Msg::SpamDone {
+        sent,
+        identities,
+        refused,
+        ms,
+    })
+}
+
+// ---- end of the raw spammer ----
+
 /// Which runtime the children run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -823,6 +1104,9 @@ pub struct BenchOptions {
     /// The spam target does not ban ([`NO_BAN_ENV`]): the spammer's flood is sustained and
     /// every message is validated, to measure validation under spam rather than the ban.
     pub spam_no_ban: bool,
+    /// The spammer publishes from a bare gossipsub swarm ([`raw_spam`]) rather than through
+    /// an op-p2p node, whose publish round trip caps it at several hundred messages a second.
+    pub spam_raw: bool,
     /// Calldata size and fill of the transactions (the preset's by default).
     pub contents: BlockContents,
 }
@@ -898,6 +1182,8 @@ pub struct SpamResult {
     pub rate_limit: u64,
     /// Whether the target ran without bans (`--spam-no-ban`).
     pub no_ban: bool,
+    /// Whether the spammer was a bare gossipsub swarm (`--spam-raw`).
+    pub raw: bool,
     /// Messages the spammer handed to gossipsub, per second of spamming.
     pub sent_per_s: f64,
     /// Identities the spammer used (one more per ban).
@@ -910,6 +1196,14 @@ pub struct SpamResult {
     pub spammer_ip: std::net::IpAddr,
     /// REJECT verdicts of the target per second of spamming.
     pub target_rejects_per_s: f64,
+    /// Gossip messages the target received (after duplicate filtering, honest blocks
+    /// included) per second of spamming: with the verdicts, where the spammer's messages went.
+    pub target_received_per_s: f64,
+    /// IGNORE verdicts of the target per second of spamming.
+    pub target_ignores_per_s: f64,
+    /// Messages the target's validation pool turned away unvalidated (full) per second of
+    /// spamming.
+    pub target_pool_overflow_per_s: f64,
     /// Target CPU from the first block under spam to the end (honest blocks included), ms per
     /// second (of one core).
     pub target_cpu_ms_per_s: f64,
@@ -1525,6 +1819,7 @@ async fn spam_phase(
         peer,
         rate,
         duration_ms: publish_ms + 1_000,
+        raw: opts.spam_raw,
     };
     let (published, t0) = publish_blocks(
         opts,
@@ -1554,6 +1849,16 @@ async fn spam_phase(
     settle(rx, accepts, &published).await;
     let secs = t0.elapsed().as_secs_f64();
     let after = target_stats(children, rx, accepts, target).await?;
+    // The core's verdict counters reach the metrics in a snapshot about once a second
+    // (`SCORE_SNAPSHOT_INTERVAL_MS`), so `after` may miss up to a second of REJECTs (a fifth
+    // of them in a short run): count them from a snapshot taken after the spam has ended.
+    // (`after` still times the CPU, which this idle wait would dilute.)
+    let snapshot = Duration::from_millis(op_p2p_node::driver::SCORE_SNAPSHOT_INTERVAL_MS + 500);
+    let until = tokio::time::Instant::now() + snapshot;
+    while let Ok(Some((i, m))) = tokio::time::timeout_at(until, rx.next()).await {
+        record(i, m, accepts);
+    }
+    let verdicts = target_stats(children, rx, accepts, target).await?;
     reader.abort();
     drop(spammer);
     let (sent, identities, refused, spam_ms) = done;
@@ -1562,12 +1867,19 @@ async fn spam_phase(
     Ok(SpamResult {
         rate_limit: rate,
         no_ban: opts.spam_no_ban,
+        raw: opts.spam_raw,
         sent_per_s: sent as f64 / (spam_ms / 1000.0).max(1e-3),
         identities,
         identities_per_min: identities as f64 / (spam_ms / 60_000.0).max(1e-6),
         refused,
         spammer_ip,
-        target_rejects_per_s: after.rejected.saturating_sub(before.rejected) as f64
+        target_rejects_per_s: verdicts.rejected.saturating_sub(before.rejected) as f64
+            / (spam_ms / 1000.0).max(1e-3),
+        target_received_per_s: after.recv_msgs.saturating_sub(before.recv_msgs) as f64
+            / (spam_ms / 1000.0).max(1e-3),
+        target_ignores_per_s: verdicts.ignored.saturating_sub(before.ignored) as f64
+            / (spam_ms / 1000.0).max(1e-3),
+        target_pool_overflow_per_s: after.pool_overflow.saturating_sub(before.pool_overflow) as f64
             / (spam_ms / 1000.0).max(1e-3),
         target_cpu_ms_per_s: (after.cpu_ms - before.cpu_ms) / secs,
         target_unloaded: latency(samples_of(accepts, target..n, first_phase)),
@@ -1657,18 +1969,23 @@ pub fn render(results: &[BenchResult]) -> String {
     for r in results {
         if let Some(x) = &r.spam {
             s.push_str(&format!(
-                "  spam on the last node{} from {}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
-                 {} refused, {:.0} REJECT/s, \
+                "  spam on the last node{} from {}{}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
+                 {} refused, {:.0} received/s, {:.0} REJECT/s, {:.0} IGNORE/s, \
+                 {:.0} pool overflow/s, \
                  target CPU {:.0} ms/s; target p99 {:.2} ms unloaded → {:.2} ms under spam; \
                  all nodes p99 {:.2} ms, delivered {:.1}%\n",
                 if x.no_ban { " (which never bans)" } else { "" },
                 x.spammer_ip,
+                if x.raw { " (a raw gossipsub spammer)" } else { "" },
                 x.sent_per_s,
                 x.rate_limit,
                 x.identities,
                 x.identities_per_min,
                 x.refused,
+                x.target_received_per_s,
                 x.target_rejects_per_s,
+                x.target_ignores_per_s,
+                x.target_pool_overflow_per_s,
                 x.target_cpu_ms_per_s,
                 x.target_unloaded.p99_ms,
                 x.target_loaded.p99_ms,

@@ -190,6 +190,11 @@ struct BenchArgs {
     /// sustained flood rather than the ban that ends it.
     #[arg(long, requires = "spam")]
     spam_no_ban: bool,
+    /// The spammer publishes from a bare gossipsub swarm instead of through an op-p2p node:
+    /// no publish round trip per message, so it reaches tens of thousands of messages a second
+    /// (the node-based spammer, several hundred).
+    #[arg(long, requires = "spam")]
+    spam_raw: bool,
     /// Calldata bytes per transaction instead of each size preset's (64, or 930 for 1mb).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     tx_bytes: Option<u64>,
@@ -375,6 +380,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             spam_ip: a.spam_ip,
                             spam_netns: a.spam_netns,
                             spam_no_ban: a.spam_no_ban,
+                            spam_raw: a.spam_raw,
                             contents: bench::BlockContents {
                                 tx_bytes: a.tx_bytes.map(|b| b as usize),
                                 fill: a.tx_fill,

@@ -1,7 +1,7 @@
 //! `op-p2p bench` end to end with tiny parameters: three node processes, three blocks, then
 //! three more while a spammer process floods the last node: from loopback, and from a network
 //! namespace of its own (a non-loopback address, which the target bans with its IP), and at a
-//! target that never bans.
+//! target that never bans; and the same from a raw gossipsub spammer (`--spam-raw`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -134,6 +134,61 @@ fn a_target_that_never_bans_rejects_the_whole_flood_of_one_identity() {
     assert!(
         rejects > 17.0,
         "{rejects:.0} REJECTs from one identity in {spam_s:.2} s: {spam}"
+    );
+    assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
+}
+
+/// `--spam-raw --spam-no-ban`: the spammer is a bare gossipsub swarm and the target never bans
+/// it, so one identity floods for the whole phase; the target rejects what it sends (every
+/// REJECT comes from a message the spammer sent, and far more than the 17 that would get it
+/// banned arrive), and honest blocks all still arrive.
+#[test]
+fn a_raw_gossipsub_spammer_floods_a_target_that_never_bans() {
+    let r = run_bench(&["--spam-raw", "--spam-no-ban"]);
+    let spam = &r["spam"];
+    assert_eq!(spam["raw"], true, "{spam}");
+    assert_eq!(spam["no_ban"], true, "{spam}");
+    assert_eq!(spam["identities"], 1, "never banned: {spam}");
+    assert_eq!(spam["refused"], 0, "{spam}");
+    let rejects_per_s = spam["target_rejects_per_s"].as_f64().unwrap();
+    let sent_per_s = spam["sent_per_s"].as_f64().unwrap();
+    assert!(rejects_per_s > 0.0, "{spam}");
+    // Both are over the same spam wall time. The target cannot reject more than was sent, and
+    // with no ban (and no pool overflow at this rate) what was sent reaches validation: the
+    // half leaves room for anything lost in flight, never for a flood that mostly vanishes.
+    assert!(
+        rejects_per_s <= sent_per_s * 1.001 && rejects_per_s >= sent_per_s / 2.0,
+        "{rejects_per_s:.1} REJECT/s from {sent_per_s:.1} sent/s: {spam}"
+    );
+    let spam_s =
+        60.0 * spam["identities"].as_f64().unwrap() / spam["identities_per_min"].as_f64().unwrap();
+    let rejects = rejects_per_s * spam_s;
+    assert!(
+        rejects > 17.0,
+        "{rejects:.0} REJECTs from one identity in {spam_s:.2} s: {spam}"
+    );
+    assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
+    assert_eq!(spam["target_loaded"]["samples"], 3, "{spam}");
+}
+
+/// `--spam-raw` at a target that bans: the raw spammer's identity is banned by its 17th
+/// REJECT like a node's would be, and it comes back with fresh ones (on loopback, never
+/// IP-banned); honest blocks all arrive.
+#[test]
+fn a_raw_gossipsub_spammer_is_banned_and_changes_identity() {
+    let r = run_bench(&["--spam-raw"]);
+    let spam = &r["spam"];
+    assert_eq!(spam["raw"], true, "{spam}");
+    assert_eq!(spam["no_ban"], false, "{spam}");
+    let ip: std::net::IpAddr = spam["spammer_ip"].as_str().unwrap().parse().unwrap();
+    assert!(ip.is_loopback(), "{spam}");
+    assert!(
+        spam["identities"].as_u64().unwrap() > 1 || spam["refused"].as_u64().unwrap() > 0,
+        "banned at least once: {spam}"
+    );
+    assert!(
+        spam["target_rejects_per_s"].as_f64().unwrap() > 0.0,
+        "{spam}"
     );
     assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
 }
