@@ -391,6 +391,18 @@ impl<R: Runtime> Driver<R> {
             }
             Action::Disconnect { peer, reason } => {
                 tracing::debug!(%peer, ?reason, "disconnecting");
+                if reason == op_p2p_core::DisconnectReason::Banned
+                    && let Some(pool) = &mut self.validation
+                {
+                    // Its backlog is not worth checking: IGNORE it unvalidated.
+                    let dropped = pool.drop_queued_from(&peer);
+                    if !dropped.is_empty() {
+                        tracing::debug!(%peer, messages = dropped.len(), "dropping a banned peer's queued messages");
+                    }
+                    for handle in dropped {
+                        self.ignore_unvalidated(st, handle);
+                    }
+                }
                 self.emit(NodeEvent::Disconnecting { peer, reason });
                 let _ = self.swarm.disconnect_peer_id(peer);
             }

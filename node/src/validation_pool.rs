@@ -151,6 +151,13 @@ impl Queue {
         Some((seq, job))
     }
 
+    /// Removes every queued message of `source`.
+    fn remove_source(&mut self, source: &Option<PeerId>) -> Option<VecDeque<Job>> {
+        let jobs = self.by_source.remove(source)?;
+        self.turn.retain(|s| s != source);
+        Some(jobs)
+    }
+
     /// Removes the newest message of the source with the most queued, if it has more than
     /// `than`.
     fn evict_longest(&mut self, than: usize) -> Option<Job> {
@@ -323,6 +330,23 @@ impl ValidationPool {
         drop(q);
         self.shared.ready.notify_one();
         ignored
+    }
+
+    /// Takes `peer`'s queued messages out of the pool (not those a worker already took), for
+    /// the caller to IGNORE unvalidated: the driver does so when it bans `peer`, so a banned
+    /// flood's backlog costs no more checks (issue 15: a peer banned at its 17th REJECT had
+    /// ~70 checked, its queue still ahead of it).
+    pub fn drop_queued_from(&mut self, peer: &PeerId) -> Vec<MessageHandle> {
+        let Some(jobs) = self.shared.lock().remove_source(&Some(*peer)) else {
+            return Vec::new();
+        };
+        self.pending -= jobs.len();
+        jobs.into_iter()
+            .map(|job| {
+                self.pending_bytes -= job.msg.data.len();
+                job.msg.handle
+            })
+            .collect()
     }
 
     /// Waits for the next result (any order) and keeps it for [`ValidationPool::pop_ready`].
@@ -606,6 +630,36 @@ mod tests {
             }
         });
         assert_eq!(got, vec![0, 5000, 6000]);
+    }
+
+    #[test]
+    fn a_banned_peers_queued_messages_leave_the_pool_and_the_others_stay() {
+        let mut pool = ValidationPool::without_threads(1);
+        let t = NOW * 1000;
+        for h in 0..100 {
+            assert!(
+                pool.submit(t, checker(), from(1, h, vec![0; 10]))
+                    .is_empty()
+            );
+        }
+        assert!(
+            pool.submit(t, checker(), from(2, 500, vec![0; 7]))
+                .is_empty()
+        );
+        let out = pool.drop_queued_from(&op_p2p_core::testkit::peer_id(1));
+        assert_eq!(out, (0..100).map(MessageHandle).collect::<Vec<_>>());
+        assert_eq!((pool.pending(), pool.pending_bytes), (1, 7));
+        assert!(
+            pool.drop_queued_from(&op_p2p_core::testkit::peer_id(1))
+                .is_empty()
+        );
+        pool.start_threads().expect("threads");
+        futures::executor::block_on(pool.wait_result());
+        assert_eq!(
+            pool.pop_ready().map(|d| d.msg.handle),
+            Some(MessageHandle(500))
+        );
+        assert_eq!(pool.pending(), 0);
     }
 
     #[test]
