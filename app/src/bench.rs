@@ -127,6 +127,10 @@ pub struct Stats {
     /// workers fall behind.
     #[serde(default)]
     pub pool_overflow: u64,
+    /// Gossip messages IGNOREd unvalidated because their peer used up its checks of the
+    /// second (`op_p2p_validation_pool_over_budget_total`).
+    #[serde(default)]
+    pub over_budget: u64,
 }
 
 /// A reply or report from a child.
@@ -307,6 +311,7 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
             Some("verdict=\"ignore\""),
         ) as u64,
         pool_overflow: metric_sum(&text, "op_p2p_validation_pool_overflow_total", None) as u64,
+        over_budget: metric_sum(&text, "op_p2p_validation_pool_over_budget_total", None) as u64,
     }
 }
 
@@ -1204,6 +1209,9 @@ pub struct SpamResult {
     /// Messages the target's validation pool turned away unvalidated (full) per second of
     /// spamming.
     pub target_pool_overflow_per_s: f64,
+    /// Messages the target IGNOREd unvalidated because their peer was over its checks a
+    /// second, per second of spamming.
+    pub target_over_budget_per_s: f64,
     /// Target CPU from the first block under spam to the end (honest blocks included), ms per
     /// second (of one core).
     pub target_cpu_ms_per_s: f64,
@@ -1881,6 +1889,8 @@ async fn spam_phase(
             / (spam_ms / 1000.0).max(1e-3),
         target_pool_overflow_per_s: after.pool_overflow.saturating_sub(before.pool_overflow) as f64
             / (spam_ms / 1000.0).max(1e-3),
+        target_over_budget_per_s: after.over_budget.saturating_sub(before.over_budget) as f64
+            / (spam_ms / 1000.0).max(1e-3),
         target_cpu_ms_per_s: (after.cpu_ms - before.cpu_ms) / secs,
         target_unloaded: latency(samples_of(accepts, target..n, first_phase)),
         target_loaded: latency(samples_of(accepts, target..n, &published)),
@@ -1971,7 +1981,7 @@ pub fn render(results: &[BenchResult]) -> String {
             s.push_str(&format!(
                 "  spam on the last node{} from {}{}: {:.0} sent/s (limit {}), {} identities ({:.1}/min), \
                  {} refused, {:.0} received/s, {:.0} REJECT/s, {:.0} IGNORE/s, \
-                 {:.0} pool overflow/s, \
+                 {:.0} pool overflow/s, {:.0} over the peer budget/s, \
                  target CPU {:.0} ms/s; target p99 {:.2} ms unloaded → {:.2} ms under spam; \
                  all nodes p99 {:.2} ms, delivered {:.1}%\n",
                 if x.no_ban { " (which never bans)" } else { "" },
@@ -1986,6 +1996,7 @@ pub fn render(results: &[BenchResult]) -> String {
                 x.target_rejects_per_s,
                 x.target_ignores_per_s,
                 x.target_pool_overflow_per_s,
+                x.target_over_budget_per_s,
                 x.target_cpu_ms_per_s,
                 x.target_unloaded.p99_ms,
                 x.target_loaded.p99_ms,

@@ -9,6 +9,11 @@ use std::time::Duration;
 /// `op-p2p bench` on 3 tokio nodes, 3 blocks of 100 txs at 100 ms, spam at 500/s, plus
 /// `extra`; its JSON result (one scenario).
 fn run_bench(extra: &[&str]) -> serde_json::Value {
+    run_bench_at("500", extra)
+}
+
+/// [`run_bench`] with spam at `rate` a second.
+fn run_bench_at(rate: &str, extra: &[&str]) -> serde_json::Value {
     let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
         .args([
             "bench",
@@ -25,7 +30,7 @@ fn run_bench(extra: &[&str]) -> serde_json::Value {
             "--timeout",
             "90",
             "--spam",
-            "500",
+            rate,
             "--json",
         ])
         .args(extra)
@@ -169,6 +174,35 @@ fn a_raw_gossipsub_spammer_floods_a_target_that_never_bans() {
     );
     assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
     assert_eq!(spam["target_loaded"]["samples"], 3, "{spam}");
+}
+
+/// A raw flood at 5,000/s into a target that never bans: the target checks at most its
+/// per-peer budget of the spammer's messages a second
+/// (`op_p2p_node::validation_pool::PEER_CHECKS_PER_SECOND`) and IGNOREs the rest unvalidated;
+/// honest blocks all still arrive.
+#[test]
+fn a_never_banning_target_checks_at_most_its_peer_budget_of_a_flood() {
+    let budget = f64::from(op_p2p_node::validation_pool::PEER_CHECKS_PER_SECOND);
+    let r = run_bench_at("5000", &["--spam-raw", "--spam-no-ban"]);
+    let spam = &r["spam"];
+    assert_eq!(spam["identities"], 1, "never banned: {spam}");
+    let spam_s =
+        60.0 * spam["identities"].as_f64().unwrap() / spam["identities_per_min"].as_f64().unwrap();
+    let per_s = |k: &str| spam[k].as_f64().unwrap();
+    let rejects = per_s("target_rejects_per_s") * spam_s;
+    let over = per_s("target_over_budget_per_s") * spam_s;
+    assert!(
+        rejects > 17.0,
+        "the flood is checked up to its budget: {spam}"
+    );
+    // The budget counts in whole seconds of the target's clock: the phase touches at most
+    // ceil(spam_s) + 1 of them.
+    assert!(
+        rejects <= budget * (spam_s.ceil() + 1.0),
+        "{rejects:.0} REJECTs in {spam_s:.2} s, budget {budget}/s: {spam}"
+    );
+    assert!(over > 0.0, "the rest is IGNOREd unvalidated: {spam}");
+    assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
 }
 
 /// `--spam-raw` at a target that bans: the raw spammer's identity is banned by its 17th

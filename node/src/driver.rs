@@ -717,7 +717,9 @@ impl<R: Runtime> Driver<R> {
 
     /// Validates a received message: on the worker pool when there is one (its result comes
     /// back through [`Driver::on_validated`]), else here; a small one here too while the pool
-    /// is idle ([`crate::validation_pool::ValidationPool::inline_ok`]). A full pool IGNOREs,
+    /// is idle ([`crate::validation_pool::ValidationPool::inline_ok`]). A peer over its checks a
+    /// second ([`crate::validation_pool::ValidationPool::within_budget`]) is IGNOREd unvalidated;
+    /// a full pool IGNOREs,
     /// unvalidated, the newest messages of the peer with the most queued, or this one (see
     /// [`crate::validation_pool`]).
     fn dispatch_gossip(&mut self, st: &mut State, msg: GossipMessage) {
@@ -726,6 +728,14 @@ impl<R: Runtime> Driver<R> {
             return;
         };
         let now = self.runtime.now_ms();
+        if !pool.within_budget(now, msg.source) {
+            tracing::trace!(handle = msg.handle.0, source = ?msg.source, "peer over its checks a second: ignoring a message");
+            if let Some(m) = &self.metrics {
+                m.validation.on_over_budget();
+            }
+            self.ignore_unvalidated(st, msg.handle);
+            return;
+        }
         if pool.inline_ok(now, msg.data.len()) {
             self.input(st, Input::Gossip(msg));
             return;

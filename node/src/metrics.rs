@@ -1000,11 +1000,13 @@ impl PublishMetrics {
 
 /// The validation worker pool's series (see [`crate::validation_pool`]):
 /// `op_p2p_validation_pool_overflow_total` (messages IGNOREd unvalidated because the pool was
-/// at its bound), `op_p2p_validation_pool_pending` (messages submitted and not yet judged,
+/// at its bound), `op_p2p_validation_pool_over_budget_total` (IGNOREd unvalidated because their
+/// peer used up its checks of the second), `op_p2p_validation_pool_pending` (messages submitted and not yet judged,
 /// sampled once a second) and `op_p2p_validation_pool_workers`.
 #[derive(Debug, Clone, Default)]
 pub struct ValidationMetrics {
     overflow: Counter,
+    over_budget: Counter,
     pending: Gauge,
     workers: Gauge,
 }
@@ -1015,6 +1017,11 @@ impl ValidationMetrics {
             "validation_pool_overflow",
             "Gossip messages ignored without validation because the validation pool was full",
             self.overflow.clone(),
+        );
+        r.register(
+            "validation_pool_over_budget",
+            "Gossip messages ignored without validation because their peer used up its checks of the second",
+            self.over_budget.clone(),
         );
         r.register(
             "validation_pool_pending",
@@ -1031,6 +1038,11 @@ impl ValidationMetrics {
     /// One message refused by the full pool.
     pub fn on_overflow(&self) {
         self.overflow.inc();
+    }
+
+    /// One message IGNOREd because its peer was over its checks a second.
+    pub fn on_over_budget(&self) {
+        self.over_budget.inc();
     }
 
     /// The pool's current size and backlog.
