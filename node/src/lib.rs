@@ -46,7 +46,6 @@ mod state_writer;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 pub mod validation_pool;
-pub mod yamux;
 
 pub use config::{
     ConfigError, DEFAULT_BLOCK_TIME_SECS, DEFAULT_P2P_PORT, NodeConfig, NodeConfigBuilder,

@@ -78,8 +78,8 @@ pub fn system_now_ms() -> UnixMillis {
 /// How long a connection may take to finish Noise and Yamux.
 pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Noise (with the libp2p secp256k1 identity) and Yamux ([`crate::yamux`]: frames of one Noise
-/// frame each) over any TCP-like transport: the upgrade every runtime applies to its own TCP.
+/// Noise (with the libp2p secp256k1 identity) and Yamux over any TCP-like transport: the
+/// upgrade every runtime applies to its own TCP.
 pub fn upgrade_transport<T>(
     tcp: T,
     keypair: &libp2p::identity::Keypair,
@@ -96,7 +96,7 @@ where
     Ok(tcp
         .upgrade(Version::V1)
         .authenticate(noise)
-        .multiplex(crate::yamux::Config::default())
+        .multiplex(libp2p::yamux::Config::default())
         .timeout(UPGRADE_TIMEOUT)
         .boxed())
 }

@@ -107,8 +107,7 @@ fn blocks_flow_both_ways_with_js_libp2p_on_v3_and_v4_with_equal_message_ids() {
         let js_peer = listening["peerId"].as_str().expect("peerId").to_string();
 
         // Rust → JS: we sign and publish one v3 and one v4 block. The v4 one is ~200 KB of
-        // incompressible calldata: it leaves in yamux frames of one Noise frame each (64 KiB,
-        // node/src/yamux.rs), which js-libp2p's yamux must take.
+        // incompressible calldata: many yamux and Noise frames, which js-libp2p must reassemble.
         let mut sent: BTreeMap<String, (&str, u64, Vec<u8>)> = BTreeMap::new();
         for (topic, v, number, ts) in [
             (TOPIC_V3, BlockVersion::V3, 10u64, t - 10),
