@@ -84,7 +84,7 @@ pub enum Cmd {
         rate: u64,
         /// How long, ms.
         duration_ms: u64,
-        /// Publish from a bare gossipsub swarm ([`raw_spam`]) instead of through an op-p2p
+        /// Publish from a bare gossipsub swarm (`raw_spam`) instead of through an op-p2p
         /// node, to reach rates the node's publish round trip cannot.
         #[serde(default)]
         raw: bool,
@@ -678,22 +678,16 @@ where
                     _ => 0,
                 };
                 if connected == 0 {
-                    // Banned: fresh identities from the same IP until one gets in.
                     let mut k = identities + refused;
-                    loop {
+                    let (joined, r) = rejoin(rt, end, async || {
                         let old = std::mem::replace(node, spawn(spam_config(k)).await?);
                         old.shutdown().await;
                         k += 1;
-                        if connect(node, &target).await {
-                            identities += 1;
-                            break;
-                        }
-                        refused += 1;
-                        if rt.now_ms() >= end {
-                            break;
-                        }
-                        rt.sleep(Duration::from_millis(SPAM_RETRY_MS)).await;
-                    }
+                        Ok(connect(node, &target).await)
+                    })
+                    .await?;
+                    identities += u64::from(joined);
+                    refused += r;
                 } else {
                     // Not yet subscribed or the send queue is full: a moment's pause.
                     rt.sleep(Duration::from_millis(2)).await;
@@ -889,21 +883,15 @@ async fn raw_spam<R: Runtime>(
     let mut tick = rt.sleep(Duration::ZERO).fuse();
     while rt.now_ms() < end {
         if lost {
-            // Banned: fresh identities from the same IP until one gets in.
             lost = false;
-            loop {
+            let (joined, r) = rejoin(rt, end, async || {
                 k += 1;
                 swarm = raw_swarm(rt, k)?;
-                if raw_join(rt, &mut swarm, &target, &topic, RAW_SPAM_JOIN_MS).await {
-                    identities += 1;
-                    break;
-                }
-                refused += 1;
-                if rt.now_ms() >= end {
-                    break;
-                }
-                rt.sleep(Duration::from_millis(SPAM_RETRY_MS)).await;
-            }
+                Ok(raw_join(rt, &mut swarm, &target, &topic, RAW_SPAM_JOIN_MS).await)
+            })
+            .await?;
+            identities += u64::from(joined);
+            refused += r;
             tick = rt.sleep(Duration::ZERO).fuse();
             continue;
         }
@@ -965,6 +953,27 @@ async fn raw_spam<R: Runtime>(
 }
 
 // ---- end of the raw spammer ----
+
+/// After a ban: fresh identities from the same IP, as a sybil spammer would, one every
+/// [`SPAM_RETRY_MS`] while the target refuses them (an IP ban), until `attempt` gets one in or
+/// `end` passes. Whether one got in, and the refusals.
+async fn rejoin<R: Runtime>(
+    rt: &R,
+    end: u64,
+    mut attempt: impl AsyncFnMut() -> Result<bool, String>,
+) -> Result<(bool, u64), String> {
+    let mut refused = 0;
+    loop {
+        if attempt().await? {
+            return Ok((true, refused));
+        }
+        refused += 1;
+        if rt.now_ms() >= end {
+            return Ok((false, refused));
+        }
+        rt.sleep(Duration::from_millis(SPAM_RETRY_MS)).await;
+    }
+}
 
 /// Which runtime the children run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -1109,7 +1118,7 @@ pub struct BenchOptions {
     /// The spam target does not ban ([`NO_BAN_ENV`]): the spammer's flood is sustained and
     /// every message is validated, to measure validation under spam rather than the ban.
     pub spam_no_ban: bool,
-    /// The spammer publishes from a bare gossipsub swarm ([`raw_spam`]) rather than through
+    /// The spammer publishes from a bare gossipsub swarm (`raw_spam`) rather than through
     /// an op-p2p node, whose publish round trip caps it at several hundred messages a second.
     pub spam_raw: bool,
     /// Calldata size and fill of the transactions (the preset's by default).
