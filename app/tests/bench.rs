@@ -14,7 +14,13 @@ fn run_bench(extra: &[&str]) -> serde_json::Value {
 
 /// [`run_bench`] with spam at `rate` a second.
 fn run_bench_at(rate: &str, extra: &[&str]) -> serde_json::Value {
+    run_bench_with(rate, extra, &[])
+}
+
+/// [`run_bench_at`] with environment variables for the bench (and so its children).
+fn run_bench_with(rate: &str, extra: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
     let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+        .envs(envs.iter().copied())
         .args([
             "bench",
             "--nodes",
@@ -179,11 +185,20 @@ fn a_raw_gossipsub_spammer_floods_a_target_that_never_bans() {
 /// A raw flood at 5,000/s into a target that never bans: the target checks at most its
 /// per-peer budget of the spammer's messages a second
 /// (`op_p2p_node::validation_pool::PEER_CHECKS_PER_SECOND`) and IGNOREs the rest unvalidated;
-/// honest blocks all still arrive.
+/// honest blocks all still arrive. With the validation pool (the default) and without it.
 #[test]
 fn a_never_banning_target_checks_at_most_its_peer_budget_of_a_flood() {
+    budget_holds(&[]);
+}
+
+#[test]
+fn a_never_banning_target_without_workers_checks_at_most_its_peer_budget_of_a_flood() {
+    budget_holds(&[("OP_P2P_BENCH_VALIDATION_WORKERS", "0")]);
+}
+
+fn budget_holds(envs: &[(&str, &str)]) {
     let budget = f64::from(op_p2p_node::validation_pool::PEER_CHECKS_PER_SECOND);
-    let r = run_bench_at("5000", &["--spam-raw", "--spam-no-ban"]);
+    let r = run_bench_with("5000", &["--spam-raw", "--spam-no-ban"], envs);
     let spam = &r["spam"];
     assert_eq!(spam["identities"], 1, "never banned: {spam}");
     let spam_s =

@@ -185,6 +185,8 @@ pub(crate) struct Driver<R: Runtime> {
     /// Runs the stateless half of gossip validation on worker threads (issue 15); `None`
     /// validates on this loop.
     pub(crate) validation: Option<crate::validation_pool::ValidationPool>,
+    /// Each peer's checks of the second, with or without the pool.
+    pub(crate) peer_budget: crate::validation_pool::PeerBudget,
 }
 
 /// A signer's answer: the block, the result, how long the call took.
@@ -718,17 +720,12 @@ impl<R: Runtime> Driver<R> {
     /// Validates a received message: on the worker pool when there is one (its result comes
     /// back through [`Driver::on_validated`]), else here; a small one here too while the pool
     /// is idle ([`crate::validation_pool::ValidationPool::inline_ok`]). A peer over its checks a
-    /// second ([`crate::validation_pool::ValidationPool::within_budget`]) is IGNOREd unvalidated;
-    /// a full pool IGNOREs,
-    /// unvalidated, the newest messages of the peer with the most queued, or this one (see
-    /// [`crate::validation_pool`]).
+    /// second ([`crate::validation_pool::PeerBudget`]) is IGNOREd unvalidated, pool or not; a
+    /// full pool IGNOREs, unvalidated, the newest messages of the peer with the most queued, or
+    /// this one (see [`crate::validation_pool`]).
     fn dispatch_gossip(&mut self, st: &mut State, msg: GossipMessage) {
-        let Some(pool) = &mut self.validation else {
-            self.input(st, Input::Gossip(msg));
-            return;
-        };
         let now = self.runtime.now_ms();
-        if !pool.within_budget(now, msg.source) {
+        if !self.peer_budget.allow(now, msg.source) {
             tracing::trace!(handle = msg.handle.0, source = ?msg.source, "peer over its checks a second: ignoring a message");
             if let Some(m) = &self.metrics {
                 m.validation.on_over_budget();
@@ -736,6 +733,10 @@ impl<R: Runtime> Driver<R> {
             self.ignore_unvalidated(st, msg.handle);
             return;
         }
+        let Some(pool) = &mut self.validation else {
+            self.input(st, Input::Gossip(msg));
+            return;
+        };
         if pool.inline_ok(now, msg.data.len()) {
             self.input(st, Input::Gossip(msg));
             return;

@@ -31,7 +31,7 @@
 //! async channel; that is ~100 lines over std, with no new dependency. The results channel is
 //! `futures::channel::mpsc`, which wakes the driver on any runtime (tokio and async-std).
 //!
-//! **A budget of checks per peer and second** ([`ValidationPool::within_budget`]): each
+//! **A budget of checks per peer and second** ([`PeerBudget`], with or without the pool): each
 //! propagation source gets at most [`PEER_CHECKS_PER_SECOND`] messages into the pool per
 //! second; past it, its messages are IGNOREd unvalidated (no penalty; counted in
 //! `op_p2p_validation_pool_over_budget_total`). An honest peer forwards each block once, a few
@@ -84,8 +84,38 @@ pub const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 pub const INLINE_MAX_BYTES: usize = PARALLEL_MIN_BYTES;
 /// Most messages a second [`ValidationPool::inline_ok`] lets the event loop check itself.
 pub const INLINE_PER_SECOND: u32 = 64;
-/// Most messages one propagation source gets checked a second ([`ValidationPool::within_budget`]).
+/// Most messages one propagation source gets checked a second ([`PeerBudget`]).
 pub const PEER_CHECKS_PER_SECOND: u32 = 500;
+
+/// Each peer's checks of the current second ([`PEER_CHECKS_PER_SECOND`]; see the module docs).
+/// The driver asks it for every received message, whether the pool or the event loop checks it
+/// (`--p2p.validation.workers 0` too).
+#[derive(Debug, Default)]
+pub struct PeerBudget {
+    /// The second (ms, divided by 1,000) the budgets count in.
+    second: u64,
+    /// What each source used of it (only the sources seen this second: at most one entry per
+    /// connected peer, and one for unknown sources).
+    used: HashMap<Option<PeerId>, u32>,
+}
+
+impl PeerBudget {
+    /// Whether `source` may have one more message checked at `now`; a true answer uses one of
+    /// its [`PEER_CHECKS_PER_SECOND`]. The caller IGNOREs the message unvalidated on false.
+    pub fn allow(&mut self, now: UnixMillis, source: Option<PeerId>) -> bool {
+        let second = now / 1000;
+        if second != self.second {
+            self.second = second;
+            self.used.clear();
+        }
+        let used = self.used.entry(source).or_insert(0);
+        if *used >= PEER_CHECKS_PER_SECOND {
+            return false;
+        }
+        *used += 1;
+        true
+    }
+}
 
 /// The default worker count: the cores available, at most 8.
 pub fn default_workers() -> usize {
@@ -218,10 +248,6 @@ pub struct ValidationPool {
     /// The second (ms, divided by 1,000) the inline budget counts in, and what it used.
     inline_second: u64,
     inline_used: u32,
-    /// The second the peers' budgets count in, and what each source used of it (only the
-    /// sources seen this second: at most one entry per connected peer).
-    budget_second: u64,
-    budget_used: HashMap<Option<PeerId>, u32>,
 }
 
 impl std::fmt::Debug for ValidationPool {
@@ -263,8 +289,6 @@ impl ValidationPool {
             threads: Vec::with_capacity(workers),
             inline_second: 0,
             inline_used: 0,
-            budget_second: 0,
-            budget_used: HashMap::new(),
         }
     }
 
@@ -288,23 +312,6 @@ impl ValidationPool {
     /// Messages submitted and not yet handed back.
     pub fn pending(&self) -> usize {
         self.pending
-    }
-
-    /// Whether `source` may have one more message checked at `now` (see the module docs); a
-    /// true answer uses one of its [`PEER_CHECKS_PER_SECOND`]. The caller IGNOREs the message
-    /// unvalidated on false.
-    pub fn within_budget(&mut self, now: UnixMillis, source: Option<PeerId>) -> bool {
-        let second = now / 1000;
-        if second != self.budget_second {
-            self.budget_second = second;
-            self.budget_used.clear();
-        }
-        let used = self.budget_used.entry(source).or_insert(0);
-        if *used >= PEER_CHECKS_PER_SECOND {
-            return false;
-        }
-        *used += 1;
-        true
     }
 
     /// Whether the caller may check a message of `len` bytes itself, on its own thread, at
@@ -668,23 +675,17 @@ mod tests {
 
     #[test]
     fn each_peer_gets_its_own_budget_of_checks_a_second() {
-        let mut pool = ValidationPool::without_threads(1);
+        let mut budget = PeerBudget::default();
         let t = NOW * 1000;
         let (a, b) = (
             Some(op_p2p_core::testkit::peer_id(1)),
             Some(op_p2p_core::testkit::peer_id(2)),
         );
-        assert!((0..PEER_CHECKS_PER_SECOND).all(|_| pool.within_budget(t, a)));
-        assert!(!pool.within_budget(t + 999, a), "a's second is used up");
-        assert!(pool.within_budget(t + 999, b), "b's is its own");
-        assert!(
-            pool.within_budget(t + 999, None),
-            "so is the unknown source's"
-        );
-        assert!(
-            pool.within_budget(t + 1_000, a),
-            "a new second, a new budget"
-        );
+        assert!((0..PEER_CHECKS_PER_SECOND).all(|_| budget.allow(t, a)));
+        assert!(!budget.allow(t + 999, a), "a's second is used up");
+        assert!(budget.allow(t + 999, b), "b's is its own");
+        assert!(budget.allow(t + 999, None), "so is the unknown source's");
+        assert!(budget.allow(t + 1_000, a), "a new second, a new budget");
     }
 
     #[test]
