@@ -253,6 +253,13 @@ pub struct NodeArgs {
     /// hash); 0 validates on the event loop. Default: the cores available, at most 8.
     #[arg(long = "p2p.validation.workers", env = "OP_P2P_VALIDATION_WORKERS")]
     pub validation_workers: Option<usize>,
+    /// Most gossip messages one peer gets checked a second; past it they are IGNOREd
+    /// unvalidated (no penalty). 0: no budget. [default: 500]
+    #[arg(
+        long = "p2p.validation.peer-budget",
+        env = "OP_P2P_VALIDATION_PEER_BUDGET"
+    )]
+    pub peer_checks_per_second: Option<u32>,
 }
 
 // ---- publishing as a sequencer (issue 14) ----
@@ -614,6 +621,9 @@ fn builder(
         b = b.bootnodes_file(file);
     }
     b = b.gossip_timestamp_threshold(args.gossip_timestamp_threshold);
+    if let Some(n) = args.peer_checks_per_second {
+        b = b.peer_checks_per_second(n);
+    }
     if let Some(n) = args.validation_workers {
         b = b.validation_workers(n);
     }
@@ -781,6 +791,26 @@ mod tests {
             SECRET,
         );
         assert_eq!(off.unwrap().core.gater.accept_refill_ms, 0);
+    }
+
+    /// The per-peer budget of checks a second: 500 by default, the flag reaches the config, 0
+    /// turns it off.
+    #[test]
+    fn peer_budget_flag_reaches_the_config() {
+        let c = node_config(&parse(&["--network=base"]), SECRET).unwrap();
+        assert_eq!(c.peer_checks_per_second, 500);
+        let c = node_config(
+            &parse(&["--network=base", "--p2p.validation.peer-budget=2000"]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(c.peer_checks_per_second, 2000);
+        let c = node_config(
+            &parse(&["--network=base", "--p2p.validation.peer-budget=0"]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(c.peer_checks_per_second, 0);
     }
 
     /// op-node's `--p2p.netrestrict` (`OP_P2P_NETRESTRICT`): comma-separated CIDR ranges into

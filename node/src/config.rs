@@ -88,6 +88,10 @@ pub struct NodeConfig {
     /// [`crate::validation_pool`]); 0 validates on the event loop. Default: the cores
     /// available, at most 8 ([`crate::validation_pool::default_workers`]).
     pub validation_workers: usize,
+    /// Most gossip messages one peer gets checked a second; past it they are IGNOREd
+    /// unvalidated ([`crate::validation_pool::PeerBudget`]). 0: no budget. Default
+    /// [`crate::validation_pool::PEER_CHECKS_PER_SECOND`].
+    pub peer_checks_per_second: u32,
 }
 
 /// Why a node configuration is refused, by [`NodeConfigBuilder::build`],
@@ -307,6 +311,7 @@ impl NodeConfig {
             l1: None,
             signer: None,
             validation_workers: crate::validation_pool::default_workers(),
+            peer_checks_per_second: crate::validation_pool::PEER_CHECKS_PER_SECOND,
         };
         config.core.local_peer_id = config.keypair.public().to_peer_id();
         config.core.discovery = None;
@@ -472,6 +477,7 @@ pub struct NodeConfigBuilder {
     publish_queue: op_p2p_core::publish::QueueConfig,
     // ---- validation on every core (issue 15) ----
     validation_workers: Option<usize>,
+    peer_checks_per_second: Option<u32>,
 }
 
 /// The builder's L1 settings, as given.
@@ -529,6 +535,7 @@ impl NodeConfigBuilder {
             remote_signer: None,
             publish_queue: Default::default(),
             validation_workers: None,
+            peer_checks_per_second: None,
         }
     }
 
@@ -961,6 +968,15 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// Most gossip messages one peer gets checked a second, pool or not; past it they are
+    /// IGNOREd unvalidated (no penalty). 0 turns the budget off. Default
+    /// [`crate::validation_pool::PEER_CHECKS_PER_SECOND`] (500: an honest peer forwards a few
+    /// blocks a second).
+    pub fn peer_checks_per_second(mut self, n: u32) -> Self {
+        self.peer_checks_per_second = Some(n);
+        self
+    }
+
     /// Checks every setting and makes the [`NodeConfig`], deriving the core's [`Config`] once:
     /// our peer id from the key, the static peers' transport addresses, no discovery table
     /// when discovery is off.
@@ -1022,6 +1038,9 @@ impl NodeConfigBuilder {
             validation_workers: self
                 .validation_workers
                 .unwrap_or_else(crate::validation_pool::default_workers),
+            peer_checks_per_second: self
+                .peer_checks_per_second
+                .unwrap_or(crate::validation_pool::PEER_CHECKS_PER_SECOND),
         };
         config.validate()?;
         Ok(config)

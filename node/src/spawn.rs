@@ -232,7 +232,7 @@ async fn spawn_inner<R: Runtime>(
         health: Some(health.clone()),
         signer: config.signer.clone(),
         validation: start_validation_pool(config.validation_workers),
-        peer_budget: Default::default(),
+        peer_budget: crate::validation_pool::PeerBudget::new(config.peer_checks_per_second),
     };
     // The RPC listener serves the admin API (and metrics); a separate metrics listener serves
     // GET /metrics and /healthz only (see `crate::http`).

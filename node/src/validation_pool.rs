@@ -90,8 +90,10 @@ pub const PEER_CHECKS_PER_SECOND: u32 = 500;
 /// Each peer's checks of the current second ([`PEER_CHECKS_PER_SECOND`]; see the module docs).
 /// The driver asks it for every received message, whether the pool or the event loop checks it
 /// (`--p2p.validation.workers 0` too).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PeerBudget {
+    /// Checks a source gets a second; 0: no budget.
+    per_second: u32,
     /// The second (ms, divided by 1,000) the budgets count in.
     second: u64,
     /// What each source used of it (only the sources seen this second: at most one entry per
@@ -99,17 +101,35 @@ pub struct PeerBudget {
     used: HashMap<Option<PeerId>, u32>,
 }
 
+impl Default for PeerBudget {
+    fn default() -> Self {
+        Self::new(PEER_CHECKS_PER_SECOND)
+    }
+}
+
 impl PeerBudget {
+    /// `per_second` checks a source, a second; 0: no budget.
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            second: 0,
+            used: HashMap::new(),
+        }
+    }
+
     /// Whether `source` may have one more message checked at `now`; a true answer uses one of
-    /// its [`PEER_CHECKS_PER_SECOND`]. The caller IGNOREs the message unvalidated on false.
+    /// its checks of the second. The caller IGNOREs the message unvalidated on false.
     pub fn allow(&mut self, now: UnixMillis, source: Option<PeerId>) -> bool {
+        if self.per_second == 0 {
+            return true;
+        }
         let second = now / 1000;
         if second != self.second {
             self.second = second;
             self.used.clear();
         }
         let used = self.used.entry(source).or_insert(0);
-        if *used >= PEER_CHECKS_PER_SECOND {
+        if *used >= self.per_second {
             return false;
         }
         *used += 1;
@@ -686,6 +706,13 @@ mod tests {
         assert!(budget.allow(t + 999, b), "b's is its own");
         assert!(budget.allow(t + 999, None), "so is the unknown source's");
         assert!(budget.allow(t + 1_000, a), "a new second, a new budget");
+        let mut off = PeerBudget::new(0);
+        assert!(
+            (0..10 * PEER_CHECKS_PER_SECOND).all(|_| off.allow(t, a)),
+            "0: no budget"
+        );
+        let mut two = PeerBudget::new(2);
+        assert!(two.allow(t, a) && two.allow(t, a) && !two.allow(t, a));
     }
 
     #[test]
