@@ -12,7 +12,8 @@
 //!   message and one recovery, no SSZ or trie work) and a snappy bomb (header only).
 //! - `floor/*`: the pieces no implementation can skip, so `validate/*` can be compared with
 //!   the sum of its floors; `floor/keccak_1mb_two_at_once` is two of them on two threads, what
-//!   this machine's second core gives the parallel path.
+//!   this machine's second core gives the parallel path, and
+//!   `floor/keccak_and_tx_root_1mb_two_at_once` the parallel path's two hashing halves alone.
 
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use op_p2p_core::BlockVersion;
@@ -198,6 +199,15 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("tx_root_1mb", |b| {
         b.iter(|| transactions_root(black_box(&one_mb_txs)))
+    });
+    // The parallel path's two halves alone, on two threads: its floor on this machine.
+    g.bench_function("keccak_and_tx_root_1mb_two_at_once", |b| {
+        b.iter(|| {
+            ScopedJoin.join(
+                || keccak256(black_box(signed.signed)),
+                || transactions_root(black_box(&one_mb_txs)),
+            )
+        })
     });
     let (_, payload) = split_beacon_root(BlockVersion::V4, signed.signed).expect("v4");
     g.bench_function("decode_1mb", |b| {
