@@ -1,7 +1,7 @@
 //! The validation worker pool: runs the stateless half of gossip validation
 //! ([`Checker::check`]: snappy, signature recovery, SSZ, block hash) for different messages on
-//! `N` worker threads, and hands the results back to the driver **in the order the messages
-//! were submitted**, which feeds them to the core as
+//! `N` worker threads, and hands the results back to the driver **in the order the workers took
+//! the messages** (below), which feeds them to the core as
 //! [`Input::GossipChecked`](op_p2p_core::Input::GossipChecked). The core then judges each against its live state
 //! (signer re-match, seen state, per-height counts): state changes happen in the order the
 //! workers took the messages, and every message gets exactly one verdict.
@@ -20,7 +20,7 @@
 //! long as that peer has more queued than the newcomer's; otherwise the newcomer is refused.
 //! [`ValidationPool::submit`] gives back the handles of every message pushed out or refused,
 //! and the driver reports IGNORE for them without validating (counted in
-//! `opp2p_validation_pool_overflow_total`): no penalty for the sender, and the driver never
+//! `op_p2p_validation_pool_overflow_total`): no penalty for the sender, and the driver never
 //! blocks. A queue (rather than IGNORE at the first busy moment) is what keeps honest blocks
 //! flowing under a flood the workers can keep up with; the bound is what keeps memory and the
 //! added latency finite when they cannot; charging the longest queue is what keeps one
@@ -31,9 +31,9 @@
 //! async channel; that is ~100 lines over std, with no new dependency. The results channel is
 //! `futures::channel::mpsc`, which wakes the driver on any runtime (tokio and async-std).
 //!
-//! **A budget of checks per peer and second** ([`PeerBudget`], with or without the pool): each
-//! propagation source gets at most [`PEER_CHECKS_PER_SECOND`] messages into the pool per
-//! second; past it, its messages are IGNOREd unvalidated (no penalty; counted in
+//! **A budget of checks per peer and second** ([`PeerBudget`], the driver's, with or without
+//! the pool): each propagation source gets at most [`PEER_CHECKS_PER_SECOND`] messages checked
+//! a second (`--p2p.validation.peer-budget`); past it, its messages are IGNOREd unvalidated (no penalty; counted in
 //! `op_p2p_validation_pool_over_budget_total`). An honest peer forwards each block once, a few
 //! a second at most, so this is two orders of magnitude above honest traffic; what it bounds is
 //! the CPU one peer the node does not ban (`--p2p.ban.peers=false`, or a flood of messages that
