@@ -514,18 +514,10 @@ where
                             Err(error) => emit(&Msg::Error { error }),
                         }
                     }
-                    Cmd::Publish { first, blocks: n, interval_ms: iv, txs, data_len, fill } => {
+                    Cmd::Publish { interval_ms: iv, .. } => {
                         // Build every block first so building is not timed; sign at publish.
-                        // Each block is stamped with its publish time, so long runs stay within
-                        // the validator's 60 s window.
-                        let start_s = system_now_ms() / 1000;
-                        for (k, number) in (first..first.saturating_add(n)).enumerate() {
-                            let t = block_transactions(number, txs, data_len, fill);
-                            let bytes = t.iter().map(|x| x.len()).sum();
-                            let ts = start_s + (k as u64).saturating_mul(iv) / 1000;
-                            let (p, root) = BlockBuilder::new(BlockVersion::V4, number, ts)
-                                .with_transactions(t)
-                                .build();
+                        for (b, bytes) in publish_blocks_of(&cmd, system_now_ms() / 1000) {
+                            let (p, root) = b.build();
                             queue.push_back((p, root, bytes));
                         }
                         interval_ms = iv;
@@ -563,6 +555,60 @@ where
     }
     node.shutdown().await;
     Ok(())
+}
+
+/// The blocks a [`Cmd::Publish`] asks for, in publish order, unsigned, each with its encoded
+/// transaction bytes: block `k` is stamped `start_s + k × interval`, its publish time, so a
+/// long run stays within validators' 60 s window. Empty for any other command.
+pub fn publish_blocks_of(cmd: &Cmd, start_s: u64) -> Vec<(BlockBuilder, usize)> {
+    let Cmd::Publish {
+        first,
+        blocks,
+        interval_ms,
+        txs,
+        data_len,
+        fill,
+    } = *cmd
+    else {
+        return Vec::new();
+    };
+    (first..first.saturating_add(blocks))
+        .enumerate()
+        .map(|(k, number)| {
+            let t = block_transactions(number, txs, data_len, fill);
+            let bytes = t.iter().map(|x| x.len()).sum();
+            let ts = start_s + (k as u64).saturating_mul(interval_ms) / 1000;
+            (
+                BlockBuilder::new(BlockVersion::V4, number, ts).with_transactions(t),
+                bytes,
+            )
+        })
+        .collect()
+}
+
+/// Environment variable the coordinator sets on an external child (`--compare`): the path of
+/// this executable, whose hidden `bench-blocks` command ([`write_blocks`]) hands the child the
+/// very blocks an op-p2p node 0 would publish, so both implementations carry the same bytes.
+pub const BENCH_EXE_ENV: &str = "OP_P2P_BENCH_EXE";
+
+/// Writes the blocks of `cmd` (a [`Cmd::Publish`]) to `out`, each signed by the bench
+/// sequencer and encoded for the wire (snappy-compressed, the v4 topic's format) behind its
+/// length as a 4-byte big-endian integer.
+pub fn write_blocks(cmd: &Cmd, start_s: u64, out: &mut impl Write) -> Result<(), String> {
+    if !matches!(cmd, Cmd::Publish { .. }) {
+        return Err("bench-blocks takes a publish command".into());
+    }
+    let key = dev_key(0);
+    for (b, _) in publish_blocks_of(cmd, start_s) {
+        let wire = b
+            .sign(&key, BENCH_CHAIN_ID)
+            .map_err(|e| format!("block {}: {e}", b.number))?;
+        let len = u32::try_from(wire.len()).map_err(|_| "block over 4 GiB".to_string())?;
+        out.write_all(&len.to_be_bytes())
+            .and_then(|()| out.write_all(&wire))
+            .map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
 }
 
 /// Pause between two attempts of the spammer to get a refused fresh identity in, ms.
@@ -1123,6 +1169,31 @@ pub struct BenchOptions {
     pub spam_raw: bool,
     /// Calldata size and fill of the transactions (the preset's by default).
     pub contents: BlockContents,
+    /// Run every node as `child_bin <index>` instead of an op-p2p node: another
+    /// implementation speaking the child protocol ([`Cmd`], [`Msg`]), such as the kona-p2p
+    /// child in `bench/kona`, measured under the same coordinator, topology and blocks.
+    /// Its nodes report no sent bytes or verdict counts (0 in the result).
+    pub child_bin: Option<PathBuf>,
+}
+
+impl BenchOptions {
+    /// What the nodes run: `op-p2p`, or the file name of [`Self::child_bin`] without an
+    /// `op-p2p-bench-` prefix (`kona` for `op-p2p-bench-kona`).
+    pub fn implementation(&self) -> String {
+        match &self.child_bin {
+            Some(bin) => {
+                let name = bin
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| bin.display().to_string());
+                match name.strip_prefix("op-p2p-bench-") {
+                    Some(short) if !short.is_empty() => short.to_string(),
+                    _ => name,
+                }
+            }
+            None => "op-p2p".to_string(),
+        }
+    }
 }
 
 /// What one scenario measured.
@@ -1134,6 +1205,8 @@ pub struct BenchResult {
     pub size: BlockSize,
     /// Runtime of the children.
     pub runtime: BenchRuntime,
+    /// What the nodes run (`op-p2p`, or the external child's file name).
+    pub implementation: String,
     /// Calldata bytes per transaction.
     pub tx_data_len: usize,
     /// How the calldata was filled.
@@ -1294,7 +1367,24 @@ struct Child {
     _proc: tokio::process::Child,
 }
 
-fn child_command(exe: &Path, runtime: BenchRuntime, index: usize) -> tokio::process::Command {
+/// The command that starts child `index`: `op-p2p bench-node` (or the async-std child binary),
+/// or `child_bin <index>` when another implementation is under test.
+fn child_command(
+    exe: &Path,
+    runtime: BenchRuntime,
+    child_bin: Option<&Path>,
+    index: usize,
+) -> tokio::process::Command {
+    if let Some(bin) = child_bin {
+        let mut c = tokio::process::Command::new(bin);
+        c.arg(index.to_string())
+            .env(BENCH_EXE_ENV, exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        return c;
+    }
     let async_std = match runtime {
         BenchRuntime::Tokio => false,
         BenchRuntime::AsyncStd => true,
@@ -1405,7 +1495,7 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         })
     };
     for i in 0..n {
-        let mut cmd = child_command(&opts.exe, opts.runtime, i);
+        let mut cmd = child_command(&opts.exe, opts.runtime, opts.child_bin.as_deref(), i);
         if i == n - 1
             && let Some(ip) = spam_ip
         {
@@ -1607,6 +1697,7 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         nodes: n,
         size: opts.size,
         runtime: opts.runtime,
+        implementation: opts.implementation(),
         tx_data_len: opts.contents.shape(opts.size).1,
         tx_fill: opts.contents.fill,
         block_tx_bytes: published.values().map(|(_, b)| *b as f64).sum::<f64>() / blocks,
@@ -1783,7 +1874,7 @@ async fn spam_phase(
         (c, Some(ns), crate::netns::NetNs::PEER_IP)
     } else {
         (
-            child_command(&opts.exe, BenchRuntime::Tokio, spammer_index),
+            child_command(&opts.exe, BenchRuntime::Tokio, None, spammer_index),
             None,
             dial_ip,
         )
@@ -1959,6 +2050,7 @@ pub fn render(results: &[BenchResult]) -> String {
     );
     for r in results {
         let rt = match r.runtime {
+            _ if r.implementation != "op-p2p" => r.implementation.as_str(),
             BenchRuntime::Tokio => "tokio",
             BenchRuntime::AsyncStd => "async-std",
             BenchRuntime::Mixed => "mixed",
@@ -2054,6 +2146,36 @@ mod tests {
         let loop_cfg = child_config_on(1, std::net::Ipv4Addr::UNSPECIFIED.into());
         assert!(loop_cfg.listen_ip.is_unspecified());
         assert_eq!(child_config(1).listen_ip, std::net::Ipv4Addr::LOCALHOST);
+    }
+
+    #[test]
+    fn bench_blocks_are_node_0s_blocks_signed_and_framed() {
+        let cmd = Cmd::Publish {
+            first: 7,
+            blocks: 3,
+            interval_ms: 1000,
+            txs: 5,
+            data_len: 10,
+            fill: TxFill::Random,
+        };
+        let built = publish_blocks_of(&cmd, 1_000);
+        let numbers: Vec<(u64, u64)> = built.iter().map(|(b, _)| (b.number, b.timestamp)).collect();
+        assert_eq!(numbers, [(7, 1_000), (8, 1_001), (9, 1_002)]);
+        assert!(built.iter().all(|(b, bytes)| b.transactions.len() == 5
+            && *bytes == b.transactions.iter().map(|t| t.len()).sum::<usize>()));
+        let mut out = Vec::new();
+        write_blocks(&cmd, 1_000, &mut out).unwrap();
+        let mut rest = &out[..];
+        for (b, _) in &built {
+            let (len, tail) = rest.split_at(4);
+            let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+            let (wire, tail) = tail.split_at(len);
+            // Signing is deterministic (RFC 6979): the very message node 0 would publish.
+            assert_eq!(wire, b.sign(&dev_key(0), BENCH_CHAIN_ID).unwrap());
+            rest = tail;
+        }
+        assert!(rest.is_empty());
+        assert!(write_blocks(&Cmd::Stats, 1_000, &mut Vec::new()).is_err());
     }
 
     #[test]

@@ -61,6 +61,16 @@ enum Command {
         #[arg(long)]
         index: u64,
     },
+    /// The blocks of a bench publish command, signed and framed, on stdout: what an external
+    /// bench child (`--compare`) publishes, so it carries the same bytes as op-p2p nodes.
+    #[command(hide = true)]
+    BenchBlocks {
+        /// The coordinator's publish command, as the JSON line the child received.
+        cmd: String,
+        /// Timestamp of the first block, Unix seconds.
+        #[arg(long)]
+        start_s: u64,
+    },
     /// Memory and idle CPU of N chains in one process against N processes (issue 16).
     BenchChains {
         /// Chain counts to measure, comma-separated.
@@ -201,6 +211,16 @@ struct BenchArgs {
     /// How calldata is filled: `pattern` compresses to about half, `random` does not.
     #[arg(long, value_enum, default_value = "pattern")]
     tx_fill: op_p2p_cli::bench::TxFill,
+    /// Run each scenario a second time with every node started as `PATH <index>`: another
+    /// implementation speaking the bench's child protocol (`bench/kona` builds one around
+    /// kona-p2p), so both are measured under the same coordinator, topology and blocks,
+    /// alternated on the same machine.
+    #[arg(long, value_name = "PATH", conflicts_with = "spam")]
+    compare: Option<PathBuf>,
+    /// Repeat the whole set of scenarios this many times (alternating implementations within
+    /// each round).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    rounds: u64,
     /// Print the results as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
@@ -364,32 +384,53 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .enable_all()
                 .build()?;
             let mut results = Vec::new();
-            for &runtime in &a.runtimes {
-                for &size in &a.sizes {
-                    for &nodes in &a.nodes {
-                        let opts = bench::BenchOptions {
-                            nodes: nodes as usize,
-                            size,
-                            runtime,
-                            blocks: a.blocks,
-                            interval_ms: a.interval_ms,
-                            seed: a.seed,
-                            exe: exe.clone(),
-                            timeout: std::time::Duration::from_secs(a.timeout),
-                            spam_rate: a.spam,
-                            spam_ip: a.spam_ip,
-                            spam_netns: a.spam_netns,
-                            spam_no_ban: a.spam_no_ban,
-                            spam_raw: a.spam_raw,
-                            contents: bench::BlockContents {
-                                tx_bytes: a.tx_bytes.map(|b| b as usize),
-                                fill: a.tx_fill,
-                            },
-                        };
-                        eprintln!("bench: {runtime:?} N={nodes} {size:?} …");
-                        let r = rt.block_on(bench::run(&opts))?;
-                        eprint!("{}", bench::render(std::slice::from_ref(&r)));
-                        results.push(r);
+            for round in 0..a.rounds {
+                for &runtime in &a.runtimes {
+                    for &size in &a.sizes {
+                        for &nodes in &a.nodes {
+                            let ours = bench::BenchOptions {
+                                nodes: nodes as usize,
+                                size,
+                                runtime,
+                                blocks: a.blocks,
+                                interval_ms: a.interval_ms,
+                                seed: a.seed,
+                                exe: exe.clone(),
+                                timeout: std::time::Duration::from_secs(a.timeout),
+                                spam_rate: a.spam,
+                                spam_ip: a.spam_ip,
+                                spam_netns: a.spam_netns,
+                                spam_no_ban: a.spam_no_ban,
+                                spam_raw: a.spam_raw,
+                                contents: bench::BlockContents {
+                                    tx_bytes: a.tx_bytes.map(|b| b as usize),
+                                    fill: a.tx_fill,
+                                },
+                                child_bin: None,
+                            };
+                            let mut set = vec![ours.clone()];
+                            if let Some(bin) = &a.compare {
+                                set.push(bench::BenchOptions {
+                                    child_bin: Some(bin.clone()),
+                                    ..ours
+                                });
+                                // Odd rounds start with the other implementation, so neither
+                                // always runs on a machine the previous run just warmed.
+                                if round % 2 == 1 {
+                                    set.reverse();
+                                }
+                            }
+                            for opts in set {
+                                eprintln!(
+                                    "bench: round {} {} {runtime:?} N={nodes} {size:?} …",
+                                    round + 1,
+                                    opts.implementation()
+                                );
+                                let r = rt.block_on(bench::run(&opts))?;
+                                eprint!("{}", bench::render(std::slice::from_ref(&r)));
+                                results.push(r);
+                            }
+                        }
                     }
                 }
             }
@@ -442,6 +483,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 print!("{}", op_p2p_cli::bench_publish::render(&rows));
             }
+            Ok(())
+        }
+        Command::BenchBlocks { cmd, start_s } => {
+            let cmd: op_p2p_cli::bench::Cmd = serde_json::from_str(&cmd)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            op_p2p_cli::bench::write_blocks(&cmd, start_s, &mut out)?;
             Ok(())
         }
         Command::BenchNode { index } => {

@@ -19,7 +19,7 @@ fn run_bench_at(rate: &str, extra: &[&str]) -> serde_json::Value {
 
 /// [`run_bench_at`] with environment variables for the bench (and so its children).
 fn run_bench_with(rate: &str, extra: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+    let child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
         .envs(envs.iter().copied())
         .args([
             "bench",
@@ -43,21 +43,9 @@ fn run_bench_with(rate: &str, extra: &[&str], envs: &[(&str, &str)]) -> serde_js
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start op-p2p bench");
-    // Bounded: the bench bounds itself (--timeout), and this kills it past twice that.
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("op-p2p bench did not finish in 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let out = child.wait_with_output().expect("output");
-    assert!(status.success(), "bench failed: {status}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    // Bounded: the bench bounds itself (--timeout), and this kills it past that.
+    let out = wait_bounded(child);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON output");
     v[0].clone()
 }
 
@@ -243,4 +231,69 @@ fn a_raw_gossipsub_spammer_is_banned_and_changes_identity() {
         "{spam}"
     );
     assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
+}
+
+/// `--compare PATH --rounds 2`: each scenario runs on op-p2p nodes and on nodes started as
+/// `PATH <index>`, the external-child protocol a kona-p2p child (`bench/kona`) speaks. The
+/// async-std bench node takes exactly `<index>`, so it stands in for that program here; the
+/// second round starts with the other implementation.
+#[test]
+fn compare_runs_each_scenario_on_both_implementations_alternating() {
+    let out = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+        .args([
+            "bench",
+            "--nodes",
+            "3",
+            "--sizes",
+            "100tx",
+            "--blocks",
+            "3",
+            "--interval-ms",
+            "100",
+            "--timeout",
+            "90",
+            "--rounds",
+            "2",
+            "--json",
+            "--compare",
+        ])
+        .arg(env!("CARGO_BIN_EXE_op-p2p-bench-node-async-std"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start op-p2p bench");
+    let out = wait_bounded(out);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON output");
+    let runs = v.as_array().expect("an array of results");
+    let order: Vec<&str> = runs
+        .iter()
+        .map(|r| r["implementation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["op-p2p", "node-async-std", "node-async-std", "op-p2p"]
+    );
+    for r in runs {
+        assert_eq!(r["published"], 3, "{r}");
+        assert_eq!(r["delivered_fraction"], 1.0, "{r}");
+        assert_eq!(r["latency"]["samples"], 6, "{r}");
+        assert!(r["gossip_msg_bytes"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+/// Waits at most 240 s for `child` (killing it past that), asserts success, returns stdout.
+fn wait_bounded(mut child: std::process::Child) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("op-p2p bench did not finish in 240 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert!(status.success(), "bench failed: {status}");
+    out.stdout
 }
