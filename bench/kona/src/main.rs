@@ -243,6 +243,9 @@ fn prepare(line: &str, start_s: u64, signer: Address) -> Result<Vec<Prepared>, S
                 "block signed by {by}, this child signs as {signer}"
             ));
         }
+        if blocks.is_empty() {
+            same_bytes(wire, &envelope);
+        }
         let tx_bytes = envelope
             .payload
             .as_v1()
@@ -258,6 +261,32 @@ fn prepare(line: &str, start_s: u64, signer: Address) -> Result<Vec<Prepared>, S
         });
     }
     Ok(blocks)
+}
+
+/// Reports on stderr where kona's re-encoding of `envelope` differs from op-p2p's `wire`
+/// (decompressed), if it does: the two implementations should put the same bytes on the wire.
+fn same_bytes(wire: &[u8], envelope: &OpNetworkPayloadEnvelope) {
+    let ours = snap::raw::Decoder::new().decompress_vec(wire);
+    let theirs = envelope
+        .encode_v4()
+        .ok()
+        .and_then(|w| snap::raw::Decoder::new().decompress_vec(&w).ok());
+    match (ours, theirs) {
+        (Ok(a), Some(b)) if a == b => {}
+        (Ok(a), Some(b)) => {
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            eprintln!(
+                "op-p2p-bench-kona: kona re-encodes block differently: {} vs {} bytes decompressed, first difference at byte {at}",
+                a.len(),
+                b.len()
+            );
+        }
+        _ => eprintln!("op-p2p-bench-kona: could not compare the encodings"),
+    }
 }
 
 /// Signs `envelope`'s payload hash for the bench chain with the sequencer's key (k256).
