@@ -119,7 +119,8 @@ pub struct Stats {
     /// Gossip messages this node's core REJECTed (`op_p2p_gossip_verdicts_total`).
     #[serde(default)]
     pub rejected: u64,
-    /// Gossip messages this node's core IGNOREd (`op_p2p_gossip_verdicts_total`).
+    /// Gossip messages this node IGNOREd (`op_p2p_gossip_verdicts_total`): judged by the core,
+    /// or unvalidated (over the peer budget, pool full, a banned peer's backlog).
     #[serde(default)]
     pub ignored: u64,
     /// Gossip messages IGNOREd unvalidated because the validation pool was full

@@ -208,6 +208,12 @@ fn budget_holds(envs: &[(&str, &str)]) {
         "{rejects:.0} REJECTs of {sent:.0} sent in {spam_s:.2} s, budget {budget}/s: {spam}"
     );
     assert!(over > 0.0, "the rest is IGNOREd unvalidated: {spam}");
+    // ...and those IGNOREs are verdicts too (`op_p2p_gossip_verdicts_total`, reason
+    // `peer_over_budget`), read from the same scrapes.
+    assert!(
+        per_s("target_ignores_per_s") * spam_s >= over,
+        "over-budget IGNOREs are in the verdict counts: {spam}"
+    );
     assert_eq!(spam["delivered_fraction"], 1.0, "{spam}");
 }
 

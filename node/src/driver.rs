@@ -402,6 +402,9 @@ impl<R: Runtime> Driver<R> {
                         tracing::debug!(%peer, messages = dropped.len(), "dropping a banned peer's queued messages");
                     }
                     for handle in dropped {
+                        if let Some(m) = &self.metrics {
+                            m.validation.on_banned_backlog();
+                        }
                         self.ignore_unvalidated(st, handle);
                     }
                 }
@@ -767,6 +770,9 @@ impl<R: Runtime> Driver<R> {
                 Ok(None) => self.input(st, Input::Gossip(done.msg)),
                 Err(e) => {
                     tracing::error!(handle = done.msg.handle.0, error = %e, "ignoring a message");
+                    if let Some(m) = &self.metrics {
+                        m.validation.on_check_failed();
+                    }
                     self.ignore_unvalidated(st, done.msg.handle);
                 }
             }

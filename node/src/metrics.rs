@@ -32,7 +32,7 @@
 //! | `op_p2p_publish_dropped_total` | counter | `reason` ([`op_p2p_core::publish::DropReason`]) — ours |
 //! | `op_p2p_publish_failures_total` | counter | `kind` = `transient`/`permanent` — ours |
 //! | `op_p2p_signing_latency_seconds` | histogram | — ours: one signer call |
-//! | `op_p2p_gossip_verdicts_total` | counter | `verdict`, `reason` ([`op_p2p_core::Reason`]) — ours |
+//! | `op_p2p_gossip_verdicts_total` | counter | `verdict`, `reason` ([`op_p2p_core::Reason`], or for IGNOREs the node reports without validating: [`UNVALIDATED_IGNORES`]) — ours |
 //! | `op_p2p_bans_total` | counter | — ours: score bans issued |
 //! | `op_p2p_score_bans_total` | counter | `cause` = `invalid_gossip`/`score_drift` ([`op_p2p_core::peers::score_ban::BanCause`]) — ours |
 //! | `op_p2p_score_ip_bans_total` | counter | — ours: IPs banned with a ban on invalid gossip |
@@ -243,7 +243,10 @@ impl Metrics {
             "Timestamp of last p2p publishing errors event",
             m.last_publishing_error.clone(),
         );
-        r.register_collector(Box::new(CoreCollector(m.core.clone())));
+        r.register_collector(Box::new(CoreCollector(
+            m.core.clone(),
+            m.validation.clone(),
+        )));
         m
     }
 
@@ -379,9 +382,10 @@ struct CoreSnapshot {
     scores: [ScoreHistogram; SCORE_TYPES.len()],
 }
 
-/// Writes the latest [`CoreSnapshot`] on each scrape.
+/// Writes the latest [`CoreSnapshot`] on each scrape, with the node's unvalidated IGNOREs in
+/// the verdict family.
 #[derive(Debug)]
-struct CoreCollector(Arc<Mutex<CoreSnapshot>>);
+struct CoreCollector(Arc<Mutex<CoreSnapshot>>, ValidationMetrics);
 
 fn counter(
     enc: &mut DescriptorEncoder,
@@ -474,6 +478,10 @@ impl Collector for CoreCollector {
                 ("verdict", reason.verdict().as_str()),
                 ("reason", reason.as_str()),
             ];
+            ConstCounter::new(v).encode(e.encode_family(&labels)?)?;
+        }
+        for (reason, v) in UNVALIDATED_IGNORES.iter().zip(self.1.unvalidated_ignores()) {
+            let labels = [("verdict", "ignore"), ("reason", *reason)];
             ConstCounter::new(v).encode(e.encode_family(&labels)?)?;
         }
 
@@ -679,12 +687,36 @@ mod tests {
             &t,
             r#"op_p2p_gossip_verdicts_total{verdict="ignore",reason="duplicate"} 0"#,
         );
-        // One series per reason, no more.
+        // One series per reason, the core's and the node's unvalidated IGNOREs, no more.
         let verdict_lines = samples(&t)
             .iter()
             .filter(|l| l.starts_with("op_p2p_gossip_verdicts_total{"))
             .count();
-        assert_eq!(verdict_lines, Reason::ALL.len());
+        assert_eq!(verdict_lines, Reason::ALL.len() + UNVALIDATED_IGNORES.len());
+        for r in UNVALIDATED_IGNORES {
+            assert!(
+                Reason::ALL.iter().all(|c| c.as_str() != r),
+                "{r} is a core reason"
+            );
+            has(
+                &t,
+                &format!(r#"op_p2p_gossip_verdicts_total{{verdict="ignore",reason="{r}"}} 0"#),
+            );
+        }
+        // The node's IGNOREs without a check count as verdicts, each under its reason.
+        m.validation.on_over_budget();
+        m.validation.on_over_budget();
+        m.validation.on_overflow();
+        m.validation.on_banned_backlog();
+        m.validation.on_check_failed();
+        let t = text(&reg);
+        for (r, v) in UNVALIDATED_IGNORES.iter().zip([2, 1, 1, 1]) {
+            has(
+                &t,
+                &format!(r#"op_p2p_gossip_verdicts_total{{verdict="ignore",reason="{r}"}} {v}"#),
+            );
+        }
+        has(&t, "op_p2p_validation_pool_over_budget_total 2");
         assert!(t.contains("# TYPE op_p2p_gossip_verdicts counter\n"));
         assert!(t.ends_with("# EOF\n"));
         // Observing again does not double-count: the counters mirror the core.
@@ -1007,9 +1039,23 @@ impl PublishMetrics {
 pub struct ValidationMetrics {
     overflow: Counter,
     over_budget: Counter,
+    banned_backlog: Counter,
+    check_failed: Counter,
     pending: Gauge,
     workers: Gauge,
 }
+
+/// The `reason` labels of the IGNOREs the node reports to gossipsub without the core judging
+/// the message, in `op_p2p_gossip_verdicts_total` beside the core's reasons (none of which they
+/// share), so that family counts every verdict the node gives: the peer was over its checks a
+/// second; the validation pool was full; the peer was banned with the message still queued; a
+/// worker's check failed (a worker panicked).
+pub const UNVALIDATED_IGNORES: [&str; 4] = [
+    "peer_over_budget",
+    "validation_pool_full",
+    "banned_peer_backlog",
+    "check_failed",
+];
 
 impl ValidationMetrics {
     fn register(&self, r: &mut Registry) {
@@ -1043,6 +1089,26 @@ impl ValidationMetrics {
     /// One message IGNOREd because its peer was over its checks a second.
     pub fn on_over_budget(&self) {
         self.over_budget.inc();
+    }
+
+    /// One queued message of a banned peer IGNOREd unchecked.
+    pub fn on_banned_backlog(&self) {
+        self.banned_backlog.inc();
+    }
+
+    /// One message IGNOREd because its check failed on a worker.
+    pub fn on_check_failed(&self) {
+        self.check_failed.inc();
+    }
+
+    /// The counts behind [`UNVALIDATED_IGNORES`], in its order.
+    fn unvalidated_ignores(&self) -> [u64; 4] {
+        [
+            self.over_budget.get(),
+            self.overflow.get(),
+            self.banned_backlog.get(),
+            self.check_failed.get(),
+        ]
     }
 
     /// The pool's current size and backlog.
