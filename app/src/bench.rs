@@ -102,6 +102,9 @@ pub struct Stats {
     pub cpu_ms: f64,
     /// Resident set size, kB.
     pub rss_kb: u64,
+    /// Proportional set size, kB ([`process_pss_kb`]); 0 from a child that does not report it.
+    #[serde(default)]
+    pub pss_kb: u64,
     /// Connected peers.
     pub peers: u64,
     /// Mesh peers on the v4 block topic.
@@ -243,6 +246,21 @@ pub fn process_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// Proportional set size of this process, kB (`Pss` in `/proc/self/smaps_rollup`), 0 if
+/// unknown: its resident pages with each shared page divided among the processes mapping it.
+/// Twenty bench nodes map one binary, so RSS counts its resident text twenty times over (for
+/// op-p2p about 9 MB of a 15 MB idle RSS); PSS is what one more node costs the machine.
+pub fn process_pss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Sums the samples of metric family `name` (exact family name, any labels) in Prometheus
 /// text, keeping only samples whose label text contains `label` when given.
 pub fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
@@ -294,6 +312,7 @@ async fn stats(node: &NodeHandle, v4_topic: &str) -> Stats {
     Stats {
         cpu_ms: process_cpu_ms(),
         rss_kb: process_rss_kb(),
+        pss_kb: process_pss_kb(),
         peers,
         mesh: metric_sum(&text, "gossipsub_mesh_peer_counts", Some(&hash)) as u64,
         sent_bytes: metric_sum(&text, "gossipsub_topic_msg_sent_bytes_total", None) as u64,
@@ -1239,6 +1258,9 @@ pub struct BenchResult {
     pub rss_kb_publisher: u64,
     /// Mean receiver RSS over its connected peers, kB per peer.
     pub rss_kb_per_peer: f64,
+    /// PSS per receiver at the end, kB (mean): shared pages (the binary's text) divided among
+    /// the nodes that map them.
+    pub pss_kb_mean: f64,
     /// Mean connected peers per node.
     pub peers_mean: f64,
     /// Mean v4 mesh peers per node at the start.
@@ -1718,6 +1740,7 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         rss_kb_max: rx_end.iter().map(|s| s.rss_kb).max().unwrap_or(0),
         rss_kb_publisher: s1[0].rss_kb,
         rss_kb_per_peer: mean(&|s| s.rss_kb as f64 / s.peers.max(1) as f64, rx_end),
+        pss_kb_mean: mean(&|s| s.pss_kb as f64, rx_end),
         peers_mean: mean(&|s| s.peers as f64, &s1),
         mesh_mean,
         nodes_without_mesh: ready.iter().filter(|s| s.mesh == 0).count(),
@@ -2030,7 +2053,7 @@ async fn target_stats(
 /// The human table of results.
 pub fn render(results: &[BenchResult]) -> String {
     let mut s = format!(
-        "{:<9} {:>3} {:<6} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6} {:>9} {:>9} {:>6} {:>5}\n",
+        "{:<9} {:>3} {:<6} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>6} {:>5}\n",
         "runtime",
         "N",
         "size",
@@ -2043,6 +2066,7 @@ pub fn render(results: &[BenchResult]) -> String {
         "cpu/blk",
         "raw/blk",
         "RSS MB",
+        "PSS MB",
         "kB/pr",
         "sent/blk",
         "strm/blk",
@@ -2058,7 +2082,7 @@ pub fn render(results: &[BenchResult]) -> String {
         };
         let size = size_label(r);
         s.push_str(&format!(
-            "{:<9} {:>3} {:<6} {:>9.0} {:>5.1}% {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.3} {:>8.3} {:>7.1} {:>6.0} {:>9.0} {:>9.0} {:>6.2} {:>5.2}\n",
+            "{:<9} {:>3} {:<6} {:>9.0} {:>5.1}% {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.3} {:>8.3} {:>7.1} {:>7.1} {:>6.0} {:>9.0} {:>9.0} {:>6.2} {:>5.2}\n",
             rt,
             r.nodes,
             size,
@@ -2071,6 +2095,7 @@ pub fn render(results: &[BenchResult]) -> String {
             r.receiver_cpu_ms_per_block,
             r.receiver_cpu_ms_per_block_raw,
             r.rss_kb_mean / 1024.0,
+            r.pss_kb_mean / 1024.0,
             r.rss_kb_per_peer,
             r.sent_bytes_per_block_per_node,
             r.stream_bytes_sent_per_block_per_node,
@@ -2258,7 +2283,10 @@ mod tests {
 
     #[test]
     fn process_counters_read_proc() {
-        assert!(process_rss_kb() > 0);
+        let (rss, pss) = (process_rss_kb(), process_pss_kb());
+        assert!(rss > 0);
+        // Shared pages count in full in RSS and in part in PSS.
+        assert!(pss > 0 && pss <= rss, "pss {pss} rss {rss}");
         let a = process_cpu_ms();
         let mut x = 0u64;
         for i in 0..50_000_000u64 {

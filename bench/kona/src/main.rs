@@ -66,6 +66,7 @@ enum Cmd {
 struct Stats {
     cpu_ms: f64,
     rss_kb: u64,
+    pss_kb: u64,
     peers: u64,
     mesh: u64,
     /// Not exposed by kona-p2p's swarm (no gossipsub metrics registry): 0.
@@ -135,12 +136,13 @@ fn process_cpu_ms() -> f64 {
     ns as f64 / 1e6
 }
 
-fn process_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A kB field (`VmRSS:`, `Pss:`) of a `/proc/self` file, 0 if unknown.
+fn proc_kb(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
@@ -449,7 +451,8 @@ async fn run(index: u64, scoring: PeerScoreLevel) -> Result<(), String> {
                     }
                     Cmd::Stats => {
                         stats.cpu_ms = process_cpu_ms();
-                        stats.rss_kb = process_rss_kb();
+                        stats.rss_kb = proc_kb("/proc/self/status", "VmRSS:");
+                        stats.pss_kb = proc_kb("/proc/self/smaps_rollup", "Pss:");
                         stats.peers = driver.connected_peers() as u64;
                         stats.mesh = driver.swarm.behaviour().gossipsub.mesh_peers(&v4).count() as u64;
                         emit(&Msg::Stats(stats.clone()));
