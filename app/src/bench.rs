@@ -234,16 +234,21 @@ pub fn process_cpu_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Resident set size of this process, kB (`VmRSS` in `/proc/self/status`), 0 if unknown.
-pub fn process_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The kB value of line `field` (`VmRSS:`, `Pss:`) of the `/proc` file `file`, 0 if unknown.
+fn proc_kb(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Resident set size of this process, kB (`VmRSS` in `/proc/self/status`), 0 if unknown.
+pub fn process_rss_kb() -> u64 {
+    proc_kb("/proc/self/status", "VmRSS:")
 }
 
 /// Proportional set size of this process, kB (`Pss` in `/proc/self/smaps_rollup`), 0 if
@@ -251,14 +256,7 @@ pub fn process_rss_kb() -> u64 {
 /// Twenty bench nodes map one binary, so RSS counts its resident text twenty times over (for
 /// op-p2p about 9 MB of a 15 MB idle RSS); PSS is what one more node costs the machine.
 pub fn process_pss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/smaps_rollup")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Pss:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_kb("/proc/self/smaps_rollup", "Pss:")
 }
 
 /// Sums the samples of metric family `name` (exact family name, any labels) in Prometheus
@@ -1189,29 +1187,59 @@ pub struct BenchOptions {
     pub spam_raw: bool,
     /// Calldata size and fill of the transactions (the preset's by default).
     pub contents: BlockContents,
-    /// Run every node as `child_bin <index>` instead of an op-p2p node: another
-    /// implementation speaking the child protocol ([`Cmd`], [`Msg`]), such as the kona-p2p
-    /// child in `bench/kona`, measured under the same coordinator, topology and blocks.
-    /// Its nodes report no sent bytes or verdict counts (0 in the result).
+    /// Run nodes as `child_bin <index>` instead of op-p2p nodes (which ones:
+    /// [`Self::child_nodes`]): another implementation speaking the child protocol ([`Cmd`],
+    /// [`Msg`]), such as the kona-p2p child in `bench/kona`, under the same coordinator,
+    /// topology and blocks. Its nodes report no sent bytes or verdict counts (0 in the result).
     pub child_bin: Option<PathBuf>,
+    /// Which nodes run [`Self::child_bin`].
+    pub child_nodes: ChildNodes,
+}
+
+/// Which nodes of a scenario run the external child ([`BenchOptions::child_bin`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChildNodes {
+    /// Every node: the other implementation alone (`--compare`).
+    #[default]
+    All,
+    /// Odd nodes: a mixed mesh whose publisher (node 0) is op-p2p (`--mix`).
+    Odd,
+    /// Even nodes: a mixed mesh whose publisher is the other implementation (`--mix`).
+    Even,
+}
+
+impl ChildNodes {
+    /// Whether node `index` runs the external child.
+    pub fn includes(self, index: usize) -> bool {
+        match self {
+            ChildNodes::All => true,
+            ChildNodes::Odd => index % 2 == 1,
+            ChildNodes::Even => index.is_multiple_of(2),
+        }
+    }
 }
 
 impl BenchOptions {
-    /// What the nodes run: `op-p2p`, or the file name of [`Self::child_bin`] without an
-    /// `op-p2p-bench-` prefix (`kona` for `op-p2p-bench-kona`).
+    /// What the nodes run: `op-p2p`; the file name of [`Self::child_bin`] without an
+    /// `op-p2p-bench-` prefix (`kona` for `op-p2p-bench-kona`); or, for a mixed mesh, both
+    /// joined by `+`, the publisher's first (`op-p2p+kona`, `kona+op-p2p`).
     pub fn implementation(&self) -> String {
-        match &self.child_bin {
-            Some(bin) => {
-                let name = bin
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| bin.display().to_string());
-                match name.strip_prefix("op-p2p-bench-") {
-                    Some(short) if !short.is_empty() => short.to_string(),
-                    _ => name,
-                }
-            }
-            None => "op-p2p".to_string(),
+        let Some(bin) = &self.child_bin else {
+            return "op-p2p".to_string();
+        };
+        let name = bin
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| bin.display().to_string());
+        let name = match name.strip_prefix("op-p2p-bench-") {
+            Some(short) if !short.is_empty() => short.to_string(),
+            _ => name,
+        };
+        match self.child_nodes {
+            ChildNodes::All => name,
+            ChildNodes::Odd => format!("op-p2p+{name}"),
+            ChildNodes::Even => format!("{name}+op-p2p"),
         }
     }
 }
@@ -1518,7 +1546,11 @@ async fn run_inner(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         })
     };
     for i in 0..n {
-        let mut cmd = child_command(&opts.exe, opts.runtime, opts.child_bin.as_deref(), i);
+        let external = opts
+            .child_bin
+            .as_deref()
+            .filter(|_| opts.child_nodes.includes(i));
+        let mut cmd = child_command(&opts.exe, opts.runtime, external, i);
         if i == n - 1
             && let Some(ip) = spam_ip
         {

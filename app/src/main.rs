@@ -217,6 +217,11 @@ struct BenchArgs {
     /// alternated on the same machine.
     #[arg(long, value_name = "PATH", conflicts_with = "spam")]
     compare: Option<PathBuf>,
+    /// Run each scenario twice more on a mixed mesh: odd nodes started as `PATH <index>` with
+    /// op-p2p publishing, then even nodes (so `PATH` publishes); every block must reach every
+    /// node across both implementations. An interop check as much as a benchmark.
+    #[arg(long, value_name = "PATH", conflicts_with = "spam")]
+    mix: Option<PathBuf>,
     /// Repeat the whole set of scenarios this many times (alternating implementations within
     /// each round).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
@@ -407,17 +412,28 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                                     fill: a.tx_fill,
                                 },
                                 child_bin: None,
+                                child_nodes: bench::ChildNodes::All,
                             };
                             let mut set = vec![ours.clone()];
                             if let Some(bin) = &a.compare {
                                 set.push(bench::BenchOptions {
                                     child_bin: Some(bin.clone()),
-                                    ..ours
+                                    ..ours.clone()
                                 });
                                 // Odd rounds start with the other implementation, so neither
                                 // always runs on a machine the previous run just warmed.
                                 if round % 2 == 1 {
                                     set.reverse();
+                                }
+                            }
+                            if let Some(bin) = &a.mix {
+                                for child_nodes in [bench::ChildNodes::Odd, bench::ChildNodes::Even]
+                                {
+                                    set.push(bench::BenchOptions {
+                                        child_bin: Some(bin.clone()),
+                                        child_nodes,
+                                        ..ours.clone()
+                                    });
                                 }
                             }
                             for opts in set {

@@ -6,6 +6,21 @@
 use std::process::Command;
 use std::time::Duration;
 
+/// The bench at its smallest: 3 nodes, 3 blocks of 100 txs at 100 ms, 90 s at most.
+const TINY: [&str; 11] = [
+    "bench",
+    "--nodes",
+    "3",
+    "--sizes",
+    "100tx",
+    "--blocks",
+    "3",
+    "--interval-ms",
+    "100",
+    "--timeout",
+    "90",
+];
+
 /// `op-p2p bench` on 3 tokio nodes, 3 blocks of 100 txs at 100 ms, spam at 500/s, plus
 /// `extra`; its JSON result (one scenario).
 fn run_bench(extra: &[&str]) -> serde_json::Value {
@@ -21,24 +36,8 @@ fn run_bench_at(rate: &str, extra: &[&str]) -> serde_json::Value {
 fn run_bench_with(rate: &str, extra: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
     let child = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
         .envs(envs.iter().copied())
-        .args([
-            "bench",
-            "--nodes",
-            "3",
-            "--sizes",
-            "100tx",
-            "--runtimes",
-            "tokio",
-            "--blocks",
-            "3",
-            "--interval-ms",
-            "100",
-            "--timeout",
-            "90",
-            "--spam",
-            rate,
-            "--json",
-        ])
+        .args(TINY)
+        .args(["--runtimes", "tokio", "--spam", rate, "--json"])
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -246,23 +245,8 @@ fn a_raw_gossipsub_spammer_is_banned_and_changes_identity() {
 #[test]
 fn compare_runs_each_scenario_on_both_implementations_alternating() {
     let out = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
-        .args([
-            "bench",
-            "--nodes",
-            "3",
-            "--sizes",
-            "100tx",
-            "--blocks",
-            "3",
-            "--interval-ms",
-            "100",
-            "--timeout",
-            "90",
-            "--rounds",
-            "2",
-            "--json",
-            "--compare",
-        ])
+        .args(TINY)
+        .args(["--rounds", "2", "--json", "--compare"])
         .arg(env!("CARGO_BIN_EXE_op-p2p-bench-node-async-std"))
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -283,6 +267,55 @@ fn compare_runs_each_scenario_on_both_implementations_alternating() {
         assert_eq!(r["delivered_fraction"], 1.0, "{r}");
         assert_eq!(r["latency"]["samples"], 6, "{r}");
         assert!(r["gossip_msg_bytes"].as_f64().unwrap() > 0.0, "{r}");
+        let (rss, pss) = (
+            r["rss_kb_mean"].as_f64().unwrap(),
+            r["pss_kb_mean"].as_f64().unwrap(),
+        );
+        assert!(
+            pss > 0.0 && pss < rss,
+            "the nodes share their binary's pages: {r}"
+        );
+    }
+}
+
+/// The kona-p2p bench child (`bench/kona`): `$OP_P2P_KONA_CHILD`, which `scripts/test.sh` sets
+/// after building it.
+fn kona_child() -> std::path::PathBuf {
+    let path = std::env::var_os("OP_P2P_KONA_CHILD").map(std::path::PathBuf::from);
+    match path {
+        Some(p) if p.is_file() => p,
+        _ => panic!(
+            "the kona-p2p bench child is not built: run ./scripts/test.sh, or build \
+             bench/kona (cargo build --manifest-path bench/kona/Cargo.toml) and set \
+             OP_P2P_KONA_CHILD to the binary"
+        ),
+    }
+}
+
+/// Interop with kona-p2p 0.1.2 (the gossip driver of kona-node), in one mesh: `--mix` runs
+/// the scenario with kona on the odd nodes and op-p2p publishing, then with kona on the even
+/// nodes, publishing. Every block reaches every node both times: kona accepts what op-p2p
+/// publishes and forwards, and op-p2p what kona does.
+#[test]
+fn op_p2p_and_kona_nodes_share_a_mesh_and_every_block_reaches_every_node() {
+    let out = Command::new(env!("CARGO_BIN_EXE_op-p2p"))
+        .args(TINY)
+        .args(["--json", "--mix"])
+        .arg(kona_child())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start op-p2p bench");
+    let v: serde_json::Value = serde_json::from_slice(&wait_bounded(out)).expect("JSON output");
+    let runs = v.as_array().expect("an array of results");
+    let order: Vec<&str> = runs
+        .iter()
+        .map(|r| r["implementation"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["op-p2p", "op-p2p+kona", "kona+op-p2p"]);
+    for r in runs {
+        assert_eq!(r["published"], 3, "{r}");
+        assert_eq!(r["delivered_fraction"], 1.0, "{r}");
+        assert_eq!(r["latency"]["samples"], 6, "{r}");
     }
 }
 
